@@ -1,0 +1,164 @@
+"""Opening the seed database: one `connect()` that always has sqlite-vec loaded, and the schema migrations."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any, cast
+
+import sqlite_vec  # pyright: ignore[reportMissingTypeStubs]
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(Exception):
+    """Base class for errors the seed store raises on purpose."""
+
+
+class ExtensionLoadingUnavailable(StoreError):
+    """Neither the stdlib sqlite3 nor the bundled binding can load sqlite-vec."""
+
+
+def _sqlite_module() -> Any:
+    """The DB-API module to use: the stdlib when it can load extensions, else sqlean.py.
+
+    Many pyenv and macOS Pythons are built without `enable_load_extension`; sqlean.py bundles a
+    current SQLite with extension loading and FTS5 behind the same DB-API, so the rest of the
+    code never needs to know which one it got.
+    """
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    try:
+        return importlib.import_module("sqlean")
+    except ImportError as exc:  # pragma: no cover - sqlean.py is a hard dependency
+        raise ExtensionLoadingUnavailable(
+            "This Python's sqlite3 cannot load extensions and the 'sqlean.py' package is missing; "
+            "reinstall cerebellum-mcp so that its dependencies are present."
+        ) from exc
+
+
+def sqlite_library() -> tuple[str, str]:
+    """(binding name, SQLite version) actually used, for diagnostics."""
+    module = _sqlite_module()
+    return module.__name__, str(module.sqlite_version)
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (creating if needed) a SQLite database with sqlite-vec loaded and the store's pragmas set.
+
+    The connection is in autocommit mode (`isolation_level=None`): the store opens its own short
+    `BEGIN IMMEDIATE` transactions, so a writer never holds the lock longer than one operation.
+    """
+    module = _sqlite_module()
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = cast(
+        sqlite3.Connection,
+        module.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000),
+    )
+    try:
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        conn.enable_load_extension(False)
+    except Exception as exc:
+        conn.close()
+        raise ExtensionLoadingUnavailable(f"Could not load the sqlite-vec extension into SQLite: {exc}") from exc
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if str(path) != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+# Each entry moves the schema from version i to i+1 (PRAGMA user_version). Never edit a released
+# entry: append a new one. The vector table is not here because its dimension comes from the
+# embedder; `SeedStore` creates it the first time an embedder is bound.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE seeds (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope      TEXT NOT NULL,
+        text       TEXT NOT NULL,
+        text_hash  TEXT NOT NULL,
+        category   TEXT NOT NULL,
+        tags       TEXT NOT NULL DEFAULT '[]',
+        source     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX seeds_scope_hash ON seeds (scope, text_hash);
+    CREATE INDEX seeds_scope_created ON seeds (scope, created_at);
+    -- One row per decision that changed or removed stored seeds; what it replaced is in seed_history.
+    CREATE TABLE operations (
+        id           TEXT PRIMARY KEY,
+        kind         TEXT NOT NULL,
+        scope        TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        trigger_text TEXT,
+        created_at   TEXT NOT NULL
+    );
+    -- The full previous state of a seed before an UPDATE or DELETE, embedding included, so any
+    -- version the store ever held can be read back or restored exactly.
+    CREATE TABLE seed_history (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        operation_id TEXT NOT NULL REFERENCES operations (id),
+        seed_id      INTEGER NOT NULL,
+        action       TEXT NOT NULL CHECK (action IN ('UPDATE', 'DELETE')),
+        scope        TEXT NOT NULL,
+        text         TEXT NOT NULL,
+        category     TEXT NOT NULL,
+        tags         TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        embedding    BLOB,
+        recorded_at  TEXT NOT NULL
+    );
+    CREATE INDEX seed_history_seed ON seed_history (seed_id);
+    """,
+]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations the database has not seen yet, each in its own transaction."""
+    current = schema_version(conn)
+    if current > len(MIGRATIONS):
+        raise StoreError(
+            f"The seed database is at schema version {current}, newer than this cerebellum-mcp knows "
+            f"({len(MIGRATIONS)}); upgrade cerebellum-mcp or point --db at another file."
+        )
+    for version in range(current, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-check inside the write lock: another process may have migrated meanwhile.
+            if schema_version(conn) != version:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in _split_statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        logger.info("seed store migrated to schema version %d", version + 1)
+    return schema_version(conn)
+
+
+def _split_statements(script: str) -> list[str]:
+    # executescript() would COMMIT our transaction; run statement by statement instead.
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

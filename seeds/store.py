@@ -1,0 +1,412 @@
+"""The seed store: seeds in SQLite, their embeddings in a sqlite-vec table, every change kept in history."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+import unicodedata
+import uuid
+from collections.abc import Generator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import sqlite_vec  # pyright: ignore[reportMissingTypeStubs]
+
+from seeds.db import StoreError, connect, migrate
+
+VECTOR_TABLE = "seed_vectors"
+
+
+class EmbedderMismatch(StoreError):
+    """The store's vectors were made by another embedder than the one now configured."""
+
+
+class SeedNotFound(StoreError):
+    """No seed with that id (in that scope)."""
+
+
+class EmbedderNotBound(StoreError):
+    """A vector operation was attempted before `bind_embedder`."""
+
+
+@dataclass(frozen=True)
+class Seed:
+    id: int
+    scope: str
+    text: str
+    category: str
+    tags: tuple[str, ...]
+    source: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class ScoredSeed:
+    seed: Seed
+    similarity: float
+    """Cosine similarity to the query, in [-1, 1]."""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    operation_id: str
+    action: Literal["UPDATE", "DELETE"]
+    reason: str
+    trigger_text: str | None
+    recorded_at: str
+    previous: Seed
+    """The seed as it was before the operation."""
+
+
+def normalize_text(text: str) -> str:
+    """The form two texts share when they are the same memory typed differently.
+
+    Unicode compatibility forms (full-width letters, ligatures), case, runs of white space and
+    trailing sentence punctuation are not what a memory means.
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = re.sub(r"\s+", " ", text).strip()
+    # NFKC has already turned full-width ! ? ; , into ASCII; the ideographic stops remain.
+    return text.rstrip(" .!?;,\u3002\u3001")
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+_SEED_COLUMNS = "id, scope, text, category, tags, source, created_at, updated_at"
+
+
+def _seed_from_row(row: Sequence[object]) -> Seed:
+    return Seed(
+        id=int(str(row[0])),
+        scope=str(row[1]),
+        text=str(row[2]),
+        category=str(row[3]),
+        tags=tuple(json.loads(str(row[4]))),
+        source=str(row[5]),
+        created_at=str(row[6]),
+        updated_at=str(row[7]),
+    )
+
+
+class Operation:
+    """One decision's changes, applied in a single transaction and recorded under one id."""
+
+    def __init__(self, store: SeedStore, operation_id: str) -> None:
+        self._store = store
+        self.id = operation_id
+
+    def update(self, seed_id: int, text: str, embedding: Sequence[float], category: str | None = None) -> Seed:
+        return self._store._update_in_operation(self.id, seed_id, text, embedding, category)  # pyright: ignore[reportPrivateUsage]
+
+    def delete(self, seed_id: int) -> Seed:
+        return self._store._delete_in_operation(self.id, seed_id)  # pyright: ignore[reportPrivateUsage]
+
+
+class SeedStore:
+    """A plain library over one SQLite file. Thread-safe: calls are serialized on one connection."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = threading.RLock()
+        self._dimension: int | None = None
+        migrate(conn)
+        row = conn.execute("SELECT value FROM meta WHERE key = 'embedding_dimension'").fetchone()
+        if row is not None:
+            self._dimension = int(row[0])
+
+    @classmethod
+    def open(cls, path: str | Path) -> SeedStore:
+        return cls(connect(path), str(path))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- embedder binding -------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> tuple[str, int] | None:
+        """(name, dimension) of the embedder this store's vectors come from, once bound."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+        if row is None or self._dimension is None:
+            return None
+        return str(row[0]), self._dimension
+
+    def bind_embedder(self, name: str, dimension: int) -> None:
+        """Record which embedder makes this store's vectors; refuse a different one later.
+
+        Vectors of two embedders are not comparable, so mixing them would make every later
+        similarity meaningless. The first binding creates the vector table with its dimension.
+        """
+        if dimension <= 0:
+            raise ValueError(f"embedding dimension must be positive, got {dimension}")
+        with self._lock, self._write():
+            # Read inside the write lock: another process may have bound the store since we opened it.
+            bound = dict(
+                self._conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('embedder', 'embedding_dimension')"
+                ).fetchall()
+            )
+            if "embedder" in bound:
+                bound_name = str(bound["embedder"])
+                self._dimension = int(bound["embedding_dimension"])
+                if (bound_name, self._dimension) != (name, dimension):
+                    raise EmbedderMismatch(
+                        f"The seed store {self.path} holds vectors from embedder '{bound_name}' "
+                        f"({self._dimension} dimensions), but the configured embedder is '{name}' "
+                        f"({dimension} dimensions). Point --embedder back at '{bound_name}', or use "
+                        "another --db for this embedder."
+                    )
+                return
+            self._conn.execute(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {VECTOR_TABLE} USING vec0("
+                f"seed_id INTEGER PRIMARY KEY, scope TEXT PARTITION KEY, "
+                f"embedding FLOAT[{dimension}] distance_metric=cosine)"
+            )
+            self._conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [("embedder", name), ("embedding_dimension", str(dimension))],
+            )
+            self._dimension = dimension
+
+    def _vector(self, embedding: Sequence[float]) -> bytes:
+        if self._dimension is None:
+            raise EmbedderNotBound("bind_embedder() must be called before storing or searching vectors")
+        if len(embedding) != self._dimension:
+            raise EmbedderMismatch(f"expected a {self._dimension}-dimension embedding, got {len(embedding)}")
+        return sqlite_vec.serialize_float32(list(embedding))
+
+    # -- transactions -----------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Generator[None]:
+        # BEGIN IMMEDIATE takes the write lock up front, so two processes never deadlock upgrading
+        # a read lock; busy_timeout makes the other one wait instead of failing.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def operation(self, kind: str, scope: str, reason: str, trigger_text: str | None = None) -> Generator[Operation]:
+        """Group the updates and deletes of one decision: all of them happen, or none."""
+        operation_id = "op_" + uuid.uuid4().hex[:12]
+        with self._lock, self._write():
+            self._conn.execute(
+                "INSERT INTO operations (id, kind, scope, reason, trigger_text, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (operation_id, kind, scope, reason, trigger_text, utc_now()),
+            )
+            yield Operation(self, operation_id)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def add(
+        self,
+        scope: str,
+        text: str,
+        embedding: Sequence[float],
+        *,
+        category: str = "fact",
+        tags: Sequence[str] = (),
+        source: str = "agent",
+    ) -> Seed:
+        vector = self._vector(embedding)
+        now = utc_now()
+        with self._lock, self._write():
+            cursor = self._conn.execute(
+                "INSERT INTO seeds (scope, text, text_hash, category, tags, source, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (scope, text, text_hash(text), category, json.dumps(list(tags), ensure_ascii=False), source, now, now),
+            )
+            seed_id = int(cursor.lastrowid or 0)
+            self._conn.execute(
+                f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)", (seed_id, scope, vector)
+            )
+        return Seed(seed_id, scope, text, category, tuple(tags), source, now, now)
+
+    def update(
+        self,
+        seed_id: int,
+        text: str,
+        embedding: Sequence[float],
+        *,
+        reason: str,
+        trigger_text: str | None = None,
+        category: str | None = None,
+    ) -> tuple[Seed, str]:
+        """Replace a seed's text (and vector); the old version goes to history. Returns (seed, op id)."""
+        scope = self.require(seed_id).scope
+        with self.operation("update", scope, reason, trigger_text) as op:
+            return op.update(seed_id, text, embedding, category), op.id
+
+    def delete(self, seed_id: int, *, reason: str, trigger_text: str | None = None) -> tuple[Seed, str]:
+        """Remove a seed; its last version goes to history. Returns (the removed seed, op id)."""
+        scope = self.require(seed_id).scope
+        with self.operation("delete", scope, reason, trigger_text) as op:
+            return op.delete(seed_id), op.id
+
+    def _record_history(self, operation_id: str, seed: Seed, action: str) -> None:
+        row = self._conn.execute(f"SELECT embedding FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed.id,)).fetchone()
+        self._conn.execute(
+            "INSERT INTO seed_history (operation_id, seed_id, action, scope, text, category, tags, source, "
+            "created_at, updated_at, embedding, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                operation_id,
+                seed.id,
+                action,
+                seed.scope,
+                seed.text,
+                seed.category,
+                json.dumps(list(seed.tags), ensure_ascii=False),
+                seed.source,
+                seed.created_at,
+                seed.updated_at,
+                None if row is None else row[0],
+                utc_now(),
+            ),
+        )
+
+    def _update_in_operation(
+        self, operation_id: str, seed_id: int, text: str, embedding: Sequence[float], category: str | None
+    ) -> Seed:
+        vector = self._vector(embedding)
+        old = self.require(seed_id)
+        self._record_history(operation_id, old, "UPDATE")
+        now = utc_now()
+        new_category = category or old.category
+        self._conn.execute(
+            "UPDATE seeds SET text = ?, text_hash = ?, category = ?, updated_at = ? WHERE id = ?",
+            (text, text_hash(text), new_category, now, seed_id),
+        )
+        # vec0 partition keys cannot be updated in place; replace the row.
+        self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))
+        self._conn.execute(
+            f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)", (seed_id, old.scope, vector)
+        )
+        return Seed(seed_id, old.scope, text, new_category, old.tags, old.source, old.created_at, now)
+
+    def _delete_in_operation(self, operation_id: str, seed_id: int) -> Seed:
+        old = self.require(seed_id)
+        self._record_history(operation_id, old, "DELETE")
+        self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))
+        self._conn.execute("DELETE FROM seeds WHERE id = ?", (seed_id,))
+        return old
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(self, seed_id: int) -> Seed | None:
+        with self._lock:
+            row = self._conn.execute(f"SELECT {_SEED_COLUMNS} FROM seeds WHERE id = ?", (seed_id,)).fetchone()
+        return None if row is None else _seed_from_row(row)
+
+    def require(self, seed_id: int) -> Seed:
+        seed = self.get(seed_id)
+        if seed is None:
+            raise SeedNotFound(f"No seed with id {seed_id}.")
+        return seed
+
+    def find_exact(self, scope: str, text: str) -> Seed | None:
+        """The seed in `scope` whose normalized text equals this one's, if any."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_SEED_COLUMNS} FROM seeds WHERE scope = ? AND text_hash = ? ORDER BY id LIMIT 1",
+                (scope, text_hash(text)),
+            ).fetchone()
+        return None if row is None else _seed_from_row(row)
+
+    def search(self, embedding: Sequence[float], scope: str | None, k: int) -> list[ScoredSeed]:
+        """The k nearest seeds by cosine distance, within `scope` (or every scope when None)."""
+        if k <= 0:
+            return []
+        vector = self._vector(embedding)
+        where = "embedding MATCH ? AND k = ?"
+        params: list[object] = [vector, k]
+        if scope is not None:
+            where += " AND scope = ?"
+            params.append(scope)
+        with self._lock:
+            hits = self._conn.execute(
+                f"SELECT seed_id, distance FROM {VECTOR_TABLE} WHERE {where} ORDER BY distance", params
+            ).fetchall()
+            if not hits:
+                return []
+            ids = [int(h[0]) for h in hits]
+            rows = self._conn.execute(
+                f"SELECT {_SEED_COLUMNS} FROM seeds WHERE id IN ({','.join('?' * len(ids))})", ids
+            ).fetchall()
+        by_id = {seed.id: seed for seed in map(_seed_from_row, rows)}
+        return [ScoredSeed(by_id[int(h[0])], 1.0 - float(h[1])) for h in hits if int(h[0]) in by_id]
+
+    def embedding(self, seed_id: int) -> list[float]:
+        with self._lock:
+            row = self._conn.execute(f"SELECT embedding FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,)).fetchone()
+        if row is None:
+            raise SeedNotFound(f"No vector for seed {seed_id}.")
+        blob = bytes(row[0])
+        return list(memoryview(blob).cast("f"))
+
+    def list_seeds(self, scope: str | None = None, limit: int | None = None) -> list[Seed]:
+        """Seeds oldest first, optionally in one scope."""
+        sql, params = f"SELECT {_SEED_COLUMNS} FROM seeds", list[object]()
+        if scope is not None:
+            sql += " WHERE scope = ?"
+            params.append(scope)
+        sql += " ORDER BY created_at, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            return [_seed_from_row(r) for r in self._conn.execute(sql, params).fetchall()]
+
+    def count(self, scope: str | None = None) -> int:
+        with self._lock:
+            if scope is None:
+                row = self._conn.execute("SELECT count(*) FROM seeds").fetchone()
+            else:
+                row = self._conn.execute("SELECT count(*) FROM seeds WHERE scope = ?", (scope,)).fetchone()
+        return int(row[0])
+
+    def history(self, seed_id: int) -> list[HistoryEntry]:
+        """Every earlier version of a seed, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT h.operation_id, h.action, o.reason, o.trigger_text, h.recorded_at, "
+                "h.seed_id, h.scope, h.text, h.category, h.tags, h.source, h.created_at, h.updated_at "
+                "FROM seed_history h JOIN operations o ON o.id = h.operation_id "
+                "WHERE h.seed_id = ? ORDER BY h.id",
+                (seed_id,),
+            ).fetchall()
+        return [
+            HistoryEntry(
+                operation_id=str(r[0]),
+                action="UPDATE" if r[1] == "UPDATE" else "DELETE",
+                reason=str(r[2]),
+                trigger_text=None if r[3] is None else str(r[3]),
+                recorded_at=str(r[4]),
+                previous=_seed_from_row(r[5:]),
+            )
+            for r in rows
+        ]
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])

@@ -1,0 +1,435 @@
+"""The memory pipeline: remember, recall and reconcile over a seed store, a cerebellum and an embedder.
+
+This is the one code path that the MCP tools, the CLI and eval all call. It is plain and
+synchronous; the MCP layer runs it on worker threads. One lock serializes everything that
+touches the models or makes a decision, because llama.cpp contexts are not thread-safe and two
+concurrent remembers of the same text must not both be ADDed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Annotated, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from seeds import ScoredSeed, Seed, SeedStore
+from server.cerebellum import ArbitrateVerdict, CerebellumError, MemorizeVerdict
+from server.prompts import Candidate
+from server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+RememberStatus = Literal["saved", "updated", "deleted", "duplicate", "skipped"]
+ReconcileKind = Literal["merge-duplicate", "update", "delete"]
+RECONCILE_KIND: dict[str, ReconcileKind] = {"NONE": "merge-duplicate", "UPDATE": "update", "DELETE": "delete"}
+
+
+class Embeds(Protocol):
+    name: str
+    dimension: int
+
+    def embed_document(self, text: str) -> list[float]: ...
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+class Decides(Protocol):
+    name: str
+
+    def memorize(self, text: str) -> MemorizeVerdict: ...
+    def arbitrate(self, text: str, candidates: Sequence[Candidate]) -> ArbitrateVerdict: ...
+
+
+# -- results (also the MCP tools' structured output) -----------------------------------------
+
+
+class SeedView(BaseModel):
+    id: Annotated[int, Field(description="The seed's id.")]
+    scope: Annotated[str, Field(description="The scope (project) the seed belongs to.")]
+    text: Annotated[str, Field(description="What is remembered.")]
+    category: Annotated[str, Field(description="lesson, correction, decision, preference, fact, ...")]
+    tags: Annotated[list[str], Field(description="Tags given when it was remembered.")]
+    created_at: Annotated[str, Field(description="When it was first stored (UTC, ISO 8601).")]
+    updated_at: Annotated[str, Field(description="When its text last changed (UTC, ISO 8601).")]
+
+    @classmethod
+    def of(cls, seed: Seed) -> SeedView:
+        return cls(
+            id=seed.id,
+            scope=seed.scope,
+            text=seed.text,
+            category=seed.category,
+            tags=list(seed.tags),
+            created_at=seed.created_at,
+            updated_at=seed.updated_at,
+        )
+
+
+class GateVerdict(BaseModel):
+    decision: Annotated[Literal["SAVE", "SKIP"], Field(description="Whether the text is worth keeping.")]
+    category: Annotated[str, Field(description="The kind of text the gate saw.")]
+    reason: Annotated[str, Field(description="Why, in a few words.")]
+    decided_by: Annotated[
+        Literal["model", "force", "fallback"],
+        Field(description="model: the cerebellum; force: the caller said force; fallback: the model failed."),
+    ]
+
+
+class ArbiterVerdict(BaseModel):
+    action: Annotated[Literal["ADD", "UPDATE", "DELETE", "NONE"], Field(description="How the text was applied.")]
+    target_id: Annotated[int | None, Field(description="The stored seed the action applies to.")]
+    reason: Annotated[str, Field(description="Why, in a few words.")]
+    decided_by: Annotated[
+        Literal["model", "exact-match", "no-candidates", "fallback"],
+        Field(
+            description="model: the cerebellum; exact-match: the same text is stored; no-candidates: nothing "
+            "similar is stored; fallback: the model's answer was unusable, so the text was added."
+        ),
+    ]
+    candidates: Annotated[list[int], Field(description="The seed ids the arbiter was shown.")] = []
+
+
+class RememberResult(BaseModel):
+    status: Annotated[
+        RememberStatus,
+        Field(
+            description="saved: stored as a new seed; updated: merged into an existing seed; deleted: it "
+            "retracted a stored seed, which was removed; duplicate: already stored; skipped: not worth keeping."
+        ),
+    ]
+    seed: Annotated[
+        SeedView | None,
+        Field(description="The seed saved, updated, matched (duplicate) or removed (deleted); none when skipped."),
+    ]
+    previous_text: Annotated[str | None, Field(description="The seed's text before an update.")] = None
+    operation_id: Annotated[str | None, Field(description="The id of the recorded change (update/delete).")] = None
+    gate: Annotated[GateVerdict | None, Field(description="The memorize gate's verdict (none if not asked).")]
+    arbiter: Annotated[ArbiterVerdict | None, Field(description="The arbiter's verdict (none if skipped).")]
+
+
+class RecallHit(SeedView):
+    score: Annotated[float, Field(description="Cosine similarity to the query, higher is closer (max 1).")]
+
+
+class RecallResult(BaseModel):
+    query: str
+    scope: Annotated[str, Field(description="The scope searched.")]
+    hits: Annotated[list[RecallHit], Field(description="Best first.")]
+
+
+class ReconcileAction(BaseModel):
+    action: Annotated[
+        ReconcileKind,
+        Field(
+            description="merge-duplicate: seed_id repeats target_id and is removed; update: target_id takes the "
+            "merged text and seed_id is folded into it; delete: seed_id retracts target_id, which is removed."
+        ),
+    ]
+    seed_id: Annotated[int, Field(description="The newer seed that triggered the action.")]
+    target_id: Annotated[int, Field(description="The older seed it was compared with.")]
+    reason: str
+    merged_text: str | None = None
+    decided_by: Literal["model", "exact-match"]
+    applied: Annotated[bool, Field(description="False in a dry run.")]
+    operation_id: str | None = None
+
+
+class ReconcileResult(BaseModel):
+    scope: str
+    dry_run: bool
+    examined: Annotated[int, Field(description="Seeds looked at.")]
+    arbitrated: Annotated[int, Field(description="Pairs or groups the cerebellum was asked about.")]
+    actions: list[ReconcileAction]
+
+
+# -- the pipeline ---------------------------------------------------------------------------
+
+
+class Memory:
+    def __init__(
+        self,
+        store: SeedStore,
+        cerebellum: Decides,
+        embedder: Embeds,
+        *,
+        candidates: int = 5,
+        candidate_similarity: float = 0.5,
+        reconcile_similarity: float = 0.75,
+    ) -> None:
+        store.bind_embedder(embedder.name, embedder.dimension)
+        self.store = store
+        self.cerebellum = cerebellum
+        self.embedder = embedder
+        self.candidates = candidates
+        self.candidate_similarity = candidate_similarity
+        self.reconcile_similarity = reconcile_similarity
+        self.lock = threading.Lock()
+        self.parse_failures = 0
+
+    # remember -----------------------------------------------------------------------------
+
+    def remember(
+        self,
+        text: str,
+        scope: str,
+        *,
+        tags: Sequence[str] = (),
+        force: bool = False,
+        source: str = "agent",
+    ) -> RememberResult:
+        text = text.strip()
+        if not text:
+            raise ValueError("text is empty")
+        with self.lock:
+            started = time.perf_counter()
+            result = self._remember(text, scope, tags, force, source)
+            logger.info("remember in %s: %s (%.0f ms)", scope, result.status, (time.perf_counter() - started) * 1000)
+            return result
+
+    def _remember(self, text: str, scope: str, tags: Sequence[str], force: bool, source: str) -> RememberResult:
+        # An exact (normalized) duplicate needs no model at all.
+        same = self.store.find_exact(scope, text)
+        if same is not None:
+            verdict = ArbiterVerdict(
+                action="NONE", target_id=same.id, reason="the same text is already stored", decided_by="exact-match"
+            )
+            return RememberResult(status="duplicate", seed=SeedView.of(same), gate=None, arbiter=verdict)
+
+        gate = self._gate(text, force)
+        if gate.decision == "SKIP":
+            return RememberResult(status="skipped", seed=None, gate=gate, arbiter=None)
+        category = gate.category if gate.decided_by == "model" else "fact"
+
+        embedding = self.embedder.embed_document(text)
+        similar = [
+            hit
+            for hit in self.store.search(embedding, scope, self.candidates)
+            if hit.similarity >= self.candidate_similarity
+        ]
+        if not similar:
+            seed = self.store.add(scope, text, embedding, category=category, tags=tags, source=source)
+            verdict = ArbiterVerdict(
+                action="ADD", target_id=None, reason="nothing similar is stored", decided_by="no-candidates"
+            )
+            return RememberResult(status="saved", seed=SeedView.of(seed), gate=gate, arbiter=verdict)
+
+        verdict, merged = self._arbitrate(text, similar)
+        return self._apply(text, scope, embedding, category, tags, source, gate, verdict, merged)
+
+    def _gate(self, text: str, force: bool) -> GateVerdict:
+        if force:
+            return GateVerdict(
+                decision="SAVE", category="fact", reason="the caller asked to keep it", decided_by="force"
+            )
+        try:
+            verdict = self.cerebellum.memorize(text)
+        except CerebellumError as exc:
+            # Keeping a text that should have been skipped costs little; losing one costs a lesson.
+            self.parse_failures += 1
+            logger.warning("memorize gate failed, keeping the text: %s", exc)
+            return GateVerdict(decision="SAVE", category="fact", reason=f"gate failed: {exc}", decided_by="fallback")
+        return GateVerdict(
+            decision=verdict.decision, category=verdict.category, reason=verdict.reason, decided_by="model"
+        )
+
+    def _arbitrate(self, text: str, similar: Sequence[ScoredSeed]) -> tuple[ArbiterVerdict, str]:
+        shown = [Candidate(hit.seed.id, hit.seed.text, hit.seed.updated_at) for hit in similar]
+        ids = [c.id for c in shown]
+        try:
+            answer = self.cerebellum.arbitrate(text, shown)
+        except CerebellumError as exc:
+            self.parse_failures += 1
+            logger.warning("arbiter failed, adding the text: %s", exc)
+            return ArbiterVerdict(
+                action="ADD", target_id=None, reason=f"arbiter failed: {exc}", decided_by="fallback", candidates=ids
+            ), ""
+        if answer.action != "ADD" and answer.target not in ids:
+            # An action on no (or an unknown) seed can't be applied; adding loses nothing.
+            return ArbiterVerdict(
+                action="ADD",
+                target_id=None,
+                reason=f"the arbiter said {answer.action} without naming a shown seed; added instead",
+                decided_by="fallback",
+                candidates=ids,
+            ), ""
+        return ArbiterVerdict(
+            action=answer.action,
+            target_id=answer.target if answer.action != "ADD" else None,
+            reason=answer.reason,
+            decided_by="model",
+            candidates=ids,
+        ), answer.merged
+
+    def _apply(
+        self,
+        text: str,
+        scope: str,
+        embedding: list[float],
+        category: str,
+        tags: Sequence[str],
+        source: str,
+        gate: GateVerdict,
+        verdict: ArbiterVerdict,
+        merged: str,
+    ) -> RememberResult:
+        if verdict.action == "ADD" or verdict.target_id is None:
+            seed = self.store.add(scope, text, embedding, category=category, tags=tags, source=source)
+            return RememberResult(status="saved", seed=SeedView.of(seed), gate=gate, arbiter=verdict)
+        target = self.store.require(verdict.target_id)
+        if verdict.action == "NONE":
+            return RememberResult(status="duplicate", seed=SeedView.of(target), gate=gate, arbiter=verdict)
+        if verdict.action == "UPDATE":
+            new_text = merged.strip() or text
+            new_embedding = embedding if new_text == text else self.embedder.embed_document(new_text)
+            updated, operation_id = self.store.update(
+                target.id, new_text, new_embedding, reason=verdict.reason or "updated", trigger_text=text
+            )
+            return RememberResult(
+                status="updated",
+                seed=SeedView.of(updated),
+                previous_text=target.text,
+                operation_id=operation_id,
+                gate=gate,
+                arbiter=verdict,
+            )
+        removed, operation_id = self.store.delete(target.id, reason=verdict.reason or "retracted", trigger_text=text)
+        return RememberResult(
+            status="deleted", seed=SeedView.of(removed), operation_id=operation_id, gate=gate, arbiter=verdict
+        )
+
+    # recall -------------------------------------------------------------------------------
+
+    def recall(self, query: str, scope: str, k: int = 5) -> RecallResult:
+        query = query.strip()
+        if not query:
+            raise ValueError("query is empty")
+        with self.lock:
+            embedding = self.embedder.embed_query(query)
+            hits = self.store.search(embedding, scope, k)
+        return RecallResult(
+            query=query,
+            scope=scope,
+            hits=[RecallHit(score=round(hit.similarity, 4), **SeedView.of(hit.seed).model_dump()) for hit in hits],
+        )
+
+    # reconcile ----------------------------------------------------------------------------
+
+    def reconcile(self, scope: str, *, dry_run: bool = False) -> ReconcileResult:
+        """Walk a scope oldest first; compare each seed with the older seeds most like it.
+
+        Newer seeds are judged against older ones, as a remember of the newer text would have
+        been: a paraphrase is folded into the older seed, a refinement updates it, a retraction
+        removes it. In a dry run the plan is computed as if each action had been applied.
+        """
+        with self.lock:
+            seeds = self.store.list_seeds(scope)
+            gone: set[int] = set()
+            actions: list[ReconcileAction] = []
+            arbitrated = 0
+            for seed in seeds:
+                if seed.id in gone:
+                    continue
+                older = [
+                    hit
+                    for hit in self.store.search(self.store.embedding(seed.id), scope, self.candidates + 1)
+                    if hit.seed.id != seed.id
+                    and hit.seed.id not in gone
+                    and (hit.seed.created_at, hit.seed.id) < (seed.created_at, seed.id)
+                    and hit.similarity >= self.reconcile_similarity
+                ]
+                if not older:
+                    continue
+                action = self._reconcile_one(seed, older)
+                arbitrated += action is None or action.decided_by == "model"
+                if action is None:
+                    continue
+                if not dry_run:
+                    action = self._apply_reconcile(action, seed)
+                gone.add(action.target_id if action.action == "delete" else seed.id)
+                actions.append(action)
+            return ReconcileResult(
+                scope=scope, dry_run=dry_run, examined=len(seeds), arbitrated=arbitrated, actions=actions
+            )
+
+    def _reconcile_one(self, seed: Seed, older: Sequence[ScoredSeed]) -> ReconcileAction | None:
+        from seeds import text_hash
+
+        for hit in older:
+            if text_hash(hit.seed.text) == text_hash(seed.text):
+                return ReconcileAction(
+                    action="merge-duplicate",
+                    seed_id=seed.id,
+                    target_id=hit.seed.id,
+                    reason="the same text is stored twice",
+                    decided_by="exact-match",
+                    applied=False,
+                )
+        verdict, merged = self._arbitrate(seed.text, older)
+        if verdict.decided_by != "model" or verdict.target_id is None or verdict.action == "ADD":
+            return None
+        kind = RECONCILE_KIND[verdict.action]
+        return ReconcileAction(
+            action=kind,
+            seed_id=seed.id,
+            target_id=verdict.target_id,
+            reason=verdict.reason,
+            merged_text=(merged.strip() or seed.text) if kind == "update" else None,
+            decided_by="model",
+            applied=False,
+        )
+
+    def _apply_reconcile(self, action: ReconcileAction, seed: Seed) -> ReconcileAction:
+        store = self.store
+        with store.operation(f"reconcile-{action.action}", seed.scope, action.reason, trigger_text=seed.text) as op:
+            if action.action == "merge-duplicate":
+                op.delete(seed.id)
+            elif action.action == "update":
+                merged = action.merged_text or seed.text
+                op.update(action.target_id, merged, self.embedder.embed_document(merged))
+                op.delete(seed.id)
+            else:
+                op.delete(action.target_id)
+        return action.model_copy(update={"applied": True, "operation_id": op.id})
+
+    def close(self) -> None:
+        with self.lock:
+            self.store.close()
+            for model in (self.cerebellum, self.embedder):
+                close = getattr(model, "close", None)
+                if callable(close):
+                    close()
+
+
+def open_memory(settings: Settings) -> Memory:
+    """Resolve and load both models and open the store, as configured. Slow: seconds to minutes."""
+    from server.cerebellum import Cerebellum
+    from server.embedder import Embedder
+    from server.modelfiles import resolve_model
+
+    embedder_path = resolve_model(
+        settings.embedder, role="embedder", setting="--embedder / CEREBELLUM_EMBEDDER", offline=settings.offline
+    )
+    model_path = resolve_model(
+        settings.model, role="cerebellum", setting="--model / CEREBELLUM_MODEL", offline=settings.offline
+    )
+    store = SeedStore.open(settings.db)
+    try:
+        embedder = Embedder(embedder_path, threads=settings.threads, context_size=settings.embedder_context_size)
+        # Check the store accepts this embedder before paying for the larger model.
+        store.bind_embedder(embedder.name, embedder.dimension)
+        cerebellum = Cerebellum(model_path, threads=settings.threads, context_size=settings.context_size)
+    except BaseException:
+        store.close()
+        raise
+    logger.info("memory ready: store %s, cerebellum %s, embedder %s", settings.db, cerebellum.name, embedder.name)
+    return Memory(
+        store,
+        cerebellum,
+        embedder,
+        candidates=settings.candidates,
+        candidate_similarity=settings.candidate_similarity,
+        reconcile_similarity=settings.reconcile_similarity,
+    )

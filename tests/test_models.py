@@ -1,0 +1,72 @@
+"""The embedder and the cerebellum themselves, through llama-cpp-python on the real SmolLM2 GGUF."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from server.cerebellum import Cerebellum, UnparsableAnswer, parse_json_answer
+from server.embedder import Embedder, family_for
+from server.prompts import CATEGORIES, Candidate
+
+
+def test_embeddings_are_unit_vectors_of_the_models_width(embedder: Embedder) -> None:
+    vector = embedder.embed_document("Use ruff for linting.")
+    assert len(vector) == embedder.dimension == 576
+    assert math.sqrt(sum(x * x for x in vector)) == pytest.approx(1.0, abs=1e-5)
+    assert embedder.embed_document("Use ruff for linting.") == pytest.approx(vector, abs=1e-6)
+    assert embedder.embed_document("完全不同的一句话。") != pytest.approx(vector, abs=1e-3)
+
+
+def test_a_text_longer_than_the_embedders_window_is_embedded_from_its_head(embedder: Embedder) -> None:
+    long = "The deploy script retries three times. " * 400
+    assert len(embedder.embed_document(long)) == embedder.dimension
+
+
+def test_instruction_tuned_embedders_get_their_query_prefix() -> None:
+    assert family_for("Qwen3-Embedding-0.6B-Q8_0.gguf").query_prefix.startswith("Instruct:")
+    assert family_for("multilingual-e5-small-q8_0.gguf").document_prefix == "passage: "
+    assert family_for("all-MiniLM-L6-v2-f16.gguf").query_prefix == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ok thanks!",
+        "Merge branch 'main' into feature/login",
+        "Lesson: mock the clock, not time.sleep, or the retry tests take minutes.",
+        "我更喜欢用 early return，而不是层层嵌套的 if。",
+    ],
+)
+def test_memorize_always_answers_in_the_schema(cerebellum: Cerebellum, text: str) -> None:
+    verdict = cerebellum.memorize(text)
+    assert verdict.decision in ("SAVE", "SKIP")
+    assert verdict.category in CATEGORIES
+    assert verdict.elapsed_ms > 0
+
+
+def test_the_arbiter_can_only_name_a_candidate_it_was_shown(cerebellum: Cerebellum) -> None:
+    shown = [
+        Candidate(41, "The staging database listens on port 5433.", "2026-11-01T10:00:00"),
+        Candidate(97, "Deploys go out on Tuesdays.", "2026-11-02T10:00:00"),
+    ]
+    for new in ("Staging DB port: 5433.", "Forget the Tuesday deploys, that was wrong.", "Use Redis 7 for caching."):
+        verdict = cerebellum.arbitrate(new, shown)
+        assert verdict.action in ("ADD", "UPDATE", "DELETE", "NONE")
+        assert verdict.target in (41, 97, None)
+
+
+def test_a_long_text_is_cut_to_fit_the_context(cerebellum: Cerebellum) -> None:
+    verdict = cerebellum.memorize("Traceback line from a very long log\n" * 2000)
+    assert verdict.decision in ("SAVE", "SKIP")
+
+
+def test_answers_cut_off_in_the_reason_are_repaired_and_garbage_is_refused() -> None:
+    assert parse_json_answer('{"decision": "SKIP", "category": "chatter", "reason": "just than') == {
+        "decision": "SKIP",
+        "category": "chatter",
+        "reason": "just than",
+    }
+    with pytest.raises(UnparsableAnswer):
+        parse_json_answer("I think this should be saved")

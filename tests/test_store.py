@@ -1,0 +1,163 @@
+"""The seed store on a real SQLite file with the real sqlite-vec extension (vectors made by hand)."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from seeds import EmbedderMismatch, SeedNotFound, SeedStore, connect, normalize_text, sqlite_library, text_hash
+from seeds.db import MIGRATIONS, StoreError
+
+
+def unit(*values: float) -> list[float]:
+    norm = math.sqrt(sum(v * v for v in values))
+    return [v / norm for v in values]
+
+
+@pytest.fixture
+def bound(store: SeedStore) -> SeedStore:
+    store.bind_embedder("test-embedder.gguf", 4)
+    return store
+
+
+def test_connect_loads_sqlite_vec_on_this_python(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "x.db")
+    (version,) = conn.execute("SELECT vec_version()").fetchone()
+    assert version.startswith("v0.1.")
+    binding, _ = sqlite_library()
+    if not hasattr(sqlite3.Connection, "enable_load_extension"):
+        assert binding == "sqlean"  # this Python cannot load extensions itself
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    conn.close()
+
+
+def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "seeds.db"
+    SeedStore.open(path).close()
+    SeedStore.open(path).close()  # a second open must not re-run anything
+    conn = connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this cerebellum-mcp knows"):
+        SeedStore.open(path)
+
+
+def test_add_get_and_knn_search_by_cosine(bound: SeedStore) -> None:
+    a = bound.add("proj", "alpha", unit(1, 0, 0, 0), category="lesson", tags=["x"])
+    b = bound.add("proj", "beta", unit(1, 1, 0, 0))
+    bound.add("proj", "gamma", unit(0, 0, 1, 0))
+    assert bound.get(a.id) == a
+    assert a.tags == ("x",) and a.category == "lesson"
+
+    hits = bound.search(unit(1, 0.1, 0, 0), "proj", k=2)
+    assert [h.seed.id for h in hits] == [a.id, b.id]
+    assert hits[0].similarity == pytest.approx(math.cos(math.atan(0.1)), abs=1e-5)
+    assert hits[0].similarity > hits[1].similarity
+
+
+def test_search_stays_in_its_scope(bound: SeedStore) -> None:
+    bound.add("one", "in one", unit(1, 0, 0, 0))
+    other = bound.add("two", "in two", unit(1, 0, 0, 0))
+    assert [h.seed.id for h in bound.search(unit(1, 0, 0, 0), "two", k=5)] == [other.id]
+    assert len(bound.search(unit(1, 0, 0, 0), None, k=5)) == 2
+    assert bound.search(unit(1, 0, 0, 0), "three", k=5) == []
+
+
+def test_exact_lookup_ignores_case_width_spacing_and_final_punctuation(bound: SeedStore) -> None:
+    seed = bound.add("p", "Use  uv for Python installs.", unit(1, 0, 0, 0))
+    assert bound.find_exact("p", "use uv for python installs") == seed
+    assert bound.find_exact("p", "\uff35\uff53\uff45 uv for Python installs!") == seed  # full-width letters
+    assert bound.find_exact("other", "use uv for python installs") is None
+    assert bound.find_exact("p", "use pip for python installs") is None
+    assert normalize_text("  A\tB\n") == "a b"
+    assert text_hash("数据库 用 Postgres。") == text_hash("数据库 用 postgres")
+
+
+def test_update_keeps_the_previous_version_in_history(bound: SeedStore) -> None:
+    seed = bound.add("p", "staging DB is on port 5432", unit(1, 0, 0, 0), category="fact", tags=["db"])
+    updated, op_id = bound.update(
+        seed.id, "staging DB is on port 5433", unit(1, 0.2, 0, 0), reason="port changed", trigger_text="it's 5433 now"
+    )
+    assert updated.text == "staging DB is on port 5433"
+    assert updated.created_at == seed.created_at
+    assert bound.get(seed.id) == updated
+    assert bound.find_exact("p", "staging DB is on port 5433") == updated
+    assert bound.find_exact("p", "staging DB is on port 5432") is None
+
+    (entry,) = bound.history(seed.id)
+    assert entry.operation_id == op_id
+    assert entry.action == "UPDATE"
+    assert entry.reason == "port changed"
+    assert entry.trigger_text == "it's 5433 now"
+    assert entry.previous == seed
+    # The new vector replaced the old one in the index.
+    assert bound.embedding(seed.id) == pytest.approx(unit(1, 0.2, 0, 0), abs=1e-6)
+
+
+def test_delete_keeps_the_seed_and_its_vector_in_history(bound: SeedStore) -> None:
+    seed = bound.add("p", "we deploy with Fabric", unit(0, 1, 0, 0))
+    removed, _ = bound.delete(seed.id, reason="retracted", trigger_text="we stopped using Fabric")
+    assert removed == seed
+    assert bound.get(seed.id) is None
+    assert bound.search(unit(0, 1, 0, 0), "p", k=5) == []
+    (entry,) = bound.history(seed.id)
+    assert entry.action == "DELETE" and entry.previous == seed
+    with pytest.raises(SeedNotFound):
+        bound.delete(seed.id, reason="again")
+
+
+def test_an_operation_that_fails_changes_nothing(bound: SeedStore) -> None:
+    a = bound.add("p", "first", unit(1, 0, 0, 0))
+    b = bound.add("p", "second", unit(0, 1, 0, 0))
+    with pytest.raises(SeedNotFound), bound.operation("reconcile-update", "p", "merge") as op:
+        op.update(a.id, "first and second", unit(1, 1, 0, 0))
+        op.delete(b.id)
+        op.delete(9999)  # fails: the update and delete above must roll back
+    assert bound.get(a.id) == a
+    assert bound.get(b.id) == b
+    assert bound.history(a.id) == [] and bound.history(b.id) == []
+
+
+def test_ids_are_never_reused_after_a_delete(bound: SeedStore) -> None:
+    a = bound.add("p", "a", unit(1, 0, 0, 0))
+    bound.delete(a.id, reason="x")
+    b = bound.add("p", "b", unit(1, 0, 0, 0))
+    assert b.id > a.id
+
+
+def test_another_embedder_on_the_same_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "seeds.db"
+    store = SeedStore.open(path)
+    store.bind_embedder("minilm.gguf", 4)
+    store.add("p", "kept", unit(1, 0, 0, 0))
+    store.close()
+
+    reopened = SeedStore.open(path)
+    reopened.bind_embedder("minilm.gguf", 4)  # the same one is fine
+    with pytest.raises(EmbedderMismatch, match=r"'minilm\.gguf' \(4 dimensions\).*'qwen3-embedding\.gguf' \(8"):
+        reopened.bind_embedder("qwen3-embedding.gguf", 8)
+    with pytest.raises(EmbedderMismatch):
+        reopened.bind_embedder("other.gguf", 4)
+    with pytest.raises(EmbedderMismatch, match="expected a 4-dimension embedding"):
+        reopened.add("p", "wrong size", [1.0, 0.0])
+    assert reopened.count("p") == 1
+    assert reopened.embedder == ("minilm.gguf", 4)
+    reopened.close()
+
+
+def test_two_connections_see_each_others_writes(tmp_path: Path) -> None:
+    path = tmp_path / "seeds.db"
+    first, second = SeedStore.open(path), SeedStore.open(path)
+    first.bind_embedder("e.gguf", 4)
+    second.bind_embedder("e.gguf", 4)
+    seed = first.add("p", "from the first process", unit(1, 0, 0, 0))
+    assert second.get(seed.id) == seed
+    assert [h.seed.id for h in second.search(unit(1, 0, 0, 0), "p", 1)] == [seed.id]
+    assert first.integrity_check() == "ok"
+    first.close()
+    second.close()

@@ -84,7 +84,8 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
             with anyio.move_on_after(HANDSHAKE_GRACE_SECONDS):
                 await state.handshake_done.wait()
             try:
-                state.memory = await anyio.to_thread.run_sync(memory_factory, settings)
+                # abandon_on_cancel: a client that disconnects mid-load need not wait for the models.
+                state.memory = await anyio.to_thread.run_sync(memory_factory, settings, abandon_on_cancel=True)
             except (ModelUnavailable, StoreError, CerebellumError, OSError, ValueError) as exc:
                 state.load_error = str(exc)
                 logger.error("could not start: %s", exc)

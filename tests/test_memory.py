@@ -100,11 +100,20 @@ def test_every_remember_ends_in_a_declared_status(memory: Memory) -> None:
     assert memory.parse_failures == 0
 
 
+@pytest.fixture
+def counting(cerebellum: Cerebellum) -> CountingCerebellum:
+    return CountingCerebellum(cerebellum)
+
+
+@pytest.fixture
+def counted_memory(store: SeedStore, counting: CountingCerebellum, embedder: Embedder) -> Memory:
+    return Memory(store, counting, embedder, candidate_similarity=0.0)
+
+
 def test_an_exact_duplicate_is_none_without_asking_the_model(
-    store: SeedStore, cerebellum: Cerebellum, embedder: Embedder
+    counted_memory: Memory, counting: CountingCerebellum, store: SeedStore
 ) -> None:
-    counting = CountingCerebellum(cerebellum)
-    memory = Memory(store, counting, embedder, candidate_similarity=0.0)
+    memory = counted_memory
     first = memory.remember("Always run ruff before committing.", "proj", force=True)
     assert first.status == "saved" and first.seed is not None
     calls = (counting.memorize_calls, counting.arbitrate_calls)
@@ -119,10 +128,9 @@ def test_an_exact_duplicate_is_none_without_asking_the_model(
 
 
 def test_force_skips_the_gate_and_the_arbiter_sees_only_its_scope(
-    store: SeedStore, cerebellum: Cerebellum, embedder: Embedder
+    counted_memory: Memory, counting: CountingCerebellum, store: SeedStore
 ) -> None:
-    counting = CountingCerebellum(cerebellum)
-    memory = Memory(store, counting, embedder, candidate_similarity=0.0)
+    memory = counted_memory
     other = memory.remember("The API gateway runs on port 8080.", "other-project", force=True)
     result = memory.remember("ok thanks!", "proj", force=True)
     assert counting.memorize_calls == 0

@@ -1,0 +1,66 @@
+"""python -m eval {decisions,locomo,paraphrase} ... — see eval/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from eval import decisions, locomo, paraphrase
+from eval.common import emit, load_models, settings_from
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__)
+    sub = parser.add_subparsers(dest="runner", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--embedder", help="embedding GGUF: path or repo_id:filename (default: the server's)")
+        p.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
+        p.add_argument("--limit", type=int, help="only the first N cases / questions per conversation / pairs")
+
+    p_dec = sub.add_parser("decisions", help="memorize / arbitrate decision table from a cases file")
+    p_dec.add_argument("--cases", type=Path, required=True, help="JSON Lines cases (task read from the cases)")
+    p_dec.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
+    p_dec.add_argument(
+        "--mode",
+        choices=["pipeline", "prompt"],
+        default="pipeline",
+        help="pipeline: through remember(), as the MCP tool; prompt: the cerebellum's verdict alone",
+    )
+    p_dec.add_argument(
+        "--gate", action="store_true", help="arbitrate cases: also run the memorize gate (default: force past it)"
+    )
+    common(p_dec)
+
+    p_loc = sub.add_parser("locomo", help="LoCoMo retrieval recall@k through the recall code path")
+    p_loc.add_argument("--data", type=Path, required=True, help="a LoCoMo JSON file (list of conversations)")
+    p_loc.add_argument("--k", default="1,5,10", help="comma-separated k values (default 1,5,10)")
+    common(p_loc)
+
+    p_par = sub.add_parser("paraphrase", help="English/Chinese translation matching by the embedder")
+    p_par.add_argument("--pairs", type=Path, required=True, help="JSON Lines with en/zh, or NAME.eng beside NAME.cmn")
+    common(p_par)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    settings = settings_from(getattr(args, "model", None), args.embedder)
+
+    if args.runner == "decisions":
+        models = load_models(settings)
+        report = decisions.run(models, args.cases, args.mode, limit=args.limit, gate=args.gate)
+        emit(report, decisions.render(report), args.json)
+    elif args.runner == "locomo":
+        ks = sorted({int(k) for k in args.k.split(",")})
+        models = load_models(settings, cerebellum=False)
+        report = locomo.run(models, args.data, ks, limit=args.limit)
+        emit(report, locomo.render(report, ks), args.json)
+    else:
+        models = load_models(settings, cerebellum=False)
+        report = paraphrase.run(models, args.pairs, limit=args.limit)
+        emit(report, paraphrase.render(report), args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""What the eval runners share: loading the configured models once, timing, and printing figures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seeds import SeedStore
+from server.cerebellum import Cerebellum, CerebellumError
+from server.embedder import Embedder
+from server.memory import Memory
+from server.modelfiles import resolve_model
+from server.prompts import PROMPT_VERSION
+from server.settings import Settings
+
+
+def settings_from(model: str | None, embedder: str | None) -> Settings:
+    given = {key: value for key, value in (("model", model), ("embedder", embedder)) if value}
+    return Settings(**given)  # CEREBELLUM_* variables apply as for the server
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class Models:
+    settings: Settings
+    embedder: Embedder
+    cerebellum: Cerebellum | None
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "embedder": self.embedder.name,
+            "embedder_sha256": sha256_of(self.embedder.path),
+            "prompts": PROMPT_VERSION,
+        }
+        if self.cerebellum is not None:
+            info["model"] = self.cerebellum.name
+            info["model_sha256"] = sha256_of(self.cerebellum.path)
+        return info
+
+    def memory(self, store: SeedStore) -> Memory:
+        """The pipeline the MCP tools use, over the given store, with the configured thresholds."""
+        return Memory(
+            store,
+            self.cerebellum if self.cerebellum is not None else NoCerebellum(),
+            self.embedder,
+            candidates=self.settings.candidates,
+            candidate_similarity=self.settings.candidate_similarity,
+            reconcile_similarity=self.settings.reconcile_similarity,
+        )
+
+
+class NoCerebellum:
+    """Stands in where only recall is measured; any decision it is asked for fails loudly."""
+
+    name = "none"
+
+    def memorize(self, text: str) -> Any:
+        raise CerebellumError("no cerebellum is loaded in this runner")
+
+    def arbitrate(self, text: str, candidates: Sequence[Any]) -> Any:
+        raise CerebellumError("no cerebellum is loaded in this runner")
+
+
+def load_models(settings: Settings, *, cerebellum: bool = True) -> Models:
+    embedder_path = resolve_model(settings.embedder, role="embedder", setting="--embedder", offline=settings.offline)
+    embedder = Embedder(embedder_path, threads=settings.threads, context_size=settings.embedder_context_size)
+    brain = None
+    if cerebellum:
+        model_path = resolve_model(settings.model, role="cerebellum", setting="--model", offline=settings.offline)
+        brain = Cerebellum(model_path, threads=settings.threads, context_size=settings.context_size)
+    return Models(settings, embedder, brain)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def latency(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(values, 50), 1),
+        "p95_ms": round(percentile(values, 95), 1),
+        "mean_ms": round(statistics.fmean(values), 1) if values else 0.0,
+    }
+
+
+def emit(report: dict[str, Any], lines: list[str], as_json: bool) -> None:
+    """Human-readable lines, then (with --json) the report as one JSON object on the last line."""
+    for line in lines:
+        print(line)
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, sort_keys=True))
+    sys.stdout.flush()

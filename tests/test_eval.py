@@ -1,0 +1,84 @@
+"""Smoke runs of the eval runners on SmolLM2 and tiny data made for these tests, so they cannot rot.
+
+The full runs (all cases, the stand-in models, LoCoMo and the translation sets) are benchmarks,
+recorded in eval/RESULTS.md, not tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def run_eval(*args: str) -> tuple[list[str], dict[str, Any]]:
+    run = subprocess.run(
+        [sys.executable, "-m", "eval", *args, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "CEREBELLUM_THREADS": "2"},
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    return lines[:-1], json.loads(lines[-1])
+
+
+@pytest.mark.parametrize(
+    ("task", "mode"), [("memorize", "pipeline"), ("memorize", "prompt"), ("arbitrate", "pipeline")]
+)
+def test_decisions_runner_prints_the_cards_table(smollm2: Path, task: str, mode: str) -> None:
+    cases = ROOT / "eval" / "cases" / f"{task}.jsonl"
+    text, report = run_eval(
+        "decisions",
+        "--cases",
+        str(cases),
+        "--model",
+        str(smollm2),
+        "--embedder",
+        str(smollm2),
+        "--mode",
+        mode,
+        "--limit",
+        "4",
+    )
+    assert report["task"] == task and report["mode"] == mode and report["n"] == 4
+    for key in ("accuracy", "fp_rate", "fn_rate", "none_recall", "p50_ms", "p95_ms", "parse_failures", "per_kind"):
+        assert key in report
+    assert 0.0 <= report["accuracy"] <= 1.0
+    assert report["parse_failures"] == 0
+    assert sum(kind["n"] for kind in report["per_kind"].values()) == 4
+    assert len(report["outcomes"]) == 4
+    if task == "memorize":
+        assert report["fp_rate"] is not None and report["fn_rate"] is not None
+    else:
+        # The first cases are exact duplicates: the pipeline settles them without the model.
+        assert report["none_recall"] == 1.0
+    assert text[0].startswith(f"decisions: {task}, 4 cases, mode {mode}")
+    assert any("accuracy" in line for line in text)
+
+
+def test_locomo_runner_reports_recall_at_k(smollm2: Path) -> None:
+    text, report = run_eval("locomo", "--data", str(DATA / "locomo-tiny.json"), "--embedder", str(smollm2))
+    assert report["turns"] == 6 and report["questions"] == 3 and report["adversarial_questions"] == 1
+    # Six turns only: the evidence is always within the top 10.
+    assert report["recall@10"] == 1.0
+    assert report["recall@1"] <= report["recall@5"] <= report["recall@10"]
+    assert set(report["per_category"]) == {"category 1", "category 4", "category 5"}
+    assert any(line.strip().startswith("answerable") for line in text)
+
+
+def test_paraphrase_runner_reports_translation_ranking(smollm2: Path) -> None:
+    _, report = run_eval("paraphrase", "--pairs", str(DATA / "pairs-tiny.jsonl"), "--embedder", str(smollm2))
+    assert report["pairs"] == 5
+    assert 0.0 <= report["top1_en_to_zh"] <= 1.0
+    assert -1.0 <= report["random_pairs"]["mean"] <= 1.0
+    assert report["true_pairs"]["p5"] <= report["true_pairs"]["p95"]

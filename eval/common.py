@@ -21,7 +21,7 @@ from server.settings import Settings
 
 
 def settings_from(model: str | None, embedder: str | None) -> Settings:
-    given = {key: value for key, value in (("model", model), ("embedder", embedder)) if value}
+    given: dict[str, Any] = {key: value for key, value in (("model", model), ("embedder", embedder)) if value}
     return Settings(**given)  # CEREBELLUM_* variables apply as for the server
 
 
@@ -59,6 +59,8 @@ class Models:
             candidates=self.settings.candidates,
             candidate_similarity=self.settings.candidate_similarity,
             reconcile_similarity=self.settings.reconcile_similarity,
+            keyword_weight=self.settings.keyword_weight,
+            neighbour_weight=self.settings.neighbour_weight,
         )
 
 

@@ -125,6 +125,25 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX seed_history_seed ON seed_history (seed_id);
     """,
+    # 2: a full-text index beside the vectors, for hybrid recall (exact names, ids and numbers
+    # that embeddings blur). External content: the text lives once, in seeds.
+    """
+    CREATE VIRTUAL TABLE seeds_fts USING fts5(
+        text, content='seeds', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER seeds_fts_insert AFTER INSERT ON seeds BEGIN
+        INSERT INTO seeds_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER seeds_fts_delete AFTER DELETE ON seeds BEGIN
+        INSERT INTO seeds_fts (seeds_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER seeds_fts_update AFTER UPDATE OF text ON seeds BEGIN
+        INSERT INTO seeds_fts (seeds_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO seeds_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    INSERT INTO seeds_fts (seeds_fts) VALUES ('rebuild');
+    CREATE INDEX seeds_scope_id ON seeds (scope, id);
+    """,
 ]
 
 
@@ -159,6 +178,17 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 def _split_statements(script: str) -> list[str]:
-    # executescript() would COMMIT our transaction; run statement by statement instead.
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    # executescript() would COMMIT our transaction; run statement by statement instead
+    # (complete_statement keeps a trigger's BEGIN … END together).
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        pending += line + "\n"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise StoreError(f"incomplete SQL statement in a migration: {pending.strip()[:80]}")
+    return statements

@@ -81,6 +81,31 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
 
 
+# Words that say how a question is asked, not what it is about.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
+    nor not now of off on once only or other our ours ourselves out over own same she should so some such than
+    that the their theirs them themselves then there these they this those through to too under until up very
+    was we were what when where which while who whom why will with would you your yours yourself yourselves
+    ever likely kind sort type something anything thing things get got go going went""".split()
+)
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression: the text's content words, quoted, OR-ed; '' when none is left."""
+    words: list[str] = []
+    for word in re.findall(r"\w+", text.casefold()):
+        if (len(word) > 1 or word.isdigit()) and word not in STOPWORDS and word not in words:
+            words.append(word)
+    return " OR ".join(f'"{word}"' for word in words)
+
+
+def _seconds_between(first: str, second: str) -> float:
+    return abs((datetime.fromisoformat(first) - datetime.fromisoformat(second)).total_seconds())
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -355,6 +380,51 @@ class SeedStore:
             ).fetchall()
         by_id = {seed.id: seed for seed in map(_seed_from_row, rows)}
         return [ScoredSeed(by_id[int(h[0])], 1.0 - float(h[1])) for h in hits if int(h[0]) in by_id]
+
+    def keyword_search(self, query: str, scope: str | None, k: int) -> list[tuple[Seed, float]]:
+        """The k best full-text (BM25) matches for the query's content words, best first.
+
+        The query is reduced to its content words, OR-ed: a question's wording ("what did…",
+        "when is…") should not have to appear in the memory for its subject to match.
+        """
+        match = fts_query(query)
+        if not match or k <= 0:
+            return []
+        sql = (
+            f"SELECT {', '.join('s.' + c for c in _SEED_COLUMNS.split(', '))}, bm25(seeds_fts) AS rank "
+            "FROM seeds_fts JOIN seeds s ON s.id = seeds_fts.rowid WHERE seeds_fts MATCH ?"
+        )
+        params: list[object] = [match]
+        if scope is not None:
+            sql += " AND s.scope = ?"
+            params.append(scope)
+        sql += " ORDER BY rank LIMIT ?"
+        params.append(k)
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return [(_seed_from_row(row[:8]), -float(row[8])) for row in rows]
+
+    def neighbours(self, seed_ids: Sequence[int], scope: str, within_seconds: float = 3600) -> dict[int, list[int]]:
+        """For each seed, the seeds stored just before and just after it in the same scope and session.
+
+        Two seeds are of one session when they were stored within `within_seconds` of each other.
+        """
+        around: dict[int, list[int]] = {}
+        with self._lock:
+            for seed_id in seed_ids:
+                row = self._conn.execute("SELECT created_at FROM seeds WHERE id = ?", (seed_id,)).fetchone()
+                if row is None:
+                    continue
+                found: list[int] = []
+                for sql in (
+                    "SELECT id, created_at FROM seeds WHERE scope = ? AND id < ? ORDER BY id DESC LIMIT 1",
+                    "SELECT id, created_at FROM seeds WHERE scope = ? AND id > ? ORDER BY id LIMIT 1",
+                ):
+                    other = self._conn.execute(sql, (scope, seed_id)).fetchone()
+                    if other is not None and _seconds_between(str(row[0]), str(other[1])) <= within_seconds:
+                        found.append(int(other[0]))
+                around[seed_id] = found
+        return around
 
     def embedding(self, seed_id: int) -> list[float]:
         with self._lock:

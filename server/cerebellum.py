@@ -44,6 +44,14 @@ class Answer:
     prompt_tokens: int
     completion_tokens: int
     elapsed_ms: float
+    truncated: bool
+    """The token limit cut the answer (its last field may be incomplete)."""
+
+
+# Token limits: a routing answer is a few enum values and a short reason. A small model that keeps
+# talking is cut off instead of costing seconds.
+MEMORIZE_MAX_TOKENS = 64
+ARBITRATE_MAX_TOKENS = 192
 
 
 @dataclass(frozen=True)
@@ -132,7 +140,8 @@ class Cerebellum:
             dict[str, Any],
             self._llm.create_completion(
                 prompt=tokens,
-                grammar=_grammar(json.dumps(schema, sort_keys=True)),
+                # Key order is kept: the grammar makes the model write the fields in schema order.
+                grammar=_grammar(json.dumps(schema)),
                 max_tokens=max_tokens,
                 temperature=0.0,
                 stop=formatted.stop,
@@ -140,7 +149,8 @@ class Cerebellum:
             ),
         )
         elapsed_ms = (time.perf_counter() - started) * 1000
-        raw = str(result["choices"][0]["text"])
+        choice = result["choices"][0]
+        raw = str(choice["text"])
         usage = cast(dict[str, Any], result.get("usage") or {})
         return Answer(
             fields=parse_json_answer(raw),
@@ -148,17 +158,24 @@ class Cerebellum:
             prompt_tokens=int(usage.get("prompt_tokens", len(tokens))),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             elapsed_ms=elapsed_ms,
+            truncated=choice.get("finish_reason") == "length",
         )
 
     def memorize(self, text: str) -> MemorizeVerdict:
         answer = self.ask(
-            prompts.MEMORIZE_SYSTEM, prompts.memorize_user(self._clip(text)), prompts.memorize_schema(), 96
+            prompts.MEMORIZE_SYSTEM,
+            prompts.memorize_user(self._clip(text)),
+            prompts.memorize_schema(),
+            MEMORIZE_MAX_TOKENS,
         )
         fields = answer.fields
-        decision = fields.get("decision")
         category = fields.get("category")
-        if decision not in ("SAVE", "SKIP") or category not in prompts.CATEGORIES:
+        if category not in prompts.CATEGORIES:
             raise UnparsableAnswer(answer.raw)
+        # The category decides; a model that names a SKIP kind and says SAVE contradicts itself.
+        decision: Literal["SAVE", "SKIP"] = "SAVE" if prompts.decision_for(str(category)) == "SAVE" else "SKIP"
+        if fields.get("decision") != decision:
+            logger.debug("memorize: category %s overrides the model's %s", category, fields.get("decision"))
         return MemorizeVerdict(decision, str(category), str(fields.get("reason", "")), answer.elapsed_ms)
 
     def arbitrate(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
@@ -169,15 +186,16 @@ class Cerebellum:
                 self._clip(text), [prompts.Candidate(c.id, self._clip(c.text), c.updated_at) for c in candidates]
             ),
             prompts.arbitrate_schema(ids),
-            384,
+            ARBITRATE_MAX_TOKENS,
         )
         fields = answer.fields
         action, target = fields.get("action"), fields.get("target")
         if action not in ("ADD", "UPDATE", "DELETE", "NONE") or (target is not None and target not in ids):
             raise UnparsableAnswer(answer.raw)
-        return ArbitrateVerdict(
-            action, target, str(fields.get("merged") or ""), str(fields.get("reason", "")), answer.elapsed_ms
-        )
+        # A merged text cut off by the token limit would store half a sentence; the caller then
+        # falls back to the new text itself.
+        merged = "" if answer.truncated else str(fields.get("merged") or "")
+        return ArbitrateVerdict(action, target, merged, str(fields.get("reason", "")), answer.elapsed_ms)
 
     def close(self) -> None:
         self._llm.close()

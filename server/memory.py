@@ -17,12 +17,15 @@ from typing import Annotated, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from seeds import ScoredSeed, Seed, SeedStore
+from server import signals
 from server.cerebellum import ArbitrateVerdict, CerebellumError, MemorizeVerdict
 from server.prompts import Candidate
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+RRF_K = 5  # reciprocal-rank fusion constant: small, so the top ranks of each list count most (set on LoCoMo dev)
+RECALL_POOL = 50  # candidates taken from each ranking before fusion
 RememberStatus = Literal["saved", "updated", "deleted", "duplicate", "skipped"]
 ReconcileKind = Literal["merge-duplicate", "update", "delete"]
 RECONCILE_KIND: dict[str, ReconcileKind] = {"NONE": "merge-duplicate", "UPDATE": "update", "DELETE": "delete"}
@@ -73,8 +76,11 @@ class GateVerdict(BaseModel):
     category: Annotated[str, Field(description="The kind of text the gate saw.")]
     reason: Annotated[str, Field(description="Why, in a few words.")]
     decided_by: Annotated[
-        Literal["model", "force", "fallback"],
-        Field(description="model: the cerebellum; force: the caller said force; fallback: the model failed."),
+        Literal["model", "rule", "force", "fallback"],
+        Field(
+            description="model: the cerebellum; rule: the text's shape alone (a commit subject, a traceback, "
+            "command output, an explicit 'Lesson:' label); force: the caller said force; fallback: the model failed."
+        ),
     ]
 
 
@@ -111,7 +117,11 @@ class RememberResult(BaseModel):
 
 
 class RecallHit(SeedView):
-    score: Annotated[float, Field(description="Cosine similarity to the query, higher is closer (max 1).")]
+    score: Annotated[
+        float,
+        Field(description="Relevance from the fused vector and keyword rankings: higher is better; 1 = first in both."),
+    ]
+    similarity: Annotated[float, Field(description="Cosine similarity of the seed to the query (max 1).")]
 
 
 class RecallResult(BaseModel):
@@ -158,6 +168,8 @@ class Memory:
         candidates: int = 5,
         candidate_similarity: float = 0.5,
         reconcile_similarity: float = 0.75,
+        keyword_weight: float = 1.0,
+        neighbour_weight: float = 0.0,
     ) -> None:
         store.bind_embedder(embedder.name, embedder.dimension)
         self.store = store
@@ -166,6 +178,8 @@ class Memory:
         self.candidates = candidates
         self.candidate_similarity = candidate_similarity
         self.reconcile_similarity = reconcile_similarity
+        self.keyword_weight = keyword_weight
+        self.neighbour_weight = neighbour_weight
         self.lock = threading.Lock()
         self.parse_failures = 0
 
@@ -201,7 +215,7 @@ class Memory:
         gate = self._gate(text, force)
         if gate.decision == "SKIP":
             return RememberResult(status="skipped", seed=None, gate=gate, arbiter=None)
-        category = gate.category if gate.decided_by == "model" else "fact"
+        category = gate.category if gate.decided_by in ("model", "rule") else "fact"
 
         embedding = self.embedder.embed_document(text)
         similar = [
@@ -223,6 +237,12 @@ class Memory:
         if force:
             return GateVerdict(
                 decision="SAVE", category="fact", reason="the caller asked to keep it", decided_by="force"
+            )
+        # A text whose shape settles the question is decided by rule; the model is not asked.
+        signal = signals.classify(text)
+        if signal is not None:
+            return GateVerdict(
+                decision=signal.decision, category=signal.category, reason=signal.rule, decided_by="rule"
             )
         try:
             verdict = self.cerebellum.memorize(text)
@@ -303,17 +323,53 @@ class Memory:
     # recall -------------------------------------------------------------------------------
 
     def recall(self, query: str, scope: str, k: int = 5) -> RecallResult:
+        """Hybrid search: vector neighbours and BM25 keyword matches, fused by reciprocal rank.
+
+        Embeddings find a memory asked for in other words; keywords find the exact name, id or
+        number an embedding blurs. A seed stored right before or after a strong hit (the same
+        session) shares a little of its score: a question often matches one turn of a
+        conversation while the answer is in the next. Weights were set on LoCoMo's dev split.
+        """
         query = query.strip()
         if not query:
             raise ValueError("query is empty")
+        if k <= 0:
+            return RecallResult(query=query, scope=scope, hits=[])
         with self.lock:
             embedding = self.embedder.embed_query(query)
-            hits = self.store.search(embedding, scope, k)
-        return RecallResult(
-            query=query,
-            scope=scope,
-            hits=[RecallHit(score=round(hit.similarity, 4), **SeedView.of(hit.seed).model_dump()) for hit in hits],
-        )
+            pool = max(k, RECALL_POOL)
+            by_vector = self.store.search(embedding, scope, pool)
+            by_keyword = self.store.keyword_search(query, scope, pool) if self.keyword_weight > 0 else []
+            fused: dict[int, float] = {}
+            for rank, hit in enumerate(by_vector):
+                fused[hit.seed.id] = fused.get(hit.seed.id, 0.0) + 1.0 / (RRF_K + rank + 1)
+            for rank, (seed, _) in enumerate(by_keyword):
+                fused[seed.id] = fused.get(seed.id, 0.0) + self.keyword_weight / (RRF_K + rank + 1)
+            if self.neighbour_weight > 0 and fused:
+                strongest = sorted(fused, key=fused.__getitem__, reverse=True)[:RECALL_POOL]
+                shared: dict[int, float] = {}
+                for seed_id, around in self.store.neighbours(strongest, scope).items():
+                    for neighbour in around:
+                        share = self.neighbour_weight * fused[seed_id]
+                        shared[neighbour] = max(shared.get(neighbour, 0.0), share)
+                for seed_id, share in shared.items():
+                    fused[seed_id] = fused.get(seed_id, 0.0) + share
+            best = sorted(fused, key=lambda seed_id: (-fused[seed_id], seed_id))[:k]
+            seeds = {hit.seed.id: hit.seed for hit in by_vector} | {seed.id: seed for seed, _ in by_keyword}
+            hits: list[RecallHit] = []
+            for seed_id in best:
+                seed = seeds.get(seed_id) or self.store.get(seed_id)
+                if seed is None:
+                    continue
+                similarity = sum(a * b for a, b in zip(embedding, self.store.embedding(seed_id), strict=True))
+                hits.append(
+                    RecallHit(
+                        score=round(fused[seed_id] * (RRF_K + 1) / (1 + self.keyword_weight), 4),
+                        similarity=round(similarity, 4),
+                        **SeedView.of(seed).model_dump(),
+                    )
+                )
+        return RecallResult(query=query, scope=scope, hits=hits)
 
     # reconcile ----------------------------------------------------------------------------
 
@@ -432,4 +488,6 @@ def open_memory(settings: Settings) -> Memory:
         candidates=settings.candidates,
         candidate_similarity=settings.candidate_similarity,
         reconcile_similarity=settings.reconcile_similarity,
+        keyword_weight=settings.keyword_weight,
+        neighbour_weight=settings.neighbour_weight,
     )

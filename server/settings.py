@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     reconcile_similarity: Annotated[
         float, Field(ge=-1, le=1, description="Cosine similarity that makes two seeds a pair for reconcile.")
     ] = 0.75
+    keyword_weight: Annotated[
+        float, Field(ge=0, description="Weight of BM25 keyword ranks against vector ranks in recall (0: vectors only).")
+    ] = 1.0
+    neighbour_weight: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="Share of a recalled seed's score given to the seeds stored just before and after it "
+            "in the same session (within an hour).",
+        ),
+    ] = 0.5
     offline: Annotated[
         bool, Field(description="Never download models; use local paths or the Hugging Face cache only.")
     ] = False

@@ -163,7 +163,8 @@ def test_recall_finds_what_was_remembered_in_its_scope(memory: Memory) -> None:
     result = memory.recall("Use the staging cluster for load tests, never production.", "proj", k=3)
     assert result.scope == "proj"
     assert [hit.id for hit in result.hits] == [saved.seed.id]
-    assert result.hits[0].score == pytest.approx(1.0, abs=0.01)
+    assert result.hits[0].similarity == pytest.approx(1.0, abs=0.01)
+    assert result.hits[0].score == pytest.approx(1.0, abs=0.01)  # first by vector and by keywords
     assert result.hits[0].created_at == saved.seed.created_at
     assert memory.recall("anything", "empty-scope").hits == []
 
@@ -276,3 +277,20 @@ def test_reconcile_update_merges_into_the_older_seed(store: SeedStore, embedder:
     assert [s.text for s in store.list_seeds("p")] == ["Python 3.12 everywhere."]
     # One operation id covers both halves of the merge.
     assert store.history(older.id)[0].operation_id == store.history(newer.id)[0].operation_id == action.operation_id
+
+
+def test_recall_finds_an_exact_name_by_keyword_and_ranks_by_both(memory: Memory) -> None:
+    texts = [
+        "The nightly export job is called ledger-sync and runs at 02:00.",
+        "Frontend builds use Vite with the React plugin.",
+        "Our Postgres backups are kept for 30 days in the cold bucket.",
+    ]
+    ids = []
+    for text in texts:
+        result = memory.remember(text, "proj", force=True)
+        assert result.seed is not None
+        ids.append(result.seed.id)
+    hits = memory.recall("what time does ledger-sync run", "proj", k=3).hits
+    assert hits[0].id == ids[0]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(-1.0 <= h.similarity <= 1.0 for h in hits)

@@ -161,3 +161,42 @@ def test_two_connections_see_each_others_writes(tmp_path: Path) -> None:
     assert first.integrity_check() == "ok"
     first.close()
     second.close()
+
+
+def test_keyword_search_matches_content_words_with_stemming(bound: SeedStore) -> None:
+    a = bound.add("p", "The deploy script retries failed uploads three times.", unit(1, 0, 0, 0))
+    bound.add("p", "Lunch is at noon.", unit(0, 1, 0, 0))
+    bound.add("q", "The deploy script retries failed uploads three times.", unit(1, 0, 0, 0))
+    (hit,) = bound.keyword_search("How many times does it retry an upload?", "p", 5)
+    assert hit[0] == a and hit[1] > 0
+    assert bound.keyword_search("what is it?", "p", 5) == []  # nothing but question words
+    assert len(bound.keyword_search("deploy", None, 5)) == 2
+    # The index follows updates and deletes.
+    bound.update(a.id, "Uploads are retried five times.", unit(1, 0, 0, 0), reason="changed")
+    assert bound.keyword_search("deploy script", "p", 5) == []
+    assert bound.keyword_search("uploads", "p", 5)[0][0].id == a.id
+    bound.delete(a.id, reason="gone")
+    assert bound.keyword_search("uploads", "p", 5) == []
+
+
+def test_a_store_from_schema_1_gains_the_keyword_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "old.db"
+    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:1])
+    old = SeedStore.open(path)
+    old.bind_embedder("e.gguf", 4)
+    seed = old.add("p", "Written before full-text search existed.", unit(1, 0, 0, 0))
+    old.close()
+    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
+    upgraded = SeedStore.open(path)
+    assert upgraded.keyword_search("full-text search", "p", 5)[0][0] == seed
+    upgraded.close()
+
+
+def test_neighbours_are_the_seeds_stored_beside_it_in_the_same_session(bound: SeedStore) -> None:
+    a = bound.add("p", "one", unit(1, 0, 0, 0))
+    bound.add("other", "elsewhere", unit(1, 0, 0, 0))
+    b = bound.add("p", "two", unit(1, 0, 0, 0))
+    c = bound.add("p", "three", unit(1, 0, 0, 0))
+    assert bound.neighbours([b.id], "p") == {b.id: [a.id, c.id]}
+    assert bound.neighbours([a.id], "p") == {a.id: [b.id]}
+    assert bound.neighbours([a.id], "p", within_seconds=-1) == {a.id: []}  # no session that short

@@ -1,0 +1,107 @@
+"""Exact signals: whole-text shapes that settle SAVE/SKIP without the model. Examples written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from seeds import SeedStore
+from server.embedder import Embedder
+from server.memory import Memory
+from server.signals import classify
+
+SKIPPED = {
+    "commit-log": [
+        "perf(cache): avoid double lookup in get_or_set (#2211)",
+        "docs: fix typo in CONTRIBUTING",
+        "Merge pull request #77 from octo/fix-login-redirect",
+        "Merge branch 'release/2.3' of github.com:octo/app",
+        'Revert "feat: enable new checkout flow"\n\nThis reverts commit 4b8e1f0c2d.',
+        "e3b0c44 tweak logging\n98fa1c2 bump version\n5d41402 initial import",
+        " src/api.py  | 14 +++++++-------\n README.md   |  2 +-\n 2 files changed, 8 insertions(+), 8 deletions(-)",
+        "chore(deps): bump lodash from 4.17.20 to 4.17.21\n\nBumps lodash from 4.17.20 to 4.17.21.\n\n"
+        "Signed-off-by: dependabot[bot] <support@github.com>",
+        "更新依赖版本\n\nFixes #1402\nCo-authored-by: Wang Lei <wl@example.com>",
+    ],
+    "stacktrace": [
+        'Traceback (most recent call last):\n  File "cli.py", line 9, in <module>\n    run()\n'
+        "ZeroDivisionError: division by zero",
+        "Error: ENOENT: no such file or directory, open 'config.yml'\n    at Object.openSync (node:fs:596:3)\n"
+        "    at readConfig (/srv/app/config.js:12:18)",
+        "got this:\nthread 'main' panicked at src/main.rs:12:5:\nattempt to subtract with overflow\n"
+        "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+        "panic: assignment to entry in nil map\n\ngoroutine 7 [running]:\nmain.(*Cache).Put(...)\n"
+        "\t/src/cache.go:41 +0x3c",
+        'Traceback (most recent call last):\n  File "io.py", line 4, in <module>\n    json.loads(raw)\n'
+        "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
+        "Error: getaddrinfo ENOTFOUND db.internal\n"
+        "    at GetAddrInfoReqWrap.onlookup [as oncomplete] (node:dns:107:26) {\n"
+        "  errno: -3008,\n  code: 'ENOTFOUND'\n}",
+    ],
+    "output": [
+        "$ git branch -a\n* main\n  remotes/origin/HEAD -> origin/main",
+        "me@devbox:~/shop$ make test\ngo test ./...\nok  \tshop/cart\t0.12s",
+        "Collecting numpy<2\n  Using cached numpy-1.26.4-cp311-manylinux.whl\nSuccessfully installed numpy-1.26.4",
+        "NAME      STATUS   ROLES    AGE   VERSION\nnode-1    Ready    worker   12d   v1.29.2",
+        "   Compiling anyhow v1.0.80\n    Finished release [optimized] target(s) in 12.03s",
+    ],
+}
+
+LEFT_TO_THE_MODEL = [
+    # Lessons and decisions that mention commits, traces or commands are not logs.
+    "We reverted the checkout flow (commit 4b8e1f0) because Safari broke; re-enable it only behind a flag.",
+    "The ZeroDivisionError in cli.py came from an empty batch; guard len(batch) == 0 before averaging.",
+    'Traceback (most recent call last):\n  File "cli.py", line 9, in <module>\nZeroDivisionError: division by zero\n'
+    "Root cause: the batch was empty. Always guard len(batch) before averaging.",
+    "$ make deploy needs AWS_PROFILE=prod exported first",
+    "# Deploy notes\nWe deploy from the release branch only, never from main.",
+    "Fix: set TZ=UTC in CI, or the date tests fail after 5pm.",
+    "ok thanks!",
+    "Running the migration now.",
+    "The staging database listens on port 5433.",
+]
+
+
+@pytest.mark.parametrize(("category", "text"), [(c, t) for c, texts in SKIPPED.items() for t in texts])
+def test_shapes_that_are_certainly_not_memories(category: str, text: str) -> None:
+    signal = classify(text)
+    assert signal is not None, text
+    assert (signal.decision, signal.category) == ("SKIP", category)
+
+
+@pytest.mark.parametrize("text", LEFT_TO_THE_MODEL)
+def test_texts_whose_shape_does_not_settle_it_go_to_the_model(text: str) -> None:
+    assert classify(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("Lesson: never run the seed script against prod.", "lesson"),
+        ("note to self: the VPN drops SSH after 30 min idle", "lesson"),
+        ("Decision: we use Alembic, not hand-written SQL migrations.", "decision"),
+        ("教训：迁移脚本一定要先在预发布环境跑一遍。", "lesson"),
+        ("记住：周五不发版。", "fact"),
+    ],
+)
+def test_an_explicit_label_is_a_save(text: str, category: str) -> None:
+    signal = classify(text)
+    assert signal is not None and (signal.decision, signal.category) == ("SAVE", category)
+
+
+def test_the_pipeline_applies_a_signal_without_asking_the_model(store: SeedStore, embedder: Embedder) -> None:
+    class NoModel:
+        name = "none"
+
+        def memorize(self, text: str) -> object:
+            raise AssertionError("the model must not be asked")
+
+        def arbitrate(self, text: str, candidates: object) -> object:
+            raise AssertionError("the model must not be asked")
+
+    memory = Memory(store, NoModel(), embedder)  # type: ignore[arg-type]
+    skipped = memory.remember("fix(auth): refresh token before expiry (#88)", "p")
+    assert skipped.status == "skipped"
+    assert skipped.gate is not None and skipped.gate.decided_by == "rule" and skipped.gate.category == "commit-log"
+    saved = memory.remember("Lesson: the CI cache key must include the lockfile hash.", "p")
+    assert saved.status == "saved" and saved.gate is not None and saved.gate.decided_by == "rule"
+    assert saved.seed is not None and saved.seed.category == "lesson"

@@ -82,7 +82,9 @@ def load_models(settings: Settings, *, cerebellum: bool = True) -> Models:
     brain = None
     if cerebellum:
         model_path = resolve_model(settings.model, role="cerebellum", setting="--model", offline=settings.offline)
-        brain = Cerebellum(model_path, threads=settings.threads, context_size=settings.context_size)
+        brain = Cerebellum(
+            model_path, threads=settings.threads, context_size=settings.context_size, arbiter=settings.arbiter
+        )
     return Models(settings, embedder, brain)
 
 

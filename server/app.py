@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 # If a client never sends anything after connecting, start loading anyway after this long.
 HANDSHAKE_GRACE_SECONDS = 2.0
 MAX_RECALL_K = 50
+MAX_TAGS = 20
+MAX_TAG_CHARS = 64
+MAX_QUERY_CHARS = 2_000
 
 INSTRUCTIONS = """\
 Long-term memory for this coding agent. Call `remember` with one self-contained sentence or short \
@@ -60,6 +63,42 @@ MemoryFactory = Callable[[Settings], Memory]
 
 def _state(ctx: Context[Any, Any]) -> AppState:
     return cast(AppState, ctx.request_context.lifespan_context)
+
+
+def _text(value: str, what: str, limit: int) -> str:
+    """Refuse text the store should never hold; the sentence says what to send instead."""
+    if not value.strip():
+        raise ToolError(f"The {what} is empty: send the words themselves.")
+    if len(value) > limit:
+        raise ToolError(
+            f"The {what} is {len(value)} characters, over the limit of {limit}: send the part worth keeping "
+            "(a summary, the conclusion), not the whole document or log."
+        )
+    if "\x00" in value:
+        raise ToolError(f"The {what} contains a NUL character: send plain text.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ToolError(f"The {what} is not valid Unicode (a lone surrogate at {exc.start}): send plain text.") from exc
+    return value
+
+
+def _tags(tags: list[str] | None) -> list[str]:
+    tags = tags or []
+    if len(tags) > MAX_TAGS:
+        raise ToolError(f"{len(tags)} tags is too many: give at most {MAX_TAGS}.")
+    cleaned: list[str] = []
+    for tag in tags:
+        tag = tag.strip()
+        if not tag or len(tag) > MAX_TAG_CHARS or any(ord(c) < 32 for c in tag):
+            raise ToolError(
+                f"Invalid tag {tag[:80]!r}: a tag is 1-{MAX_TAG_CHARS} characters on one line, "
+                "without control characters."
+            )
+        _text(tag, "tag", MAX_TAG_CHARS)
+        if tag not in cleaned:
+            cleaned.append(tag)
+    return cleaned
 
 
 def _scope(state: AppState, scope: str | None) -> str:
@@ -145,13 +184,11 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         stored: new (saved), a refinement (updated), a retraction (deleted) or a repeat (duplicate)."""
         state = _state(ctx)
         scope_name = _scope(state, scope)
-        if not text.strip():
-            raise ToolError("The text is empty: pass the fact, lesson or decision to remember.")
+        _text(text, "text", state.settings.max_text_chars)
+        tag_list = _tags(tags)
         memory = await state.memory_ready()
         try:
-            return await anyio.to_thread.run_sync(
-                lambda: memory.remember(text, scope_name, tags=tags or [], force=force)
-            )
+            return await anyio.to_thread.run_sync(lambda: memory.remember(text, scope_name, tags=tag_list, force=force))
         except StoreError as exc:
             raise ToolError(f"The seed store refused the write: {exc}. Nothing was changed; try again.") from exc
 
@@ -169,8 +206,7 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         """Find the stored memories most relevant to a query, best first, with scores and timestamps."""
         state = _state(ctx)
         scope_name = _scope(state, scope)
-        if not query.strip():
-            raise ToolError("The query is empty: describe what you want to recall.")
+        _text(query, "query", MAX_QUERY_CHARS)
         if not 1 <= k <= MAX_RECALL_K:
             raise ToolError(f"k must be between 1 and {MAX_RECALL_K}; got {k}.")
         memory = await state.memory_ready()

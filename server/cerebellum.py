@@ -52,6 +52,8 @@ class Answer:
 # talking is cut off instead of costing seconds.
 MEMORIZE_MAX_TOKENS = 64
 ARBITRATE_MAX_TOKENS = 192
+RELATE_MAX_TOKENS = 48
+PAIRWISE_LIMIT = 3  # most similar candidates asked about, one at a time
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,9 @@ def parse_json_answer(raw: str) -> dict[str, Any]:
 class Cerebellum:
     """Memorize and arbitrate with one GGUF model. Not thread-safe: callers serialize."""
 
-    def __init__(self, path: Path, *, threads: int, context_size: int = 4096) -> None:
+    def __init__(
+        self, path: Path, *, threads: int, context_size: int = 4096, arbiter: Literal["joint", "pairwise"] = "joint"
+    ) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -103,6 +107,7 @@ class Cerebellum:
         self.path = path
         self.name = path.name
         self.context_size = context_size
+        self.arbiter = arbiter
         template = self._llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
         eos_id, bos_id = self._llm.token_eos(), self._llm.token_bos()
         token_text = self._llm._model.token_get_text  # pyright: ignore[reportPrivateUsage]
@@ -179,6 +184,34 @@ class Cerebellum:
         return MemorizeVerdict(decision, str(category), str(fields.get("reason", "")), answer.elapsed_ms)
 
     def arbitrate(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
+        """How the new text relates to the candidates (most similar first): one joint question, or
+        one question per candidate ("pairwise"), whichever this cerebellum was set up with."""
+        if self.arbiter == "pairwise":
+            return self._arbitrate_pairwise(text, candidates)
+        return self._arbitrate_joint(text, candidates)
+
+    def _arbitrate_pairwise(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
+        # One stored note at a time is a question a small model can answer; the system prompt is
+        # the same for every pair, so llama.cpp reuses its evaluated prefix between them.
+        elapsed = 0.0
+        new = self._clip(text)
+        for candidate in candidates[:PAIRWISE_LIMIT]:
+            answer = self.ask(
+                prompts.RELATE_SYSTEM,
+                prompts.relate_user(self._clip(candidate.text), new),
+                prompts.relate_schema(),
+                RELATE_MAX_TOKENS,
+            )
+            elapsed += answer.elapsed_ms
+            relation = answer.fields.get("relation")
+            if relation not in ("SAME", "UPDATE", "RETRACT", "DIFFERENT"):
+                raise UnparsableAnswer(answer.raw)
+            if relation != "DIFFERENT":
+                action = cast(Literal["UPDATE", "DELETE", "NONE"], prompts.RELATION_TO_ACTION[relation])
+                return ArbitrateVerdict(action, candidate.id, "", str(answer.fields.get("reason", "")), elapsed)
+        return ArbitrateVerdict("ADD", None, "", "no stored note is about the same subject", elapsed)
+
+    def _arbitrate_joint(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
         ids = [c.id for c in candidates]
         answer = self.ask(
             prompts.ARBITRATE_SYSTEM,

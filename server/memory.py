@@ -476,7 +476,9 @@ def open_memory(settings: Settings) -> Memory:
         embedder = Embedder(embedder_path, threads=settings.threads, context_size=settings.embedder_context_size)
         # Check the store accepts this embedder before paying for the larger model.
         store.bind_embedder(embedder.name, embedder.dimension)
-        cerebellum = Cerebellum(model_path, threads=settings.threads, context_size=settings.context_size)
+        cerebellum = Cerebellum(
+            model_path, threads=settings.threads, context_size=settings.context_size, arbiter=settings.arbiter
+        )
     except BaseException:
         store.close()
         raise

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     embedder_context_size: Annotated[
         int, Field(ge=64, description="Tokens of a text the embedder reads (longer texts are cut for embedding only).")
     ] = 512
+    max_text_chars: Annotated[int, Field(ge=100, description="Longest text remember accepts, in characters.")] = 20_000
+    arbiter: Annotated[
+        Literal["joint", "pairwise"],
+        Field(description="joint: one question over all candidates; pairwise: one question per candidate."),
+    ] = "joint"
     candidates: Annotated[int, Field(ge=1, le=20, description="Similar seeds shown to the arbiter.")] = 5
     candidate_similarity: Annotated[
         float,

@@ -101,6 +101,13 @@ async def test_remember_recall_reconcile_in_process(settings: Settings) -> None:
     ("tool", "arguments", "message"),
     [
         ("remember", {"text": "   "}, "The text is empty"),
+        ("remember", {"text": "x" * 20_001}, "over the limit of 20000"),
+        ("remember", {"text": "a\x00b"}, "NUL character"),
+        ("remember", {"text": "lone \ud800 surrogate"}, "not valid Unicode"),
+        ("remember", {"text": "ok", "tags": ["t"] * 21}, "too many"),
+        ("remember", {"text": "ok", "tags": ["a" * 65]}, "Invalid tag"),
+        ("remember", {"text": "ok", "tags": ["two\nlines"]}, "Invalid tag"),
+        ("recall", {"query": "q" * 2_001}, "over the limit of 2000"),
         ("remember", {"text": "x", "scope": "has spaces!"}, "Invalid scope"),
         ("recall", {"query": "", "k": 3}, "The query is empty"),
         ("recall", {"query": "x", "k": 0}, "k must be between 1 and 50"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +56,22 @@ def test_the_arbiter_can_only_name_a_candidate_it_was_shown(cerebellum: Cerebell
         verdict = cerebellum.arbitrate(new, shown)
         assert verdict.action in ("ADD", "UPDATE", "DELETE", "NONE")
         assert verdict.target in (41, 97, None)
+
+
+def test_the_pairwise_arbiter_asks_one_candidate_at_a_time(smollm2: Path) -> None:
+    brain = Cerebellum(smollm2, threads=2, context_size=2048, arbiter="pairwise")
+    shown = [
+        Candidate(5, "Deploys go out on Tuesdays.", "2026-11-02T10:00:00"),
+        Candidate(9, "The API gateway runs on port 8080.", "2026-11-03T10:00:00"),
+    ]
+    try:
+        for new in ("Deploys happen every Tuesday.", "Use Redis 7 for caching."):
+            verdict = brain.arbitrate(new, shown)
+            assert verdict.action in ("ADD", "UPDATE", "DELETE", "NONE")
+            assert (verdict.target is None) == (verdict.action == "ADD")
+            assert verdict.target in (5, 9, None)
+    finally:
+        brain.close()
 
 
 def test_a_long_text_is_cut_to_fit_the_context(cerebellum: Cerebellum) -> None:

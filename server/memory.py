@@ -9,6 +9,7 @@ concurrent remembers of the same text must not both be ADDed.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -26,6 +27,22 @@ logger = logging.getLogger(__name__)
 
 RRF_K = 5  # reciprocal-rank fusion constant: small, so the top ranks of each list count most (set on LoCoMo dev)
 RECALL_POOL = 50  # candidates taken from each ranking before fusion
+CROSS_SCRIPT_POOL = 4  # nearest seeds looked through for ones in the other script
+CROSS_SCRIPT_CANDIDATES = 2  # at most this many of those shown to the arbiter
+CALIBRATION_PAIRS = [
+    ("The deploy script lives in scripts/deploy.sh.", "部署脚本在 scripts/deploy.sh。"),
+    ("We use PostgreSQL for the main database.", "我们的主数据库用的是 PostgreSQL。"),
+]
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+
+
+def script_of(text: str) -> str:
+    """'cjk' when the text has at least as many CJK characters as Latin words (and two or more), else 'latin'."""
+    cjk = len(_CJK.findall(text))
+    latin_words = len(re.findall(r"[A-Za-z]{2,}", text))
+    return "cjk" if cjk >= 2 and cjk >= latin_words else "latin"
+
+
 RememberStatus = Literal["saved", "updated", "deleted", "duplicate", "skipped"]
 ReconcileKind = Literal["merge-duplicate", "update", "delete"]
 RECONCILE_KIND: dict[str, ReconcileKind] = {"NONE": "merge-duplicate", "UPDATE": "update", "DELETE": "delete"}
@@ -182,6 +199,7 @@ class Memory:
         self.neighbour_weight = neighbour_weight
         self.lock = threading.Lock()
         self.parse_failures = 0
+        self._crosslingual: bool | None = None
 
     # remember -----------------------------------------------------------------------------
 
@@ -218,11 +236,7 @@ class Memory:
         category = gate.category if gate.decided_by in ("model", "rule") else "fact"
 
         embedding = self.embedder.embed_document(text)
-        similar = [
-            hit
-            for hit in self.store.search(embedding, scope, self.candidates)
-            if hit.similarity >= self.candidate_similarity
-        ]
+        similar = self._candidates(text, embedding, scope)
         if not similar:
             seed = self.store.add(scope, text, embedding, category=category, tags=tags, source=source)
             verdict = ArbiterVerdict(
@@ -232,6 +246,30 @@ class Memory:
 
         verdict, merged = self._arbitrate(text, similar)
         return self._apply(text, scope, embedding, category, tags, source, gate, verdict, merged)
+
+    def _candidates(self, text: str, embedding: list[float], scope: str) -> list[ScoredSeed]:
+        """The stored seeds the arbiter should see: those similar enough to be the same subject.
+
+        An embedder that cannot match a text with its translation (an English-only one) says
+        nothing about seeds in the other script, so the few nearest of those are shown to the
+        model too: there, only the model can tell a translation from another fact.
+        """
+        pool = self.store.search(embedding, scope, self.candidates * CROSS_SCRIPT_POOL)
+        similar = [hit for hit in pool[: self.candidates] if hit.similarity >= self.candidate_similarity]
+        if not self.crosslingual():
+            own = script_of(text)
+            other = [hit for hit in pool if script_of(hit.seed.text) != own and hit not in similar]
+            similar += other[:CROSS_SCRIPT_CANDIDATES]
+        return similar
+
+    def crosslingual(self) -> bool:
+        """Whether the embedder puts an English text and its Chinese translation close (checked once)."""
+        if self._crosslingual is None:
+            pairs = [self.embedder.embed_document(t) for pair in CALIBRATION_PAIRS for t in pair]
+            sims = [sum(a * b for a, b in zip(pairs[i], pairs[i + 1], strict=True)) for i in range(0, len(pairs), 2)]
+            self._crosslingual = min(sims) >= self.candidate_similarity
+            logger.info("embedder %s matches translations: %s (%s)", self.embedder.name, self._crosslingual, sims)
+        return self._crosslingual
 
     def _gate(self, text: str, force: bool) -> GateVerdict:
         if force:

@@ -103,10 +103,16 @@ _TRACE_LINE = re.compile(
 _LEAD_IN_MAX = 40
 
 
+_EXCEPTION_HEAD = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): \S.*$")
+
+
 def _stacktrace(lines: list[str]) -> str | None:
     filled = [line for line in lines if line.strip()]
     anchors = [i for i, line in enumerate(filled) if _TRACE_ANCHOR.match(line)]
     if not anchors:
+        # An exception message with its driver's detail lines (DETAIL:, [SQL: …]) and nothing else.
+        if len(filled) >= 2 and _EXCEPTION_HEAD.match(filled[0]) and all(_TRACE_LINE.match(x) for x in filled[1:]):
+            return "error dump"
         return None
     body = filled
     # One short lead-in line ("Got this:", "报错了：") may stand before the trace; a longer one

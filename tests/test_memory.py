@@ -294,3 +294,22 @@ def test_recall_finds_an_exact_name_by_keyword_and_ranks_by_both(memory: Memory)
     assert hits[0].id == ids[0]
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert all(-1.0 <= h.similarity <= 1.0 for h in hits)
+
+
+def test_seeds_in_the_other_script_reach_the_arbiter_when_the_embedder_cannot_match_translations(
+    store: SeedStore, embedder: Embedder
+) -> None:
+    brain = ScriptedCerebellum(action="NONE", target="first")
+    # A floor no translation pair reaches: the embedder counts as English-only here.
+    memory = Memory(store, brain, embedder, candidate_similarity=0.9999)
+    assert memory.crosslingual() is False
+    english = store.add("p", "The deploy script lives in scripts/deploy.sh.", embedder.embed_document("x"))
+    store.add("p", "Lunch is at noon.", embedder.embed_document("y"))
+    brain.target = english.id
+    result = memory.remember("部署脚本在 scripts/deploy.sh 里。", "p")
+    assert english.id in brain.shown[0]
+    assert result.status == "duplicate" and result.seed is not None and result.seed.id == english.id
+    # A same-script text below the floor is not shown anything: nothing similar enough.
+    brain.shown.clear()
+    assert memory.remember("Tests run with pytest -x.", "p").status == "saved"
+    assert brain.shown == []

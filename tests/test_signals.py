@@ -36,6 +36,8 @@ SKIPPED = {
         "Error: getaddrinfo ENOTFOUND db.internal\n"
         "    at GetAddrInfoReqWrap.onlookup [as oncomplete] (node:dns:107:26) {\n"
         "  errno: -3008,\n  code: 'ENOTFOUND'\n}",
+        'django.db.utils.IntegrityError: null value in column "owner_id" violates not-null constraint\n'
+        "DETAIL:  Failing row contains (7, null, 2024-01-02).",
     ],
     "output": [
         "$ git branch -a\n* main\n  remotes/origin/HEAD -> origin/main",
@@ -55,6 +57,8 @@ LEFT_TO_THE_MODEL = [
     "$ make deploy needs AWS_PROFILE=prod exported first",
     "# Deploy notes\nWe deploy from the release branch only, never from main.",
     "Fix: set TZ=UTC in CI, or the date tests fail after 5pm.",
+    "ModuleNotFoundError: No module named 'yaml' means the dev extras are missing; run make setup.",
+    "IntegrityError: duplicate key on users_email_key\nWe fixed it by normalising emails to lower case first.",
     "ok thanks!",
     "Running the migration now.",
     "The staging database listens on port 5433.",

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from seeds import StoreError
 from server.cerebellum import CerebellumError
-from server.memory import Memory, RecallResult, ReconcileResult, RememberResult, open_memory
+from server.memory import Memory, RecallResult, ReconcileResult, RememberResult, SecretInText, open_memory
 from server.modelfiles import ModelUnavailable
 from server.settings import SCOPE_PATTERN, Settings
 
@@ -189,6 +189,8 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         memory = await state.memory_ready()
         try:
             return await anyio.to_thread.run_sync(lambda: memory.remember(text, scope_name, tags=tag_list, force=force))
+        except SecretInText as exc:
+            raise ToolError(str(exc)) from exc
         except StoreError as exc:
             raise ToolError(f"The seed store refused the write: {exc}. Nothing was changed; try again.") from exc
 
@@ -210,7 +212,10 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         if not 1 <= k <= MAX_RECALL_K:
             raise ToolError(f"k must be between 1 and {MAX_RECALL_K}; got {k}.")
         memory = await state.memory_ready()
-        return await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
+        try:
+            return await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
+        except SecretInText as exc:
+            raise ToolError(str(exc)) from exc
 
     @server.tool(
         annotations=ToolAnnotations(

@@ -18,7 +18,7 @@ from typing import Annotated, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from seeds import ScoredSeed, Seed, SeedStore
-from server import signals
+from server import secrets, signals
 from server.cerebellum import ArbitrateVerdict, CerebellumError, MemorizeVerdict
 from server.prompts import Candidate
 from server.settings import Settings
@@ -41,6 +41,21 @@ def script_of(text: str) -> str:
     cjk = len(_CJK.findall(text))
     latin_words = len(re.findall(r"[A-Za-z]{2,}", text))
     return "cjk" if cjk >= 2 and cjk >= latin_words else "latin"
+
+
+class SecretInText(ValueError):
+    """The text holds a credential; it was not stored, embedded or shown to a model."""
+
+
+def refuse_secrets(text: str, what: str) -> None:
+    # Checked before anything else touches the text: a credential must never reach the database,
+    # its WAL, the logs or a model prompt.
+    findings = secrets.find_secrets(text)
+    if findings:
+        raise SecretInText(
+            f"The {what} contains {secrets.describe(findings)}; nothing was stored. Remove the secret "
+            "(or replace it with a placeholder such as <API_KEY>) and send it again."
+        )
 
 
 RememberStatus = Literal["saved", "updated", "deleted", "duplicate", "skipped"]
@@ -215,6 +230,7 @@ class Memory:
         text = text.strip()
         if not text:
             raise ValueError("text is empty")
+        refuse_secrets(text, "text")
         with self.lock:
             started = time.perf_counter()
             result = self._remember(text, scope, tags, force, source)
@@ -371,6 +387,7 @@ class Memory:
         query = query.strip()
         if not query:
             raise ValueError("query is empty")
+        refuse_secrets(query, "query")
         if k <= 0:
             return RecallResult(query=query, scope=scope, hits=[])
         with self.lock:

@@ -108,6 +108,8 @@ async def test_remember_recall_reconcile_in_process(settings: Settings) -> None:
         ("remember", {"text": "ok", "tags": ["a" * 65]}, "Invalid tag"),
         ("remember", {"text": "ok", "tags": ["two\nlines"]}, "Invalid tag"),
         ("recall", {"query": "q" * 2_001}, "over the limit of 2000"),
+        ("remember", {"text": "deploy token: ghp_" + "Ab3dE" * 7 + "x", "force": True}, "GitHub token"),
+        ("recall", {"query": "postgres://app:Zq8vR2mK9tLp@db.internal/app"}, "nothing was stored"),
         ("remember", {"text": "x", "scope": "has spaces!"}, "Invalid scope"),
         ("recall", {"query": "", "k": 3}, "The query is empty"),
         ("recall", {"query": "x", "k": 0}, "k must be between 1 and 50"),

@@ -313,3 +313,26 @@ def test_seeds_in_the_other_script_reach_the_arbiter_when_the_embedder_cannot_ma
     brain.shown.clear()
     assert memory.remember("Tests run with pytest -x.", "p").status == "saved"
     assert brain.shown == []
+
+
+def test_no_secret_from_the_corpus_reaches_the_database_file(store: SeedStore, embedder: Embedder) -> None:
+    import json
+    from pathlib import Path
+
+    from server.memory import SecretInText
+
+    memory, brain = scripted(store, embedder)
+    corpus = Path(__file__).parent / "data" / "secrets.jsonl"
+    positives = [row for row in map(json.loads, corpus.read_text(encoding="utf-8").splitlines()) if row["secret"]]
+    assert len(positives) >= 60
+    for row in positives:
+        with pytest.raises(SecretInText):
+            memory.remember(row["text"], "p", force=True)
+    memory.remember("An ordinary lesson, stored.", "p", force=True)
+    raw = b"".join(
+        Path(store.path + suffix).read_bytes() for suffix in ("", "-wal") if Path(store.path + suffix).exists()
+    )
+    assert b"An ordinary lesson, stored." in raw  # the check can see stored text
+    for row in positives:
+        assert row["value"].encode() not in raw, row["id"]
+    assert store.count() == 1 and brain.shown == []

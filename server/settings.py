@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     arbiter: Annotated[
         Literal["joint", "pairwise"],
         Field(description="joint: one question over all candidates; pairwise: one question per candidate."),
-    ] = "joint"
+    ] = "pairwise"
     candidates: Annotated[int, Field(ge=1, le=20, description="Similar seeds shown to the arbiter.")] = 5
     candidate_similarity: Annotated[
         float,

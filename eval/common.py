@@ -14,8 +14,7 @@ from typing import Any
 from seeds import SeedStore
 from server.cerebellum import Cerebellum, CerebellumError
 from server.embedder import Embedder
-from server.memory import Memory
-from server.modelfiles import resolve_model
+from server.memory import Memory, load_cerebellum, load_embedder, model_path
 from server.prompts import PROMPT_VERSION
 from server.settings import Settings
 
@@ -52,16 +51,8 @@ class Models:
 
     def memory(self, store: SeedStore) -> Memory:
         """The pipeline the MCP tools use, over the given store, with the configured thresholds."""
-        return Memory(
-            store,
-            self.cerebellum if self.cerebellum is not None else NoCerebellum(),
-            self.embedder,
-            candidates=self.settings.candidates,
-            candidate_similarity=self.settings.candidate_similarity,
-            reconcile_similarity=self.settings.reconcile_similarity,
-            keyword_weight=self.settings.keyword_weight,
-            neighbour_weight=self.settings.neighbour_weight,
-        )
+        brain = self.cerebellum if self.cerebellum is not None else NoCerebellum()
+        return Memory.from_settings(store, brain, self.embedder, self.settings)
 
 
 class NoCerebellum:
@@ -77,14 +68,8 @@ class NoCerebellum:
 
 
 def load_models(settings: Settings, *, cerebellum: bool = True) -> Models:
-    embedder_path = resolve_model(settings.embedder, role="embedder", setting="--embedder", offline=settings.offline)
-    embedder = Embedder(embedder_path, threads=settings.threads, context_size=settings.embedder_context_size)
-    brain = None
-    if cerebellum:
-        model_path = resolve_model(settings.model, role="cerebellum", setting="--model", offline=settings.offline)
-        brain = Cerebellum(
-            model_path, threads=settings.threads, context_size=settings.context_size, arbiter=settings.arbiter
-        )
+    embedder = load_embedder(model_path(settings, "embedder"), settings)
+    brain = load_cerebellum(model_path(settings, "cerebellum"), settings) if cerebellum else None
     return Models(settings, embedder, brain)
 
 

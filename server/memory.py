@@ -13,7 +13,8 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from typing import Annotated, Literal, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +23,10 @@ from server import secrets, signals
 from server.cerebellum import ArbitrateVerdict, CerebellumError, MemorizeVerdict
 from server.prompts import Candidate
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.cerebellum import Cerebellum
+    from server.embedder import Embedder
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +39,11 @@ CALIBRATION_PAIRS = [
     ("We use PostgreSQL for the main database.", "我们的主数据库用的是 PostgreSQL。"),
 ]
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+
+
+def dot(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity of two unit vectors."""
+    return sum(x * y for x, y in zip(a, b, strict=True))
 
 
 def script_of(text: str) -> str:
@@ -216,6 +226,20 @@ class Memory:
         self.parse_failures = 0
         self._crosslingual: bool | None = None
 
+    @classmethod
+    def from_settings(cls, store: SeedStore, cerebellum: Decides, embedder: Embeds, settings: Settings) -> Memory:
+        """The pipeline with the thresholds and weights the settings give (what the server runs)."""
+        return cls(
+            store,
+            cerebellum,
+            embedder,
+            candidates=settings.candidates,
+            candidate_similarity=settings.candidate_similarity,
+            reconcile_similarity=settings.reconcile_similarity,
+            keyword_weight=settings.keyword_weight,
+            neighbour_weight=settings.neighbour_weight,
+        )
+
     # remember -----------------------------------------------------------------------------
 
     def remember(
@@ -282,7 +306,7 @@ class Memory:
         """Whether the embedder puts an English text and its Chinese translation close (checked once)."""
         if self._crosslingual is None:
             pairs = [self.embedder.embed_document(t) for pair in CALIBRATION_PAIRS for t in pair]
-            sims = [sum(a * b for a, b in zip(pairs[i], pairs[i + 1], strict=True)) for i in range(0, len(pairs), 2)]
+            sims = [dot(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
             self._crosslingual = min(sims) >= self.candidate_similarity
             logger.info("embedder %s matches translations: %s (%s)", self.embedder.name, self._crosslingual, sims)
         return self._crosslingual
@@ -416,7 +440,7 @@ class Memory:
                 seed = seeds.get(seed_id) or self.store.get(seed_id)
                 if seed is None:
                     continue
-                similarity = sum(a * b for a, b in zip(embedding, self.store.embedding(seed_id), strict=True))
+                similarity = dot(embedding, self.store.embedding(seed_id))
                 hits.append(
                     RecallHit(
                         score=round(fused[seed_id] * (RRF_K + 1) / (1 + self.keyword_weight), 4),
@@ -514,37 +538,41 @@ class Memory:
                     close()
 
 
-def open_memory(settings: Settings) -> Memory:
-    """Resolve and load both models and open the store, as configured. Slow: seconds to minutes."""
-    from server.cerebellum import Cerebellum
-    from server.embedder import Embedder
+def model_path(settings: Settings, role: Literal["cerebellum", "embedder"]) -> Path:
+    """The local file of the configured cerebellum or embedder (downloaded into the hub cache if needed)."""
     from server.modelfiles import resolve_model
 
-    embedder_path = resolve_model(
-        settings.embedder, role="embedder", setting="--embedder / CEREBELLUM_EMBEDDER", offline=settings.offline
-    )
-    model_path = resolve_model(
-        settings.model, role="cerebellum", setting="--model / CEREBELLUM_MODEL", offline=settings.offline
-    )
+    if role == "embedder":
+        return resolve_model(
+            settings.embedder, role=role, setting="--embedder / CEREBELLUM_EMBEDDER", offline=settings.offline
+        )
+    return resolve_model(settings.model, role=role, setting="--model / CEREBELLUM_MODEL", offline=settings.offline)
+
+
+def load_embedder(path: Path, settings: Settings) -> Embedder:
+    from server.embedder import Embedder
+
+    return Embedder(path, threads=settings.threads, context_size=settings.embedder_context_size)
+
+
+def load_cerebellum(path: Path, settings: Settings) -> Cerebellum:
+    from server.cerebellum import Cerebellum
+
+    return Cerebellum(path, threads=settings.threads, context_size=settings.context_size, arbiter=settings.arbiter)
+
+
+def open_memory(settings: Settings) -> Memory:
+    """Resolve and load both models and open the store, as configured. Slow: seconds to minutes."""
+    # Both files are found first, so a missing model is reported before anything slow is loaded.
+    embedder_path, cerebellum_path = model_path(settings, "embedder"), model_path(settings, "cerebellum")
     store = SeedStore.open(settings.db)
     try:
-        embedder = Embedder(embedder_path, threads=settings.threads, context_size=settings.embedder_context_size)
+        embedder = load_embedder(embedder_path, settings)
         # Check the store accepts this embedder before paying for the larger model.
         store.bind_embedder(embedder.name, embedder.dimension)
-        cerebellum = Cerebellum(
-            model_path, threads=settings.threads, context_size=settings.context_size, arbiter=settings.arbiter
-        )
+        cerebellum = load_cerebellum(cerebellum_path, settings)
     except BaseException:
         store.close()
         raise
     logger.info("memory ready: store %s, cerebellum %s, embedder %s", settings.db, cerebellum.name, embedder.name)
-    return Memory(
-        store,
-        cerebellum,
-        embedder,
-        candidates=settings.candidates,
-        candidate_similarity=settings.candidate_similarity,
-        reconcile_similarity=settings.reconcile_similarity,
-        keyword_weight=settings.keyword_weight,
-        neighbour_weight=settings.neighbour_weight,
-    )
+    return Memory.from_settings(store, cerebellum, embedder, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import time
@@ -46,13 +47,33 @@ class Answer:
     elapsed_ms: float
     truncated: bool
     """The token limit cut the answer (its last field may be incomplete)."""
+    evaluated_tokens: int = 0
+    """Prompt tokens actually run through the model (the rest came from a cached prefix)."""
+
+
+@dataclass
+class _Prefix:
+    """The evaluated static head of one task's prompt: its tokens and their KV cache (sequence 0)."""
+
+    tokens: list[int]
+    kv: bytes
+
+
+@dataclass
+class Usage:
+    """What the last call cost: for the write-path benchmark."""
+
+    prompt_tokens: int = 0
+    evaluated_tokens: int = 0
+    completion_tokens: int = 0
+    elapsed_ms: float = 0.0
 
 
 # Token limits: a routing answer is a few enum values and a short reason. A small model that keeps
 # talking is cut off instead of costing seconds.
-MEMORIZE_MAX_TOKENS = 64
 ARBITRATE_MAX_TOKENS = 192
-RELATE_MAX_TOKENS = 48
+LABEL_MAX_TOKENS = 8  # room left in the context for a label and its closing quote
+_SEQUENCE = ctypes.c_int32(0)  # llama-cpp-python's high-level API decodes everything as sequence 0
 PAIRWISE_LIMIT = 3  # most similar candidates asked about, one at a time
 
 
@@ -93,11 +114,33 @@ def parse_json_answer(raw: str) -> dict[str, Any]:
     raise UnparsableAnswer(raw)
 
 
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 class Cerebellum:
-    """Memorize and arbitrate with one GGUF model. Not thread-safe: callers serialize."""
+    """Memorize and arbitrate with one GGUF model. Not thread-safe: callers serialize.
+
+    Two things keep a decision near the cost of the new text's own tokens:
+    - each task's static prompt head (system prompt, few-shot examples) is evaluated once and its
+      KV cache kept; switching task restores it instead of evaluating it again;
+    - a label question (memorize's category, the pairwise relation) is answered by prefilling the
+      JSON up to the label and letting the grammar allow only the labels: a few decoded tokens.
+    """
 
     def __init__(
-        self, path: Path, *, threads: int, context_size: int = 4096, arbiter: Literal["joint", "pairwise"] = "joint"
+        self,
+        path: Path,
+        *,
+        threads: int,
+        context_size: int = 4096,
+        arbiter: Literal["joint", "pairwise"] = "joint",
+        reuse_prefix: bool = True,
     ) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -108,6 +151,11 @@ class Cerebellum:
         self.name = path.name
         self.context_size = context_size
         self.arbiter = arbiter
+        self.reuse_prefix = reuse_prefix
+        """False re-evaluates every prompt from its first token (for the benchmark's comparison)."""
+        self.usage = Usage()
+        self._prefixes: dict[str, _Prefix] = {}
+        self._spellings: dict[str, tuple[int, ...]] = {}
         template = self._llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
         eos_id, bos_id = self._llm.token_eos(), self._llm.token_bos()
         token_text = self._llm._model.token_get_text  # pyright: ignore[reportPrivateUsage]
@@ -128,25 +176,89 @@ class Cerebellum:
         head = self._llm.detokenize(tokens[:MAX_TEXT_TOKENS]).decode("utf-8", errors="ignore")
         return head + "\n[… cut]"
 
-    def ask(self, system: str, user: str, schema: dict[str, object], max_tokens: int) -> Answer:
-        """One schema-constrained completion. The grammar makes the output follow `schema`."""
+    # -- prompts and the prefix cache --------------------------------------------------------
+
+    def _prompt_tokens(self, system: str, user: str, prefill: str = "") -> tuple[list[int], Any]:
         formatted = self._formatter(
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
             **self._template_kwargs,
         )
-        tokens = self._llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True)
+        tokens = self._llm.tokenize((formatted.prompt + prefill).encode("utf-8"), add_bos=False, special=True)
+        return tokens, formatted
+
+    def _task_prefix(self, system: str) -> _Prefix:
+        """The KV cache of the tokens every prompt with this system prompt starts with (made once)."""
+        prefix = self._prefixes.get(system)
+        if prefix is None:
+            # The shared head is what two prompts with different user texts have in common: this
+            # respects however the template and tokenizer join the system and user parts.
+            one, _ = self._prompt_tokens(system, "A")
+            two, _ = self._prompt_tokens(system, "Z")
+            tokens = one[: _common_prefix(one, two)]
+            self._llm.reset()
+            self._llm.eval(tokens)
+            from llama_cpp import llama_cpp as lib
+
+            ctx = self._llm.ctx
+            size = lib.llama_state_seq_get_size(ctx, _SEQUENCE)
+            buffer = (ctypes.c_uint8 * size)()
+            written = lib.llama_state_seq_get_data(ctx, buffer, size, _SEQUENCE)
+            prefix = _Prefix(tokens, bytes(buffer[:written]))
+            self._prefixes[system] = prefix
+            logger.debug("cached a %d-token prompt head (%d KB)", len(tokens), written // 1024)
+        return prefix
+
+    def _restore(self, prefix: _Prefix) -> None:
+        """Put a task's prompt head back in the context, unless the context already starts with it."""
+        llm = self._llm
+        n = len(prefix.tokens)
+        if llm.n_tokens >= n and list(llm.input_ids[:n]) == prefix.tokens:
+            return  # the last call had the same task: llama.cpp reuses the head by itself
+        from llama_cpp import llama_cpp as lib
+
+        llm.reset()
+        buffer = (ctypes.c_uint8 * len(prefix.kv)).from_buffer_copy(prefix.kv)
+        if lib.llama_state_seq_set_data(llm.ctx, buffer, len(prefix.kv), _SEQUENCE) != len(prefix.kv):
+            logger.warning("could not restore a cached prompt head; evaluating it again")
+            self._prefixes.clear()
+            llm.reset()
+            return
+        llm.input_ids[:n] = prefix.tokens
+        llm.n_tokens = n
+
+    def warm_up(self) -> None:
+        """Evaluate each task's prompt head now, so the first real decision does not pay for it."""
+        started = time.perf_counter()
+        systems = [
+            prompts.MEMORIZE_SYSTEM,
+            prompts.RELATE_SYSTEM if self.arbiter == "pairwise" else prompts.ARBITRATE_SYSTEM,
+        ]
+        for system in systems:
+            self._task_prefix(system)
+        # One real decision also warms the grammar and sampler paths.
+        self.memorize("warm-up")
+        logger.info("cerebellum warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
+
+    def _complete(
+        self, system: str, user: str, grammar: Any, max_tokens: int, prefill: str = ""
+    ) -> tuple[str, str | None, float]:
+        tokens, formatted = self._prompt_tokens(system, user, prefill)
         if len(tokens) + max_tokens > self.context_size:
             raise CerebellumError(
                 f"the prompt ({len(tokens)} tokens) does not fit the context of {self.context_size}; "
                 "raise --context-size"
             )
         started = time.perf_counter()
+        if self.reuse_prefix:
+            self._restore(self._task_prefix(system))
+        else:
+            self._llm.reset()
+        reused = min(_common_prefix(self._llm.input_ids[: self._llm.n_tokens].tolist(), tokens), len(tokens) - 1)
         result = cast(
             dict[str, Any],
             self._llm.create_completion(
                 prompt=tokens,
-                # Key order is kept: the grammar makes the model write the fields in schema order.
-                grammar=_grammar(json.dumps(schema)),
+                grammar=grammar,
                 max_tokens=max_tokens,
                 temperature=0.0,
                 stop=formatted.stop,
@@ -155,33 +267,105 @@ class Cerebellum:
         )
         elapsed_ms = (time.perf_counter() - started) * 1000
         choice = result["choices"][0]
-        raw = str(choice["text"])
         usage = cast(dict[str, Any], result.get("usage") or {})
+        self.usage = Usage(
+            prompt_tokens=len(tokens),
+            evaluated_tokens=len(tokens) - max(reused, 0),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            elapsed_ms=elapsed_ms,
+        )
+        return str(choice["text"]), choice.get("finish_reason"), elapsed_ms
+
+    def ask(self, system: str, user: str, schema: dict[str, object], max_tokens: int) -> Answer:
+        """One schema-constrained completion. The grammar makes the output follow `schema`."""
+        # Key order is kept: the grammar makes the model write the fields in schema order.
+        raw, finish, elapsed_ms = self._complete(system, user, _grammar(json.dumps(schema)), max_tokens)
         return Answer(
             fields=parse_json_answer(raw),
             raw=raw,
-            prompt_tokens=int(usage.get("prompt_tokens", len(tokens))),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
+            prompt_tokens=self.usage.prompt_tokens,
+            completion_tokens=self.usage.completion_tokens,
             elapsed_ms=elapsed_ms,
-            truncated=choice.get("finish_reason") == "length",
+            truncated=finish == "length",
+            evaluated_tokens=self.usage.evaluated_tokens,
         )
 
-    def memorize(self, text: str) -> MemorizeVerdict:
-        answer = self.ask(
-            prompts.MEMORIZE_SYSTEM,
-            prompts.memorize_user(self._clip(text)),
-            prompts.memorize_schema(),
-            MEMORIZE_MAX_TOKENS,
+    def label(self, system: str, user: str, field: str, labels: Sequence[str]) -> tuple[str, float]:
+        """The answer's first field, scored from the model's logits instead of generated.
+
+        The JSON answer is prefilled up to the field's value; each label is written as the model's
+        own tokens (closing quote included) and the most probable one wins, token by token, where
+        labels share a head. Only the prompt is evaluated, plus a token where labels share their first
+        one: no sampling loop, no reason decoded. (A grammar that allows the labels lets a weak model
+        spell one letter at a time toward whichever label starts like the word it wanted.)
+        The label is the first field the model would write anyway, so what would follow it (a
+        reason) cannot change it.
+        """
+        prefill = f'{{"{field}": "'
+        tokens, _ = self._prompt_tokens(system, user, prefill)
+        if len(tokens) + LABEL_MAX_TOKENS > self.context_size:
+            raise CerebellumError(
+                f"the prompt ({len(tokens)} tokens) does not fit the context of {self.context_size}; "
+                "raise --context-size"
+            )
+        started = time.perf_counter()
+        llm = self._llm
+        if self.reuse_prefix:
+            self._restore(self._task_prefix(system))
+        else:
+            llm.reset()
+        reused = min(_common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
+        llm.n_tokens = reused
+        llm.eval(tokens[reused:])
+        spelled = {label: self._label_tokens(label) for label in labels}
+        chosen: list[int] = []
+        evaluated_after = 0
+        while True:
+            alive = [label for label, toks in spelled.items() if list(toks[: len(chosen)]) == chosen]
+            if len(alive) == 1:
+                break
+            options = sorted({spelled[label][len(chosen)] for label in alive})
+            if len(options) > 1:
+                logits = self._last_logits()
+                best = max(options, key=lambda token: logits[token])
+            else:
+                best = options[0]
+            chosen.append(best)
+            alive = [label for label in alive if spelled[label][len(chosen) - 1] == best]
+            if len(alive) == 1:
+                break
+            llm.eval([best])
+            evaluated_after += 1
+        value = alive[0]
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.usage = Usage(
+            prompt_tokens=len(tokens),
+            evaluated_tokens=len(tokens) - reused + evaluated_after,
+            completion_tokens=0,
+            elapsed_ms=elapsed_ms,
         )
-        fields = answer.fields
-        category = fields.get("category")
-        if category not in prompts.CATEGORIES:
-            raise UnparsableAnswer(answer.raw)
-        # The category decides; a model that names a SKIP kind and says SAVE contradicts itself.
-        decision: Literal["SAVE", "SKIP"] = "SAVE" if prompts.decision_for(str(category)) == "SAVE" else "SKIP"
-        if fields.get("decision") != decision:
-            logger.debug("memorize: category %s overrides the model's %s", category, fields.get("decision"))
-        return MemorizeVerdict(decision, str(category), str(fields.get("reason", "")), answer.elapsed_ms)
+        return value, elapsed_ms
+
+    def _label_tokens(self, label: str) -> tuple[int, ...]:
+        if label not in self._spellings:
+            spelled = self._llm.tokenize((label + '"').encode("utf-8"), add_bos=False, special=False)
+            self._spellings[label] = tuple(spelled)
+        return self._spellings[label]
+
+    def _last_logits(self) -> Any:
+        import numpy as np
+        from llama_cpp import llama_cpp as lib
+
+        pointer = lib.llama_get_logits_ith(self._llm.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self._llm.n_vocab(),))
+
+    def memorize(self, text: str) -> MemorizeVerdict:
+        category, elapsed_ms = self.label(
+            prompts.MEMORIZE_SYSTEM, prompts.memorize_user(self._clip(text)), "category", prompts.CATEGORIES
+        )
+        # The category decides: SAVE or SKIP follows from it by rule.
+        decision: Literal["SAVE", "SKIP"] = "SAVE" if prompts.decision_for(category) == "SAVE" else "SKIP"
+        return MemorizeVerdict(decision, category, f"the cerebellum read it as {category}", elapsed_ms)
 
     def arbitrate(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
         """How the new text relates to the candidates (most similar first): one joint question, or
@@ -191,24 +375,22 @@ class Cerebellum:
         return self._arbitrate_joint(text, candidates)
 
     def _arbitrate_pairwise(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
-        # One stored note at a time is a question a small model can answer; the system prompt is
-        # the same for every pair, so llama.cpp reuses its evaluated prefix between them.
+        # One stored note at a time is a question a small model can answer; the prompt head is the
+        # same for every pair, so it is evaluated once.
         elapsed = 0.0
         new = self._clip(text)
         for candidate in candidates[:PAIRWISE_LIMIT]:
-            answer = self.ask(
+            relation, elapsed_ms = self.label(
                 prompts.RELATE_SYSTEM,
                 prompts.relate_user(self._clip(candidate.text), new),
-                prompts.relate_schema(),
-                RELATE_MAX_TOKENS,
+                "relation",
+                prompts.RELATIONS,
             )
-            elapsed += answer.elapsed_ms
-            relation = answer.fields.get("relation")
-            if relation not in ("SAME", "UPDATE", "RETRACT", "DIFFERENT"):
-                raise UnparsableAnswer(answer.raw)
+            elapsed += elapsed_ms
             if relation != "DIFFERENT":
                 action = cast(Literal["UPDATE", "DELETE", "NONE"], prompts.RELATION_TO_ACTION[relation])
-                return ArbitrateVerdict(action, candidate.id, "", str(answer.fields.get("reason", "")), elapsed)
+                reason = prompts.RELATION_REASONS[relation].format(id=candidate.id)
+                return ArbitrateVerdict(action, candidate.id, "", reason, elapsed)
         return ArbitrateVerdict("ADD", None, "", "no stored note is about the same subject", elapsed)
 
     def _arbitrate_joint(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:

@@ -2,10 +2,12 @@
 
 from seeds.db import ExtensionLoadingUnavailable, StoreError, connect, sqlite_library
 from seeds.store import (
+    AlreadySettled,
     EmbedderMismatch,
     EmbedderNotBound,
     HistoryEntry,
     Operation,
+    Received,
     ScoredSeed,
     Seed,
     SeedNotFound,
@@ -15,11 +17,13 @@ from seeds.store import (
 )
 
 __all__ = [
+    "AlreadySettled",
     "EmbedderMismatch",
     "EmbedderNotBound",
     "ExtensionLoadingUnavailable",
     "HistoryEntry",
     "Operation",
+    "Received",
     "ScoredSeed",
     "Seed",
     "SeedNotFound",

@@ -144,6 +144,28 @@ MIGRATIONS: list[str] = [
     INSERT INTO seeds_fts (seeds_fts) VALUES ('rebuild');
     CREATE INDEX seeds_scope_id ON seeds (scope, id);
     """,
+    # 3: the inbox. A text is committed here before any model work, so a missing, slow or crashed
+    # cerebellum never loses it; it leaves the inbox in the same transaction that applies its
+    # decision. Texts the gate skipped stay, with the reason, for review. A claim (owner and lease)
+    # keeps two server processes on one file from deciding the same text at once.
+    """
+    CREATE TABLE inbox (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope         TEXT NOT NULL,
+        text          TEXT NOT NULL,
+        tags          TEXT NOT NULL DEFAULT '[]',
+        force         INTEGER NOT NULL DEFAULT 0,
+        source        TEXT NOT NULL,
+        received_at   TEXT NOT NULL,
+        state         TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'skipped')),
+        reason        TEXT,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        claimed_by    TEXT,
+        claimed_until TEXT
+    );
+    CREATE INDEX inbox_state ON inbox (state, id);
+    """,
 ]
 
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +33,27 @@ class SeedNotFound(StoreError):
 
 class EmbedderNotBound(StoreError):
     """A vector operation was attempted before `bind_embedder`."""
+
+
+class AlreadySettled(StoreError):
+    """The inbox text was decided (or skipped) by someone else first; the write was rolled back."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """A text in the inbox: committed, not yet decided (or skipped, with the reason)."""
+
+    id: int
+    scope: str
+    text: str
+    tags: tuple[str, ...]
+    force: bool
+    source: str
+    received_at: str
+    state: Literal["pending", "skipped"]
+    reason: str | None
+    attempts: int
+    last_error: str | None
 
 
 @dataclass(frozen=True)
@@ -111,6 +132,25 @@ def utc_now() -> str:
 
 
 _SEED_COLUMNS = "id, scope, text, category, tags, source, created_at, updated_at"
+
+
+_INBOX_COLUMNS = "id, scope, text, tags, force, source, received_at, state, reason, attempts, last_error"
+
+
+def _received_from_row(row: Sequence[object]) -> Received:
+    return Received(
+        id=int(str(row[0])),
+        scope=str(row[1]),
+        text=str(row[2]),
+        tags=tuple(json.loads(str(row[3]))),
+        force=bool(row[4]),
+        source=str(row[5]),
+        received_at=str(row[6]),
+        state="skipped" if row[7] == "skipped" else "pending",
+        reason=None if row[8] is None else str(row[8]),
+        attempts=int(str(row[9])),
+        last_error=None if row[10] is None else str(row[10]),
+    )
 
 
 def _seed_from_row(row: Sequence[object]) -> Seed:
@@ -232,15 +272,29 @@ class SeedStore:
             self._conn.execute("COMMIT")
 
     @contextmanager
-    def operation(self, kind: str, scope: str, reason: str, trigger_text: str | None = None) -> Generator[Operation]:
-        """Group the updates and deletes of one decision: all of them happen, or none."""
+    def operation(
+        self, kind: str, scope: str, reason: str, trigger_text: str | None = None, *, settles: int | None = None
+    ) -> Generator[Operation]:
+        """Group the updates and deletes of one decision: all of them happen, or none.
+
+        `settles`: the inbox text this decision was about; it leaves the inbox in the same
+        transaction, and if it already left (decided elsewhere) nothing is written.
+        """
         operation_id = "op_" + uuid.uuid4().hex[:12]
         with self._lock, self._write():
+            self._settle(settles)
             self._conn.execute(
                 "INSERT INTO operations (id, kind, scope, reason, trigger_text, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (operation_id, kind, scope, reason, trigger_text, utc_now()),
             )
             yield Operation(self, operation_id)
+
+    def _settle(self, inbox_id: int | None) -> None:
+        if inbox_id is None:
+            return
+        gone = self._conn.execute("DELETE FROM inbox WHERE id = ? AND state = 'pending'", (inbox_id,))
+        if gone.rowcount != 1:
+            raise AlreadySettled(f"inbox text {inbox_id} was already decided")
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -253,10 +307,12 @@ class SeedStore:
         category: str = "fact",
         tags: Sequence[str] = (),
         source: str = "agent",
+        settles: int | None = None,
     ) -> Seed:
         vector = self._vector(embedding)
         now = utc_now()
         with self._lock, self._write():
+            self._settle(settles)
             cursor = self._conn.execute(
                 "INSERT INTO seeds (scope, text, text_hash, category, tags, source, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -277,16 +333,19 @@ class SeedStore:
         reason: str,
         trigger_text: str | None = None,
         category: str | None = None,
+        settles: int | None = None,
     ) -> tuple[Seed, str]:
         """Replace a seed's text (and vector); the old version goes to history. Returns (seed, op id)."""
         scope = self.require(seed_id).scope
-        with self.operation("update", scope, reason, trigger_text) as op:
+        with self.operation("update", scope, reason, trigger_text, settles=settles) as op:
             return op.update(seed_id, text, embedding, category), op.id
 
-    def delete(self, seed_id: int, *, reason: str, trigger_text: str | None = None) -> tuple[Seed, str]:
+    def delete(
+        self, seed_id: int, *, reason: str, trigger_text: str | None = None, settles: int | None = None
+    ) -> tuple[Seed, str]:
         """Remove a seed; its last version goes to history. Returns (the removed seed, op id)."""
         scope = self.require(seed_id).scope
-        with self.operation("delete", scope, reason, trigger_text) as op:
+        with self.operation("delete", scope, reason, trigger_text, settles=settles) as op:
             return op.delete(seed_id), op.id
 
     def _record_history(self, operation_id: str, seed: Seed, action: str) -> None:
@@ -335,6 +394,86 @@ class SeedStore:
         self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))
         self._conn.execute("DELETE FROM seeds WHERE id = ?", (seed_id,))
         return old
+
+    # -- the inbox --------------------------------------------------------------------------
+
+    def receive(
+        self, scope: str, text: str, *, tags: Sequence[str] = (), force: bool = False, source: str = "agent"
+    ) -> Received:
+        """Commit a text to the inbox before anything decides about it."""
+        now = utc_now()
+        tags_json = json.dumps(list(tags), ensure_ascii=False)
+        with self._lock, self._write():
+            cursor = self._conn.execute(
+                "INSERT INTO inbox (scope, text, tags, force, source, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (scope, text, tags_json, int(force), source, now),
+            )
+        return Received(
+            int(cursor.lastrowid or 0), scope, text, tuple(tags), force, source, now, "pending", None, 0, None
+        )
+
+    def claim(self, inbox_id: int, owner: str, lease_seconds: float) -> Received | None:
+        """Take a pending text to decide it; None if it is gone, skipped, or another owner's lease holds it."""
+        now = datetime.now(UTC)
+        until = (now + timedelta(seconds=lease_seconds)).isoformat(timespec="milliseconds")
+        with self._lock, self._write():
+            taken = self._conn.execute(
+                "UPDATE inbox SET claimed_by = ?, claimed_until = ? WHERE id = ? AND state = 'pending' "
+                "AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until < ?)",
+                (owner, until, inbox_id, owner, now.isoformat(timespec="milliseconds")),
+            )
+            if taken.rowcount != 1:
+                return None
+            row = self._conn.execute(f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE id = ?", (inbox_id,)).fetchone()
+        return _received_from_row(row)
+
+    def release(self, inbox_id: int, error: str) -> None:
+        """Give a claimed text back undecided (the decision failed); it stays pending."""
+        with self._lock, self._write():
+            self._conn.execute(
+                "UPDATE inbox SET claimed_by = NULL, claimed_until = NULL, attempts = attempts + 1, last_error = ? "
+                "WHERE id = ?",
+                (error[:500], inbox_id),
+            )
+
+    def discard(self, inbox_id: int) -> None:
+        """Settle a text that needs no write (a duplicate of a stored seed)."""
+        with self._lock, self._write():
+            self._settle(inbox_id)
+
+    def skip(self, inbox_id: int, reason: str) -> None:
+        """Keep a text the gate decided not to save, with the reason, for review."""
+        with self._lock, self._write():
+            done = self._conn.execute(
+                "UPDATE inbox SET state = 'skipped', reason = ?, claimed_by = NULL, claimed_until = NULL "
+                "WHERE id = ? AND state = 'pending'",
+                (reason, inbox_id),
+            )
+            if done.rowcount != 1:
+                raise AlreadySettled(f"inbox text {inbox_id} was already decided")
+
+    def inbox(
+        self, state: Literal["pending", "skipped"] = "pending", scope: str | None = None, limit: int | None = None
+    ) -> list[Received]:
+        """Inbox texts in one state, oldest first."""
+        sql, params = f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE state = ?", list[object]([state])
+        if scope is not None:
+            sql += " AND scope = ?"
+            params.append(scope)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            return [_received_from_row(r) for r in self._conn.execute(sql, params).fetchall()]
+
+    def inbox_count(self, state: Literal["pending", "skipped"] = "pending", scope: str | None = None) -> int:
+        sql, params = "SELECT count(*) FROM inbox WHERE state = ?", list[object]([state])
+        if scope is not None:
+            sql += " AND scope = ?"
+            params.append(scope)
+        with self._lock:
+            return int(self._conn.execute(sql, params).fetchone()[0])
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -324,6 +324,22 @@ class SeedStore:
             )
         return Seed(seed_id, scope, text, category, tuple(tags), source, now, now)
 
+    def add_many(self, scope: str, items: Sequence[tuple[str, Sequence[float]]], *, category: str = "fact") -> int:
+        """Store many (text, embedding) seeds in one transaction, undecided (bulk loads, benchmarks)."""
+        now = utc_now()
+        with self._lock, self._write():
+            for text, embedding in items:
+                cursor = self._conn.execute(
+                    "INSERT INTO seeds (scope, text, text_hash, category, tags, source, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, '[]', 'bulk', ?, ?)",
+                    (scope, text, text_hash(text), category, now, now),
+                )
+                self._conn.execute(
+                    f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)",
+                    (int(cursor.lastrowid or 0), scope, self._vector(embedding)),
+                )
+        return len(items)
+
     def update(
         self,
         seed_id: int,

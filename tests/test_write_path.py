@@ -208,10 +208,7 @@ async def test_four_server_processes_with_a_hundred_concurrent_calls_each_keep_e
         "CEREBELLUM_THREADS": "1",
         "CEREBELLUM_CONTEXT_SIZE": "1024",
     }
-    texts = {
-        process: [f"Team {process} service {i} uses port {9000 + i}." for i in range(100)]
-        for process in range(4)
-    }
+    texts = {process: [f"Team {process} service {i} uses port {9000 + i}." for i in range(100)] for process in range(4)}
     statuses: list[str] = []
 
     async def one_process(process: int) -> None:

@@ -6,7 +6,7 @@ import ctypes
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -151,6 +151,8 @@ class Cerebellum:
         context_size: int = 4096,
         arbiter: Literal["joint", "pairwise"] = "joint",
         reuse_prefix: bool = True,
+        verify: bool = True,
+        group_vote: bool = True,
     ) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -162,6 +164,10 @@ class Cerebellum:
         self.context_size = context_size
         self.arbiter = arbiter
         self.reuse_prefix = reuse_prefix
+        self.verify = verify
+        self.group_vote = group_vote
+        """Memorize: SAVE or SKIP by the summed probability of each side's categories."""
+        """Pairwise: ask a yes/no second question when the relation is UPDATE or RETRACT."""
         """False re-evaluates every prompt from its first token (for the benchmark's comparison)."""
         self.usage = Usage()
         self.total = Usage()
@@ -241,13 +247,16 @@ class Cerebellum:
     def warm_up(self) -> None:
         """Evaluate each task's prompt head now, so the first real decision does not pay for it."""
         started = time.perf_counter()
-        systems = [
-            prompts.MEMORIZE_SYSTEM,
-            prompts.RELATE_SYSTEM if self.arbiter == "pairwise" else prompts.ARBITRATE_SYSTEM,
-        ]
+        systems = [prompts.MEMORIZE_SYSTEM]
+        if self.arbiter == "joint":
+            systems.append(prompts.ARBITRATE_SYSTEM)
+        else:
+            systems.append(prompts.RELATE_SYSTEM)
+            if self.verify:
+                systems += [prompts.SAME_CHECK_SYSTEM, prompts.REPLACEMENT_CHECK_SYSTEM]
         for system in systems:
             self._task_prefix(system)
-        # One real decision also warms the grammar and sampler paths.
+        # One real decision also warms the scoring path.
         self.memorize("warm-up")
         logger.info("cerebellum warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
 
@@ -304,7 +313,9 @@ class Cerebellum:
             evaluated_tokens=self.usage.evaluated_tokens,
         )
 
-    def label(self, system: str, user: str, field: str, labels: Sequence[str]) -> tuple[str, float]:
+    def label(
+        self, system: str, user: str, field: str, labels: Sequence[str], groups: Mapping[str, str] | None = None
+    ) -> tuple[str, float]:
         """The answer's first field, scored from the model's logits instead of generated.
 
         The JSON answer is prefilled up to the field's value; each label is written as the model's
@@ -313,7 +324,10 @@ class Cerebellum:
         one: no sampling loop, no reason decoded. (A grammar that allows the labels lets a weak model
         spell one letter at a time toward whichever label starts like the word it wanted.)
         The label is the first field the model would write anyway, so what would follow it (a
-        reason) cannot change it.
+        reason) cannot change it. With `groups` (label -> group), the group with the larger share of
+        the model's probability over the labels' first tokens is chosen first, then the likeliest
+        label in it: a model torn between three kinds of text to skip should not save the text
+        because one kind to keep edged out each of them alone.
         """
         prefill = f'{{"{field}": "'
         tokens, _ = self._prompt_tokens(system, user, prefill)
@@ -332,6 +346,8 @@ class Cerebellum:
         llm.n_tokens = reused
         llm.eval(tokens[reused:])
         spelled = {label: self._label_tokens(label) for label in labels}
+        if groups is not None:
+            spelled = self._keep_likelier_group(spelled, groups)
         chosen: list[int] = []
         evaluated_after = 0
         while True:
@@ -362,6 +378,27 @@ class Cerebellum:
         self.total += self.usage
         return value, elapsed_ms
 
+    def _keep_likelier_group(
+        self, spelled: dict[str, tuple[int, ...]], groups: Mapping[str, str]
+    ) -> dict[str, tuple[int, ...]]:
+        import numpy as np
+
+        first: dict[int, set[str]] = {}
+        for label, tokens in spelled.items():
+            first.setdefault(tokens[0], set()).add(groups[label])
+        if any(len(owners) > 1 for owners in first.values()):
+            return spelled  # a first token shared across groups: its mass can't be split honestly
+        logits = self._last_logits()
+        candidates = sorted(first)
+        scores = np.array([float(logits[token]) for token in candidates])
+        shares = np.exp(scores - scores.max())
+        mass: dict[str, float] = {}
+        for token, share in zip(candidates, shares, strict=True):
+            group = next(iter(first[token]))
+            mass[group] = mass.get(group, 0.0) + float(share)
+        winner = max(sorted(mass), key=mass.__getitem__)
+        return {label: tokens for label, tokens in spelled.items() if groups[label] == winner}
+
     def _label_tokens(self, label: str) -> tuple[int, ...]:
         if label not in self._spellings:
             spelled = self._llm.tokenize((label + '"').encode("utf-8"), add_bos=False, special=False)
@@ -377,7 +414,13 @@ class Cerebellum:
 
     def memorize(self, text: str) -> MemorizeVerdict:
         category, elapsed_ms = self.label(
-            prompts.MEMORIZE_SYSTEM, prompts.memorize_user(self._clip(text)), "category", prompts.CATEGORIES
+            prompts.MEMORIZE_SYSTEM,
+            prompts.memorize_user(self._clip(text)),
+            "category",
+            prompts.CATEGORIES,
+            groups={category: prompts.decision_for(category) for category in prompts.CATEGORIES}
+            if self.group_vote
+            else None,
         )
         # The category decides: SAVE or SKIP follows from it by rule.
         decision: Literal["SAVE", "SKIP"] = "SAVE" if prompts.decision_for(category) == "SAVE" else "SKIP"
@@ -403,11 +446,25 @@ class Cerebellum:
                 prompts.RELATIONS,
             )
             elapsed += elapsed_ms
+            if self.verify and relation in ("UPDATE", "RETRACT"):
+                relation, checked_ms = self._second_look(relation, candidate.text, new)
+                elapsed += checked_ms
             if relation != "DIFFERENT":
                 action = cast(Literal["UPDATE", "DELETE", "NONE"], prompts.RELATION_TO_ACTION[relation])
                 reason = prompts.RELATION_REASONS[relation].format(id=candidate.id)
                 return ArbitrateVerdict(action, candidate.id, "", reason, elapsed)
         return ArbitrateVerdict("ADD", None, "", "no stored note is about the same subject", elapsed)
+
+    def _second_look(self, relation: str, stored: str, new: str) -> tuple[str, float]:
+        """Check the verdicts a small model most often gets wrong with one yes/no question each:
+        an UPDATE that adds nothing is the SAME note reworded; a RETRACT that names what is true
+        now is an UPDATE."""
+        user = prompts.relate_user(self._clip(stored), new)
+        if relation == "UPDATE":
+            same, elapsed_ms = self.label(prompts.SAME_CHECK_SYSTEM, user, "same", ("YES", "NO"))
+            return ("SAME" if same == "YES" else "UPDATE"), elapsed_ms
+        replaced, elapsed_ms = self.label(prompts.REPLACEMENT_CHECK_SYSTEM, user, "replacement", ("YES", "NO"))
+        return ("UPDATE" if replaced == "YES" else "RETRACT"), elapsed_ms
 
     def _arbitrate_joint(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
         ids = [c.id for c in candidates]

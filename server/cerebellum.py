@@ -68,6 +68,9 @@ class Usage:
     evaluated_tokens: int = 0
     completion_tokens: int = 0
     elapsed_ms: float = 0.0
+    restore_ms: float = 0.0
+    """Time spent copying a cached prompt head back into the context (the cost of sharing one context)."""
+    restores: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -76,6 +79,8 @@ class Usage:
             self.evaluated_tokens + other.evaluated_tokens,
             self.completion_tokens + other.completion_tokens,
             self.elapsed_ms + other.elapsed_ms,
+            self.restore_ms + other.restore_ms,
+            self.restores + other.restores,
         )
 
 
@@ -234,6 +239,7 @@ class Cerebellum:
             return  # the last call had the same task: llama.cpp reuses the head by itself
         from llama_cpp import llama_cpp as lib
 
+        started = time.perf_counter()
         llm.reset()
         buffer = (ctypes.c_uint8 * len(prefix.kv)).from_buffer_copy(prefix.kv)
         if lib.llama_state_seq_set_data(llm.ctx, buffer, len(prefix.kv), _SEQUENCE) != len(prefix.kv):
@@ -243,6 +249,8 @@ class Cerebellum:
             return
         llm.input_ids[:n] = prefix.tokens
         llm.n_tokens = n
+        self.total.restore_ms += (time.perf_counter() - started) * 1000
+        self.total.restores += 1
 
     def warm_up(self) -> None:
         """Evaluate each task's prompt head now, so the first real decision does not pay for it."""

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from server import prompts
+from server import prompts, signals
 from server.embedder import quiet_stderr
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class Usage:
 ARBITRATE_MAX_TOKENS = 192
 LABEL_MAX_TOKENS = 8  # room left in the context for a label and its closing quote
 _SEQUENCE = ctypes.c_int32(0)  # llama-cpp-python's high-level API decodes everything as sequence 0
+ADDS_DETAIL_RATIO = 1.5  # second look: a new note this many times the stored one's length adds detail
 PAIRWISE_LIMIT = 3  # most similar candidates asked about, one at a time
 
 
@@ -469,10 +470,19 @@ class Cerebellum:
         now is an UPDATE."""
         user = prompts.relate_user(self._clip(stored), new)
         if relation == "UPDATE":
+            # A note half again as long as the stored one adds detail: it is not a rewording.
+            if self._token_count(new) >= ADDS_DETAIL_RATIO * self._token_count(stored):
+                return relation, 0.0
             same, elapsed_ms = self.label(prompts.SAME_CHECK_SYSTEM, user, "same", ("YES", "NO"))
             return ("SAME" if same == "YES" else "UPDATE"), elapsed_ms
+        # A replacement names what replaces the stored value; a text naming nothing new only retracts.
+        if not signals.new_values(stored, new):
+            return relation, 0.0
         replaced, elapsed_ms = self.label(prompts.REPLACEMENT_CHECK_SYSTEM, user, "replacement", ("YES", "NO"))
         return ("UPDATE" if replaced == "YES" else "RETRACT"), elapsed_ms
+
+    def _token_count(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _arbitrate_joint(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
         ids = [c.id for c in candidates]

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 HANDSHAKE_GRACE_SECONDS = 2.0
 WORKER_POLL_SECONDS = 30.0  # how often the worker looks for texts queued by other processes or left undecided
 WORKER_BATCH = 20
+FINISHED_KEPT = 256
 MAX_RECALL_K = 50
 MAX_TAGS = 20
 MAX_TAG_CHARS = 64
@@ -71,8 +72,12 @@ class AppState:
     memory: Memory | None = None
     load_error: str | None = None
     task_group: TaskGroup | None = None
-    in_flight: set[int] = field(default_factory=set[int])
-    """Inbox ids a decision is running for in this process."""
+    in_flight: dict[int, anyio.Event] = field(default_factory=dict[int, anyio.Event])
+    """Inbox ids a decision is running for in this process, with the event set when it ends."""
+    finished: dict[int, RememberResult | DecisionFailed | None] = field(
+        default_factory=dict[int, "RememberResult | DecisionFailed | None"]
+    )
+    """The latest decisions' outcomes, for a caller that joined a running decision."""
 
     async def store_ready(self) -> SeedStore:
         self.handshake_done.set()  # a tool call means the handshake is over
@@ -108,18 +113,30 @@ class AppState:
         return "the models are still loading; the text is kept and will be decided in the background"
 
     async def decide(self, inbox_id: int) -> RememberResult | DecisionFailed | None:
-        """Decide one inbox text on a worker thread (None: not ours to decide)."""
+        """Decide one inbox text on a worker thread (None: not ours to decide). If this process is
+        already deciding it (the worker and a waiting call can meet on a fresh text), wait for that
+        decision instead of starting another."""
         memory = self.memory
-        if memory is None or inbox_id in self.in_flight:
+        if memory is None:
             return None
-        self.in_flight.add(inbox_id)
+        running = self.in_flight.get(inbox_id)
+        if running is not None:
+            await running.wait()
+            return self.finished.get(inbox_id)
+        done = self.in_flight[inbox_id] = anyio.Event()
+        outcome: RememberResult | DecisionFailed | None = None
         try:
-            return await anyio.to_thread.run_sync(memory.decide, inbox_id)
+            outcome = await anyio.to_thread.run_sync(memory.decide, inbox_id)
         except DecisionFailed as exc:
             logger.warning("deciding inbox text %d failed, it stays queued: %s", inbox_id, exc)
-            return exc
+            outcome = exc
         finally:
-            self.in_flight.discard(inbox_id)
+            self.finished[inbox_id] = outcome
+            while len(self.finished) > FINISHED_KEPT:
+                self.finished.pop(next(iter(self.finished)))
+            del self.in_flight[inbox_id]
+            done.set()
+        return outcome
 
 
 MemoryFactory = Callable[[Settings, SeedStore], Memory]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -35,6 +36,14 @@ class EmbedderNotBound(StoreError):
     """A vector operation was attempted before `bind_embedder`."""
 
 
+class OperationNotFound(StoreError):
+    """No recorded operation with that id (never made, or its history was purged)."""
+
+
+class UndoRefused(StoreError):
+    """The operation cannot be undone as things stand; the message says why and what to do."""
+
+
 @dataclass(frozen=True)
 class Seed:
     id: int
@@ -54,15 +63,55 @@ class ScoredSeed:
     """Cosine similarity to the query, in [-1, 1]."""
 
 
+HistoryAction = Literal["UPDATE", "DELETE", "ADD"]
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     operation_id: str
-    action: Literal["UPDATE", "DELETE"]
+    action: HistoryAction
+    """UPDATE and DELETE: `previous` is the seed before the operation. ADD: the seed did not exist
+    before the operation (an undo brought it back); `previous` is the state it was given."""
     reason: str
     trigger_text: str | None
     recorded_at: str
     previous: Seed
     """The seed as it was before the operation."""
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    id: str
+    kind: str
+    """update, delete, forget, reconcile-merge-duplicate, reconcile-update, reconcile-delete, undo."""
+    scope: str
+    reason: str
+    trigger_text: str | None
+    created_at: str
+    undoes: str | None
+    """For an undo: the operation it reversed."""
+    undone_by: str | None
+    """The undo that reversed this operation, if any."""
+    seed_ids: tuple[int, ...]
+    """The seeds it changed."""
+
+
+@dataclass(frozen=True)
+class UndoOutcome:
+    operation: OperationRecord
+    """The undo itself, recorded like any other operation (so it can be undone in turn)."""
+    undone: OperationRecord
+    restored: tuple[Seed, ...]
+    """Seeds put back as they were before the undone operation (updated back, or re-created with their id)."""
+    removed: tuple[Seed, ...]
+    """Seeds the undone operation had brought into being, removed again."""
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    operations: int
+    versions: int
+    """seed_history rows removed: earlier versions of seeds, and deleted seeds, now gone for good."""
 
 
 def normalize_text(text: str) -> str:
@@ -111,6 +160,31 @@ def utc_now() -> str:
 
 
 _SEED_COLUMNS = "id, scope, text, category, tags, source, created_at, updated_at"
+_OPERATION_COLUMNS = "id, kind, scope, reason, trigger_text, created_at, undoes"
+
+
+def _history_action(value: object) -> HistoryAction:
+    if value == "UPDATE":
+        return "UPDATE"
+    if value == "DELETE":
+        return "DELETE"
+    if value == "ADD":
+        return "ADD"
+    raise StoreError(f"unknown history action {value!r}")
+
+
+def _utc_iso(moment: str | datetime) -> str:
+    """A moment in the store's own timestamp format (UTC, milliseconds), so timestamps compare as text."""
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError as exc:
+            raise ValueError(
+                f"not an ISO 8601 date or time: {moment!r} (for example 2026-01-31 or 2026-01-31T12:00Z)"
+            ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _seed_from_row(row: Sequence[object]) -> Seed:
@@ -234,13 +308,19 @@ class SeedStore:
     @contextmanager
     def operation(self, kind: str, scope: str, reason: str, trigger_text: str | None = None) -> Generator[Operation]:
         """Group the updates and deletes of one decision: all of them happen, or none."""
-        operation_id = "op_" + uuid.uuid4().hex[:12]
         with self._lock, self._write():
-            self._conn.execute(
-                "INSERT INTO operations (id, kind, scope, reason, trigger_text, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (operation_id, kind, scope, reason, trigger_text, utc_now()),
-            )
-            yield Operation(self, operation_id)
+            yield Operation(self, self._insert_operation(kind, scope, reason, trigger_text))
+
+    def _insert_operation(
+        self, kind: str, scope: str, reason: str, trigger_text: str | None, undoes: str | None = None
+    ) -> str:
+        operation_id = "op_" + uuid.uuid4().hex[:12]
+        self._conn.execute(
+            "INSERT INTO operations (id, kind, scope, reason, trigger_text, created_at, undoes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (operation_id, kind, scope, reason, trigger_text, utc_now(), undoes),
+        )
+        return operation_id
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -340,7 +420,10 @@ class SeedStore:
 
     def get(self, seed_id: int) -> Seed | None:
         with self._lock:
-            row = self._conn.execute(f"SELECT {_SEED_COLUMNS} FROM seeds WHERE id = ?", (seed_id,)).fetchone()
+            return self._get_unlocked(seed_id)
+
+    def _get_unlocked(self, seed_id: int) -> Seed | None:
+        row = self._conn.execute(f"SELECT {_SEED_COLUMNS} FROM seeds WHERE id = ?", (seed_id,)).fetchone()
         return None if row is None else _seed_from_row(row)
 
     def require(self, seed_id: int) -> Seed:
@@ -468,7 +551,7 @@ class SeedStore:
         return [
             HistoryEntry(
                 operation_id=str(r[0]),
-                action="UPDATE" if r[1] == "UPDATE" else "DELETE",
+                action=_history_action(r[1]),
                 reason=str(r[2]),
                 trigger_text=None if r[3] is None else str(r[3]),
                 recorded_at=str(r[4]),
@@ -476,6 +559,210 @@ class SeedStore:
             )
             for r in rows
         ]
+
+    # -- operations, undo and purge ---------------------------------------------------------
+
+    def _operation_record(self, row: Sequence[object]) -> OperationRecord:
+        operation_id = str(row[0])
+        undone_by = self._conn.execute(
+            "SELECT id FROM operations WHERE undoes = ? ORDER BY created_at LIMIT 1", (operation_id,)
+        ).fetchone()
+        seed_ids = self._conn.execute(
+            "SELECT seed_id FROM seed_history WHERE operation_id = ? GROUP BY seed_id ORDER BY min(id)",
+            (operation_id,),
+        ).fetchall()
+        return OperationRecord(
+            id=operation_id,
+            kind=str(row[1]),
+            scope=str(row[2]),
+            reason=str(row[3]),
+            trigger_text=None if row[4] is None else str(row[4]),
+            created_at=str(row[5]),
+            undoes=None if row[6] is None else str(row[6]),
+            undone_by=None if undone_by is None else str(undone_by[0]),
+            seed_ids=tuple(int(r[0]) for r in seed_ids),
+        )
+
+    def get_operation(self, operation_id: str) -> OperationRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_OPERATION_COLUMNS} FROM operations WHERE id = ?", (operation_id,)
+            ).fetchone()
+            return None if row is None else self._operation_record(row)
+
+    def operations(self, scope: str | None = None, limit: int | None = None) -> list[OperationRecord]:
+        """Recorded operations, newest first, optionally in one scope."""
+        sql, params = f"SELECT {_OPERATION_COLUMNS} FROM operations", list[object]()
+        if scope is not None:
+            sql += " WHERE scope = ?"
+            params.append(scope)
+        sql += " ORDER BY created_at DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            return [self._operation_record(row) for row in self._conn.execute(sql, params).fetchall()]
+
+    def undo(self, operation_id: str) -> UndoOutcome:
+        """Put every seed an operation changed back exactly as it was before it, as a new operation.
+
+        Text, category, tags, source, both timestamps, the vector and the full-text row all come
+        back; a deleted seed returns under its own id; a seed the operation created (an undo that
+        re-created one) is removed. The undo is recorded with `undoes` = the operation, so it
+        shows in history and can itself be undone (a redo).
+
+        Refused, changing nothing: an unknown (or purged) operation; one already undone; and one
+        whose seeds were changed again by a later operation, since putting them back would
+        silently discard that later change. The message names the later operations: undo them
+        first, newest first, then this one.
+        """
+        with self._lock, self._write():
+            row = self._conn.execute(
+                f"SELECT {_OPERATION_COLUMNS} FROM operations WHERE id = ?", (operation_id,)
+            ).fetchone()
+            if row is None:
+                raise OperationNotFound(
+                    f"No operation with id {operation_id!r}: operation ids come from the results of remember, "
+                    "reconcile, forget and undo (its history may have been purged)."
+                )
+            undone = self._operation_record(row)
+            if undone.undone_by is not None:
+                raise UndoRefused(
+                    f"Operation {operation_id} was already undone by {undone.undone_by}; to apply it again, "
+                    f"undo {undone.undone_by}."
+                )
+            versions = self._conn.execute(
+                "SELECT id, action, seed_id, scope, text, category, tags, source, created_at, updated_at, embedding "
+                "FROM seed_history WHERE operation_id = ? ORDER BY id",
+                (operation_id,),
+            ).fetchall()
+            if not versions:
+                raise UndoRefused(f"Operation {operation_id} changed no seeds; there is nothing to undo.")
+            # Per seed: its state before the operation (the first row) and whether the operation left it in place.
+            first: dict[int, Sequence[object]] = {}
+            last_row: dict[int, int] = {}
+            left_in_place: dict[int, bool] = {}
+            for version in versions:
+                seed_id = int(version[2])
+                first.setdefault(seed_id, version)
+                last_row[seed_id] = int(version[0])
+                left_in_place[seed_id] = version[1] != "DELETE"
+            later = self._conn.execute(
+                "SELECT h.operation_id, o.undoes FROM seed_history h JOIN operations o ON o.id = h.operation_id WHERE "
+                + " OR ".join("(h.seed_id = ? AND h.id > ?)" for _ in last_row)
+                + " GROUP BY h.operation_id ORDER BY min(h.id) DESC",
+                [value for seed_id, row_id in last_row.items() for value in (seed_id, row_id)],
+            ).fetchall()
+            # A later operation that was itself undone cancels out with its undo.
+            cancelled = {str(r[1]) for r in later if r[1] is not None} & {str(r[0]) for r in later}
+            cancelled |= {str(r[0]) for r in later if r[1] is not None and str(r[1]) in cancelled}
+            blocking = [str(r[0]) for r in later if str(r[0]) not in cancelled]
+            if blocking:
+                names = ", ".join(blocking)
+                raise UndoRefused(
+                    f"The seeds of operation {operation_id} were changed again since, by {names}; undoing it now "
+                    f"would discard those changes. Undo {names} first (in that order), then {operation_id}."
+                )
+            for seed_id, in_place in left_in_place.items():
+                if (self._get_unlocked(seed_id) is not None) != in_place:
+                    raise UndoRefused(
+                        f"Seed {seed_id} is not as operation {operation_id} left it (it was changed outside the "
+                        "recorded history); nothing was undone."
+                    )
+
+            undo_id = self._insert_operation(
+                "undo", undone.scope, f"undo of {operation_id} ({undone.kind}: {undone.reason})", None, operation_id
+            )
+            restored: list[Seed] = []
+            removed: list[Seed] = []
+            for seed_id, version in first.items():
+                current = self._get_unlocked(seed_id)
+                if version[1] == "ADD":
+                    # The operation brought this seed into being: remove it again.
+                    if current is None:
+                        continue
+                    self._record_history(undo_id, current, "DELETE")
+                    self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))
+                    self._conn.execute("DELETE FROM seeds WHERE id = ?", (seed_id,))
+                    removed.append(current)
+                    continue
+                before = _seed_from_row([seed_id, *version[3:10]])
+                text, embedding = before.text, version[10]
+                values = (
+                    before.scope,
+                    text,
+                    text_hash(text),
+                    before.category,
+                    json.dumps(list(before.tags), ensure_ascii=False),
+                    before.source,
+                    before.created_at,
+                    before.updated_at,
+                )
+                if current is not None:
+                    self._record_history(undo_id, current, "UPDATE")
+                    self._conn.execute(
+                        "UPDATE seeds SET scope = ?, text = ?, text_hash = ?, category = ?, tags = ?, source = ?, "
+                        "created_at = ?, updated_at = ? WHERE id = ?",
+                        (*values, seed_id),
+                    )
+                    self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))
+                else:
+                    self._conn.execute(
+                        "INSERT INTO seeds (id, scope, text, text_hash, category, tags, source, created_at, "
+                        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (seed_id, *values),
+                    )
+                if embedding is not None:
+                    self._conn.execute(
+                        f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)",
+                        (seed_id, before.scope, embedding),
+                    )
+                if current is None:
+                    # Recorded after the insert, so the history row carries the restored vector.
+                    self._record_history(undo_id, before, "ADD")
+                restored.append(before)
+            record = self._conn.execute(
+                f"SELECT {_OPERATION_COLUMNS} FROM operations WHERE id = ?", (undo_id,)
+            ).fetchone()
+            return UndoOutcome(
+                operation=self._operation_record(record),
+                undone=dataclasses.replace(undone, undone_by=undo_id),
+                restored=tuple(restored),
+                removed=tuple(removed),
+            )
+
+    def purge_history(self, scope: str | None = None, before: str | datetime | None = None) -> PurgeOutcome:
+        """Forget recorded operations and the earlier versions they kept, for good.
+
+        Only operations in `scope` (every scope when None) recorded before `before` (an ISO 8601
+        date or time, UTC unless it says otherwise; all when None). Purged operations can no longer
+        be undone, and seeds they deleted are gone. The full-text index is merged, the file is
+        vacuumed and the WAL checkpointed and truncated, so the purged text does not linger in
+        free pages of either file.
+        """
+        where: list[str] = []
+        params: list[object] = []
+        if scope is not None:
+            where.append("scope = ?")
+            params.append(scope)
+        if before is not None:
+            where.append("created_at < ?")
+            params.append(_utc_iso(before))
+        condition = " AND ".join(where) or "1"
+        with self._lock:
+            with self._write():
+                versions = self._conn.execute(
+                    f"DELETE FROM seed_history WHERE operation_id IN (SELECT id FROM operations WHERE {condition})",
+                    params,
+                ).rowcount
+                operations = self._conn.execute(f"DELETE FROM operations WHERE {condition}", params).rowcount
+                # FTS5 keeps a deleted row's terms in older index segments until they are merged.
+                self._conn.execute("INSERT INTO seeds_fts (seeds_fts) VALUES ('optimize')")
+            # A delete leaves the row's bytes in free space inside the file; VACUUM rewrites the file without
+            # them, and the checkpoint moves that into the main file and empties the WAL.
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return PurgeOutcome(operations=operations, versions=versions)
 
     def integrity_check(self) -> str:
         with self._lock:

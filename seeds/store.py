@@ -163,6 +163,12 @@ _SEED_COLUMNS = "id, scope, text, category, tags, source, created_at, updated_at
 _OPERATION_COLUMNS = "id, kind, scope, reason, trigger_text, created_at, undoes"
 
 
+def _scope_names(scope: str | Sequence[str] | None) -> list[str] | None:
+    if scope is None:
+        return None
+    return [scope] if isinstance(scope, str) else list(dict.fromkeys(scope))
+
+
 def _history_action(value: object) -> HistoryAction:
     if value == "UPDATE":
         return "UPDATE"
@@ -441,16 +447,17 @@ class SeedStore:
             ).fetchone()
         return None if row is None else _seed_from_row(row)
 
-    def search(self, embedding: Sequence[float], scope: str | None, k: int) -> list[ScoredSeed]:
-        """The k nearest seeds by cosine distance, within `scope` (or every scope when None)."""
-        if k <= 0:
+    def search(self, embedding: Sequence[float], scope: str | Sequence[str] | None, k: int) -> list[ScoredSeed]:
+        """The k nearest seeds by cosine distance, within `scope` (a name or several; every scope when None)."""
+        scopes = _scope_names(scope)
+        if k <= 0 or scopes == []:
             return []
         vector = self._vector(embedding)
         where = "embedding MATCH ? AND k = ?"
         params: list[object] = [vector, k]
-        if scope is not None:
-            where += " AND scope = ?"
-            params.append(scope)
+        if scopes is not None:
+            where += f" AND scope IN ({','.join('?' * len(scopes))})"
+            params.extend(scopes)
         with self._lock:
             hits = self._conn.execute(
                 f"SELECT seed_id, distance FROM {VECTOR_TABLE} WHERE {where} ORDER BY distance", params
@@ -464,46 +471,50 @@ class SeedStore:
         by_id = {seed.id: seed for seed in map(_seed_from_row, rows)}
         return [ScoredSeed(by_id[int(h[0])], 1.0 - float(h[1])) for h in hits if int(h[0]) in by_id]
 
-    def keyword_search(self, query: str, scope: str | None, k: int) -> list[tuple[Seed, float]]:
+    def keyword_search(self, query: str, scope: str | Sequence[str] | None, k: int) -> list[tuple[Seed, float]]:
         """The k best full-text (BM25) matches for the query's content words, best first.
 
         The query is reduced to its content words, OR-ed: a question's wording ("what did…",
         "when is…") should not have to appear in the memory for its subject to match.
         """
         match = fts_query(query)
-        if not match or k <= 0:
+        scopes = _scope_names(scope)
+        if not match or k <= 0 or scopes == []:
             return []
         sql = (
             f"SELECT {', '.join('s.' + c for c in _SEED_COLUMNS.split(', '))}, bm25(seeds_fts) AS rank "
             "FROM seeds_fts JOIN seeds s ON s.id = seeds_fts.rowid WHERE seeds_fts MATCH ?"
         )
         params: list[object] = [match]
-        if scope is not None:
-            sql += " AND s.scope = ?"
-            params.append(scope)
+        if scopes is not None:
+            sql += f" AND s.scope IN ({','.join('?' * len(scopes))})"
+            params.extend(scopes)
         sql += " ORDER BY rank LIMIT ?"
         params.append(k)
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         return [(_seed_from_row(row[:8]), -float(row[8])) for row in rows]
 
-    def neighbours(self, seed_ids: Sequence[int], scope: str, within_seconds: float = 3600) -> dict[int, list[int]]:
+    def neighbours(
+        self, seed_ids: Sequence[int], scope: str | None = None, within_seconds: float = 3600
+    ) -> dict[int, list[int]]:
         """For each seed, the seeds stored just before and just after it in the same scope and session.
 
         Two seeds are of one session when they were stored within `within_seconds` of each other.
+        The scope is each seed's own; `scope`, when given, only limits which seeds are looked at.
         """
         around: dict[int, list[int]] = {}
         with self._lock:
             for seed_id in seed_ids:
-                row = self._conn.execute("SELECT created_at FROM seeds WHERE id = ?", (seed_id,)).fetchone()
-                if row is None:
+                row = self._conn.execute("SELECT created_at, scope FROM seeds WHERE id = ?", (seed_id,)).fetchone()
+                if row is None or (scope is not None and row[1] != scope):
                     continue
                 found: list[int] = []
                 for sql in (
                     "SELECT id, created_at FROM seeds WHERE scope = ? AND id < ? ORDER BY id DESC LIMIT 1",
                     "SELECT id, created_at FROM seeds WHERE scope = ? AND id > ? ORDER BY id LIMIT 1",
                 ):
-                    other = self._conn.execute(sql, (scope, seed_id)).fetchone()
+                    other = self._conn.execute(sql, (row[1], seed_id)).fetchone()
                     if other is not None and _seconds_between(str(row[0]), str(other[1])) <= within_seconds:
                         found.append(int(other[0]))
                 around[seed_id] = found
@@ -529,6 +540,11 @@ class SeedStore:
             params.append(limit)
         with self._lock:
             return [_seed_from_row(r) for r in self._conn.execute(sql, params).fetchall()]
+
+    def scopes(self) -> list[str]:
+        """Every scope that holds seeds, by name."""
+        with self._lock:
+            return [str(r[0]) for r in self._conn.execute("SELECT DISTINCT scope FROM seeds ORDER BY scope")]
 
     def count(self, scope: str | None = None) -> int:
         with self._lock:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from seeds import ScoredSeed, Seed, SeedStore
+from seeds import ScoredSeed, Seed, SeedNotFound, SeedStore
 from server import secrets, signals
 from server.cerebellum import ArbitrateVerdict, CerebellumError, MemorizeVerdict
 from server.prompts import Candidate
@@ -57,6 +57,9 @@ class SecretInText(ValueError):
     """The text holds a credential; it was not stored, embedded or shown to a model."""
 
 
+SecretsMode = Literal["refuse", "redact"]
+
+
 def refuse_secrets(text: str, what: str) -> None:
     # Checked before anything else touches the text: a credential must never reach the database,
     # its WAL, the logs or a model prompt.
@@ -66,6 +69,38 @@ def refuse_secrets(text: str, what: str) -> None:
             f"The {what} contains {secrets.describe(findings)}; nothing was stored. Remove the secret "
             "(or replace it with a placeholder such as <API_KEY>) and send it again."
         )
+
+
+def screen_secrets(text: str, what: str, mode: SecretsMode) -> tuple[str, list[str]]:
+    """The text as it may be stored, embedded and shown to a model, and the kinds of secret taken out.
+
+    refuse: a text with a credential raises SecretInText. redact: each credential is replaced by a
+    typed placeholder such as `[REDACTED:github-token]`, before anything else sees the text.
+    """
+    if mode == "refuse":
+        refuse_secrets(text, what)
+        return text, []
+    findings = secrets.find_secrets(text)
+    return (secrets.redact(text, findings), sorted({f.kind for f in findings})) if findings else (text, [])
+
+
+ALL_SCOPES = "*"
+ScopeSelection = str | Sequence[str]
+"""One scope, several, or "*" for every scope."""
+
+
+def scope_filter(scope: ScopeSelection) -> list[str] | None:
+    """The scope names a selection stands for; None for every scope."""
+    if isinstance(scope, str):
+        return None if scope == ALL_SCOPES else [scope]
+    names = list(dict.fromkeys(scope))
+    return None if ALL_SCOPES in names else names
+
+
+def scope_label(scope: ScopeSelection) -> str:
+    """How a result names the scopes searched: the name, "*", or the names joined by commas."""
+    names = scope_filter(scope)
+    return ALL_SCOPES if names is None else ",".join(names)
 
 
 RememberStatus = Literal["saved", "updated", "deleted", "duplicate", "skipped"]
@@ -153,9 +188,15 @@ class RememberResult(BaseModel):
         Field(description="The seed saved, updated, matched (duplicate) or removed (deleted); none when skipped."),
     ]
     previous_text: Annotated[str | None, Field(description="The seed's text before an update.")] = None
-    operation_id: Annotated[str | None, Field(description="The id of the recorded change (update/delete).")] = None
+    operation_id: Annotated[
+        str | None, Field(description="The id of the recorded change (update/delete); `undo` takes it.")
+    ] = None
     gate: Annotated[GateVerdict | None, Field(description="The memorize gate's verdict (none if not asked).")]
     arbiter: Annotated[ArbiterVerdict | None, Field(description="The arbiter's verdict (none if skipped).")]
+    redacted: Annotated[
+        list[str],
+        Field(description="Kinds of secret replaced by a [REDACTED:kind] placeholder before the text was used."),
+    ] = []
 
 
 class RecallHit(SeedView):
@@ -168,8 +209,10 @@ class RecallHit(SeedView):
 
 class RecallResult(BaseModel):
     query: str
-    scope: Annotated[str, Field(description="The scope searched.")]
-    hits: Annotated[list[RecallHit], Field(description="Best first.")]
+    scope: Annotated[
+        str, Field(description="The scope searched; '*' for every scope, or several names joined by commas.")
+    ]
+    hits: Annotated[list[RecallHit], Field(description="Best first; each names its own scope.")]
 
 
 class ReconcileAction(BaseModel):
@@ -180,6 +223,7 @@ class ReconcileAction(BaseModel):
             "merged text and seed_id is folded into it; delete: seed_id retracts target_id, which is removed."
         ),
     ]
+    scope: Annotated[str, Field(description="The scope of both seeds (pairs never span scopes).")] = ""
     seed_id: Annotated[int, Field(description="The newer seed that triggered the action.")]
     target_id: Annotated[int, Field(description="The older seed it was compared with.")]
     reason: str
@@ -190,11 +234,33 @@ class ReconcileAction(BaseModel):
 
 
 class ReconcileResult(BaseModel):
-    scope: str
+    scope: Annotated[
+        str, Field(description="The scope tidied; '*' for every scope, or several names joined by commas.")
+    ]
     dry_run: bool
     examined: Annotated[int, Field(description="Seeds looked at.")]
     arbitrated: Annotated[int, Field(description="Pairs or groups the cerebellum was asked about.")]
     actions: list[ReconcileAction]
+
+
+class ForgetResult(BaseModel):
+    seed: Annotated[SeedView, Field(description="The seed removed, as it was.")]
+    operation_id: Annotated[str, Field(description="The id of the removal; `undo` with it brings the seed back.")]
+
+
+class UndoResult(BaseModel):
+    operation_id: Annotated[
+        str, Field(description="The id of the undo itself (it is recorded too; undoing it re-applies the change).")
+    ]
+    undone_operation_id: Annotated[str, Field(description="The operation that was reversed.")]
+    undone_kind: Annotated[
+        str, Field(description="What it was: update, delete, forget, reconcile-merge-duplicate, reconcile-update, ...")
+    ]
+    scope: Annotated[str, Field(description="The scope of the seeds concerned.")]
+    restored: Annotated[
+        list[SeedView], Field(description="Seeds put back exactly as they were before the operation (ids kept).")
+    ]
+    removed: Annotated[list[SeedView], Field(description="Seeds the operation had created, removed again.")]
 
 
 # -- the pipeline ---------------------------------------------------------------------------
@@ -212,6 +278,7 @@ class Memory:
         reconcile_similarity: float = 0.75,
         keyword_weight: float = 1.0,
         neighbour_weight: float = 0.0,
+        secrets_mode: SecretsMode = "refuse",
     ) -> None:
         store.bind_embedder(embedder.name, embedder.dimension)
         self.store = store
@@ -222,6 +289,7 @@ class Memory:
         self.reconcile_similarity = reconcile_similarity
         self.keyword_weight = keyword_weight
         self.neighbour_weight = neighbour_weight
+        self.secrets_mode: SecretsMode = secrets_mode
         self.lock = threading.Lock()
         self.parse_failures = 0
         self._crosslingual: bool | None = None
@@ -238,6 +306,7 @@ class Memory:
             reconcile_similarity=settings.reconcile_similarity,
             keyword_weight=settings.keyword_weight,
             neighbour_weight=settings.neighbour_weight,
+            secrets_mode=settings.secrets,
         )
 
     # remember -----------------------------------------------------------------------------
@@ -254,11 +323,14 @@ class Memory:
         text = text.strip()
         if not text:
             raise ValueError("text is empty")
-        refuse_secrets(text, "text")
+        text, redacted = screen_secrets(text, "text", self.secrets_mode)
+        tags = [screen_secrets(tag, "tag", self.secrets_mode)[0] for tag in tags]
         with self.lock:
             started = time.perf_counter()
             result = self._remember(text, scope, tags, force, source)
             logger.info("remember in %s: %s (%.0f ms)", scope, result.status, (time.perf_counter() - started) * 1000)
+            if redacted:
+                result.redacted = redacted
             return result
 
     def _remember(self, text: str, scope: str, tags: Sequence[str], force: bool, source: str) -> RememberResult:
@@ -400,25 +472,29 @@ class Memory:
 
     # recall -------------------------------------------------------------------------------
 
-    def recall(self, query: str, scope: str, k: int = 5) -> RecallResult:
+    def recall(self, query: str, scope: ScopeSelection, k: int = 5) -> RecallResult:
         """Hybrid search: vector neighbours and BM25 keyword matches, fused by reciprocal rank.
 
         Embeddings find a memory asked for in other words; keywords find the exact name, id or
         number an embedding blurs. A seed stored right before or after a strong hit (the same
         session) shares a little of its score: a question often matches one turn of a
         conversation while the answer is in the next. Weights were set on LoCoMo's dev split.
+
+        `scope` is one scope, a list of them, or "*" for every scope; each hit names its own.
         """
         query = query.strip()
         if not query:
             raise ValueError("query is empty")
-        refuse_secrets(query, "query")
-        if k <= 0:
-            return RecallResult(query=query, scope=scope, hits=[])
+        # In redact mode the query is searched with the secret taken out; it is never stored.
+        query, _ = screen_secrets(query, "query", self.secrets_mode)
+        scopes, label = scope_filter(scope), scope_label(scope)
+        if k <= 0 or scopes == []:
+            return RecallResult(query=query, scope=label, hits=[])
         with self.lock:
             embedding = self.embedder.embed_query(query)
             pool = max(k, RECALL_POOL)
-            by_vector = self.store.search(embedding, scope, pool)
-            by_keyword = self.store.keyword_search(query, scope, pool) if self.keyword_weight > 0 else []
+            by_vector = self.store.search(embedding, scopes, pool)
+            by_keyword = self.store.keyword_search(query, scopes, pool) if self.keyword_weight > 0 else []
             fused: dict[int, float] = {}
             for rank, hit in enumerate(by_vector):
                 fused[hit.seed.id] = fused.get(hit.seed.id, 0.0) + 1.0 / (RRF_K + rank + 1)
@@ -427,7 +503,7 @@ class Memory:
             if self.neighbour_weight > 0 and fused:
                 strongest = sorted(fused, key=fused.__getitem__, reverse=True)[:RECALL_POOL]
                 shared: dict[int, float] = {}
-                for seed_id, around in self.store.neighbours(strongest, scope).items():
+                for seed_id, around in self.store.neighbours(strongest).items():
                     for neighbour in around:
                         share = self.neighbour_weight * fused[seed_id]
                         shared[neighbour] = max(shared.get(neighbour, 0.0), share)
@@ -448,46 +524,57 @@ class Memory:
                         **SeedView.of(seed).model_dump(),
                     )
                 )
-        return RecallResult(query=query, scope=scope, hits=hits)
+        return RecallResult(query=query, scope=label, hits=hits)
 
     # reconcile ----------------------------------------------------------------------------
 
-    def reconcile(self, scope: str, *, dry_run: bool = False) -> ReconcileResult:
+    def reconcile(self, scope: ScopeSelection, *, dry_run: bool = False) -> ReconcileResult:
         """Walk a scope oldest first; compare each seed with the older seeds most like it.
 
         Newer seeds are judged against older ones, as a remember of the newer text would have
         been: a paraphrase is folded into the older seed, a refinement updates it, a retraction
         removes it. In a dry run the plan is computed as if each action had been applied.
+
+        Several scopes ("*" or a list) are each tidied on their own: a pair never spans scopes.
         """
         with self.lock:
-            seeds = self.store.list_seeds(scope)
-            gone: set[int] = set()
-            actions: list[ReconcileAction] = []
-            arbitrated = 0
-            for seed in seeds:
-                if seed.id in gone:
-                    continue
-                older = [
-                    hit
-                    for hit in self.store.search(self.store.embedding(seed.id), scope, self.candidates + 1)
-                    if hit.seed.id != seed.id
-                    and hit.seed.id not in gone
-                    and (hit.seed.created_at, hit.seed.id) < (seed.created_at, seed.id)
-                    and hit.similarity >= self.reconcile_similarity
-                ]
-                if not older:
-                    continue
-                action = self._reconcile_one(seed, older)
-                arbitrated += action is None or action.decided_by == "model"
-                if action is None:
-                    continue
-                if not dry_run:
-                    action = self._apply_reconcile(action, seed)
-                gone.add(action.target_id if action.action == "delete" else seed.id)
-                actions.append(action)
+            names = scope_filter(scope)
+            examined, arbitrated, actions = 0, 0, list[ReconcileAction]()
+            for name in self.store.scopes() if names is None else names:
+                seen, asked = self._reconcile_scope(name, dry_run, actions)
+                examined += seen
+                arbitrated += asked
             return ReconcileResult(
-                scope=scope, dry_run=dry_run, examined=len(seeds), arbitrated=arbitrated, actions=actions
+                scope=scope_label(scope), dry_run=dry_run, examined=examined, arbitrated=arbitrated, actions=actions
             )
+
+    def _reconcile_scope(self, scope: str, dry_run: bool, actions: list[ReconcileAction]) -> tuple[int, int]:
+        """Reconcile one scope, appending its actions; (seeds examined, questions asked)."""
+        seeds = self.store.list_seeds(scope)
+        gone: set[int] = set()
+        arbitrated = 0
+        for seed in seeds:
+            if seed.id in gone:
+                continue
+            older = [
+                hit
+                for hit in self.store.search(self.store.embedding(seed.id), scope, self.candidates + 1)
+                if hit.seed.id != seed.id
+                and hit.seed.id not in gone
+                and (hit.seed.created_at, hit.seed.id) < (seed.created_at, seed.id)
+                and hit.similarity >= self.reconcile_similarity
+            ]
+            if not older:
+                continue
+            action = self._reconcile_one(seed, older)
+            arbitrated += action is None or action.decided_by == "model"
+            if action is None:
+                continue
+            if not dry_run:
+                action = self._apply_reconcile(action, seed)
+            gone.add(action.target_id if action.action == "delete" else seed.id)
+            actions.append(action)
+        return len(seeds), arbitrated
 
     def _reconcile_one(self, seed: Seed, older: Sequence[ScoredSeed]) -> ReconcileAction | None:
         from seeds import text_hash
@@ -496,6 +583,7 @@ class Memory:
             if text_hash(hit.seed.text) == text_hash(seed.text):
                 return ReconcileAction(
                     action="merge-duplicate",
+                    scope=seed.scope,
                     seed_id=seed.id,
                     target_id=hit.seed.id,
                     reason="the same text is stored twice",
@@ -508,6 +596,7 @@ class Memory:
         kind = RECONCILE_KIND[verdict.action]
         return ReconcileAction(
             action=kind,
+            scope=seed.scope,
             seed_id=seed.id,
             target_id=verdict.target_id,
             reason=verdict.reason,
@@ -528,6 +617,38 @@ class Memory:
             else:
                 op.delete(action.target_id)
         return action.model_copy(update={"applied": True, "operation_id": op.id})
+
+    # forget and undo ------------------------------------------------------------------------
+
+    def forget(self, seed_id: int, scope: str | None = None) -> ForgetResult:
+        """Remove a seed because the agent (or user) asked to; recorded, so `undo` brings it back.
+
+        With `scope` (other than "*"), only a seed of that scope is removed: an id from another
+        project is refused as unknown rather than reaching across scopes.
+        """
+        with self.lock:
+            seed = self.store.get(seed_id)
+            if seed is None or (scope not in (None, ALL_SCOPES) and seed.scope != scope):
+                where = "" if scope in (None, ALL_SCOPES) else f" in scope {scope!r}"
+                raise SeedNotFound(f"No seed with id {seed_id}{where}.")
+            with self.store.operation("forget", seed.scope, "forgotten on request") as op:
+                removed = op.delete(seed_id)
+            logger.info("forget in %s: seed %d (%s)", seed.scope, seed_id, op.id)
+            return ForgetResult(seed=SeedView.of(removed), operation_id=op.id)
+
+    def undo(self, operation_id: str) -> UndoResult:
+        """Reverse a recorded operation exactly (see `SeedStore.undo` for what is refused, and why)."""
+        with self.lock:
+            outcome = self.store.undo(operation_id)
+            logger.info("undo in %s: %s (%s)", outcome.undone.scope, operation_id, outcome.operation.id)
+            return UndoResult(
+                operation_id=outcome.operation.id,
+                undone_operation_id=outcome.undone.id,
+                undone_kind=outcome.undone.kind,
+                scope=outcome.undone.scope,
+                restored=[SeedView.of(seed) for seed in outcome.restored],
+                removed=[SeedView.of(seed) for seed in outcome.removed],
+            )
 
     def close(self) -> None:
         with self.lock:

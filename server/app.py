@@ -21,6 +21,7 @@ from mcp.types import ListRootsRequest, ListRootsResult, ToolAnnotations
 from pydantic import Field
 
 from seeds import OperationNotFound, SeedNotFound, StoreError, UndoRefused
+from server import secrets
 from server.cerebellum import CerebellumError
 from server.memory import (
     ALL_SCOPES,
@@ -88,6 +89,12 @@ def _state(ctx: Context[Any, Any]) -> AppState:
     return cast(AppState, ctx.request_context.lifespan_context)
 
 
+def _echo(value: str) -> str:
+    """A value quoted back in an error, with any credential taken out first: errors are logged too."""
+    shown = secrets.redact(value)
+    return repr(shown if len(shown) <= 60 else shown[:60] + "...")
+
+
 def _text(value: str, what: str, limit: int) -> str:
     """Refuse text the store should never hold; the sentence says what to send instead."""
     if not value.strip():
@@ -115,7 +122,7 @@ def _tags(tags: list[str] | None) -> list[str]:
         tag = tag.strip()
         if not tag or len(tag) > MAX_TAG_CHARS or any(ord(c) < 32 for c in tag):
             raise ToolError(
-                f"Invalid tag {tag[:80]!r}: a tag is 1-{MAX_TAG_CHARS} characters on one line, "
+                f"Invalid tag {_echo(tag)}: a tag is 1-{MAX_TAG_CHARS} characters on one line, "
                 "without control characters."
             )
         _text(tag, "tag", MAX_TAG_CHARS)
@@ -165,7 +172,7 @@ async def _default_scope(ctx: Context[Any, Any]) -> str:
 def _scope_name(scope: str) -> str:
     if not SCOPE_PATTERN.match(scope):
         raise ToolError(
-            f"Invalid scope {scope!r}: use 1-128 letters, digits or . _ : / - (for example 'my-project'), "
+            f"Invalid scope {_echo(scope)}: use 1-128 letters, digits or . _ : / - (for example 'my-project'), "
             "or leave it out for this project's scope."
         )
     return scope
@@ -377,7 +384,7 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         operation_id = operation_id.strip()
         if not re.fullmatch(r"op_[0-9a-f]{1,32}", operation_id):
             raise ToolError(
-                f"{operation_id[:80]!r} is not an operation id: send the operation_id a result gave you "
+                f"{_echo(operation_id)} is not an operation id: send the operation_id a result gave you "
                 "(it looks like op_1a2b3c4d5e6f)."
             )
         memory = await _state(ctx).memory_ready()

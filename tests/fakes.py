@@ -67,3 +67,25 @@ class ScriptedBrain:
         if isinstance(target, str):
             target = None
         return ArbitrateVerdict(self.action, target, self.merged, "scripted", 1.0)  # type: ignore[arg-type]
+
+
+@dataclass
+class HashBrain:
+    """A cerebellum whose every answer follows from a hash of the text: all verdicts occur, reproducibly."""
+
+    name: str = "hash-brain"
+
+    @staticmethod
+    def _pick(text: str, salt: str, options: Sequence[str]) -> str:
+        digest = hashlib.blake2b((salt + text).encode("utf-8", "surrogatepass"), digest_size=4).digest()
+        return options[int.from_bytes(digest) % len(options)]
+
+    def memorize(self, text: str) -> MemorizeVerdict:
+        decision = self._pick(text, "gate", ["SAVE", "SAVE", "SAVE", "SKIP"])
+        return MemorizeVerdict(decision, "lesson" if decision == "SAVE" else "chatter", "hashed", 1.0)  # type: ignore[arg-type]
+
+    def arbitrate(self, text: str, candidates: Sequence[Candidate]) -> ArbitrateVerdict:
+        action = self._pick(text, "arbiter", ["ADD", "UPDATE", "DELETE", "NONE"])
+        target = candidates[0].id if candidates and action != "ADD" else None
+        merged = f"{candidates[0].text} / {text}" if action == "UPDATE" and candidates else ""
+        return ArbitrateVerdict(action, target, merged, "hashed", 1.0)  # type: ignore[arg-type]

@@ -141,3 +141,13 @@ async def test_redact_mode_through_the_tool(tmp_path: Path) -> None:
         assert saved.seed is not None and saved.seed.text == "CI pushes with token [REDACTED:github-token]."
         assert saved.redacted == ["github-token"]
     assert token.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir())
+
+
+def test_the_secrets_mode_is_a_flag_and_a_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.cli import build_parser, settings_from_args
+
+    assert "CEREBELLUM_SECRETS" in build_parser().format_help()
+    assert settings_from_args(build_parser().parse_args([])).secrets == "refuse"
+    monkeypatch.setenv("CEREBELLUM_SECRETS", "redact")
+    assert settings_from_args(build_parser().parse_args([])).secrets == "redact"
+    assert settings_from_args(build_parser().parse_args(["--secrets", "refuse"])).secrets == "refuse"

@@ -1,4 +1,4 @@
-"""python -m eval {decisions,locomo,paraphrase} ... — see eval/README.md."""
+"""python -m eval {decisions,locomo,paraphrase,bench} ... — see eval/README.md."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from eval import decisions, locomo, paraphrase
+from eval import bench, decisions, locomo, paraphrase
 from eval.common import emit, load_models, settings_from
 
 
@@ -43,6 +43,18 @@ def main(argv: list[str] | None = None) -> None:
     p_par.add_argument("--pairs", type=Path, required=True, help="JSON Lines with en/zh, or NAME.eng beside NAME.cmn")
     common(p_par)
 
+    p_bench = sub.add_parser("bench", help="write-path speed: write, recall or startup (see eval/bench.py)")
+    p_bench.add_argument("what", choices=["write", "recall", "startup"])
+    p_bench.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
+    p_bench.add_argument("--data", type=Path, help="a LoCoMo JSON file: write and recall take its turns")
+    p_bench.add_argument("--sizes", default="1000,10000,100000", help="recall: store sizes (default 1k,10k,100k)")
+    p_bench.add_argument(
+        "--text",
+        default="We decided to keep the job queue in Redis rather than Postgres, because retries are simpler.",
+        help="startup: the text of the first remember (one the cerebellum must decide)",
+    )
+    common(p_bench)
+
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     settings = settings_from(getattr(args, "model", None), args.embedder)
@@ -56,10 +68,23 @@ def main(argv: list[str] | None = None) -> None:
         models = load_models(settings, cerebellum=False)
         report = locomo.run(models, args.data, ks, limit=args.limit)
         emit(report, locomo.render(report, ks), args.json)
-    else:
+    elif args.runner == "paraphrase":
         models = load_models(settings, cerebellum=False)
         report = paraphrase.run(models, args.pairs, limit=args.limit)
         emit(report, paraphrase.render(report), args.json)
+    elif args.what == "startup":
+        report = bench.run_startup(settings.model, settings.embedder, text=args.text)
+        emit(report, bench.render_startup(report), args.json)
+    else:
+        if args.data is None:
+            parser.error(f"bench {args.what} needs --data (a LoCoMo JSON file)")
+        if args.what == "write":
+            report = bench.run_write(load_models(settings), args.data, limit=args.limit)
+            emit(report, bench.render_write(report), args.json)
+        else:
+            sizes = sorted({int(size) for size in args.sizes.split(",")})
+            report = bench.run_recall(load_models(settings, cerebellum=False), args.data, sizes)
+            emit(report, bench.render_recall(report), args.json)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from seeds.db import ExtensionLoadingUnavailable, StoreError, connect, sqlite_library
 from seeds.store import (
+    AlreadySettled,
     EmbedderMismatch,
     EmbedderNotBound,
     HistoryEntry,
@@ -9,6 +10,7 @@ from seeds.store import (
     OperationNotFound,
     OperationRecord,
     PurgeOutcome,
+    Received,
     ScoredSeed,
     Seed,
     SeedNotFound,
@@ -20,6 +22,7 @@ from seeds.store import (
 )
 
 __all__ = [
+    "AlreadySettled",
     "EmbedderMismatch",
     "EmbedderNotBound",
     "ExtensionLoadingUnavailable",
@@ -28,6 +31,7 @@ __all__ = [
     "OperationNotFound",
     "OperationRecord",
     "PurgeOutcome",
+    "Received",
     "ScoredSeed",
     "Seed",
     "SeedNotFound",

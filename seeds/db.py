@@ -144,7 +144,29 @@ MIGRATIONS: list[str] = [
     INSERT INTO seeds_fts (seeds_fts) VALUES ('rebuild');
     CREATE INDEX seeds_scope_id ON seeds (scope, id);
     """,
-    # 3: undo. An undo is an operation too (`undoes` names the one it reversed), and it can bring a
+    # 3: the inbox. A text is committed here before any model work, so a missing, slow or crashed
+    # cerebellum never loses it; it leaves the inbox in the same transaction that applies its
+    # decision. Texts the gate skipped stay, with the reason, for review. A claim (owner and lease)
+    # keeps two server processes on one file from deciding the same text at once.
+    """
+    CREATE TABLE inbox (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope         TEXT NOT NULL,
+        text          TEXT NOT NULL,
+        tags          TEXT NOT NULL DEFAULT '[]',
+        force         INTEGER NOT NULL DEFAULT 0,
+        source        TEXT NOT NULL,
+        received_at   TEXT NOT NULL,
+        state         TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'skipped')),
+        reason        TEXT,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        claimed_by    TEXT,
+        claimed_until TEXT
+    );
+    CREATE INDEX inbox_state ON inbox (state, id);
+    """,
+    # 4: undo. An undo is an operation too (`undoes` names the one it reversed), and it can bring a
     # deleted seed back, so history learns a third action: ADD, "this seed did not exist before the
     # operation" (the row holds the state the operation created). SQLite cannot alter a CHECK
     # constraint, so seed_history is rebuilt. No foreign key on `undoes`: purging old history must
@@ -153,7 +175,7 @@ MIGRATIONS: list[str] = [
     ALTER TABLE operations ADD COLUMN undoes TEXT;
     CREATE INDEX operations_undoes ON operations (undoes);
     CREATE INDEX operations_scope_created ON operations (scope, created_at);
-    CREATE TABLE seed_history_v3 (
+    CREATE TABLE seed_history_v4 (
         id           INTEGER PRIMARY KEY AUTOINCREMENT,
         operation_id TEXT NOT NULL REFERENCES operations (id),
         seed_id      INTEGER NOT NULL,
@@ -168,9 +190,9 @@ MIGRATIONS: list[str] = [
         embedding    BLOB,
         recorded_at  TEXT NOT NULL
     );
-    INSERT INTO seed_history_v3 SELECT * FROM seed_history;
+    INSERT INTO seed_history_v4 SELECT * FROM seed_history;
     DROP TABLE seed_history;
-    ALTER TABLE seed_history_v3 RENAME TO seed_history;
+    ALTER TABLE seed_history_v4 RENAME TO seed_history;
     CREATE INDEX seed_history_seed ON seed_history (seed_id);
     CREATE INDEX seed_history_operation ON seed_history (operation_id);
     """,

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -42,6 +42,29 @@ class OperationNotFound(StoreError):
 
 class UndoRefused(StoreError):
     """The operation cannot be undone as things stand; the message says why and what to do."""
+
+
+class AlreadySettled(StoreError):
+    """The inbox text was decided (or skipped) by someone else first; the write was rolled back."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """A text in the inbox: committed, not yet decided (or skipped, with the reason)."""
+
+    id: int
+    scope: str
+    text: str
+    tags: tuple[str, ...]
+    force: bool
+    source: str
+    received_at: str
+    state: Literal["pending", "skipped"]
+    reason: str | None
+    attempts: int
+    last_error: str | None
+    redacted: tuple[str, ...] = ()
+    """Kinds of secret replaced by placeholders when the text was received (known to the receiver only)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +135,8 @@ class PurgeOutcome:
     operations: int
     versions: int
     """seed_history rows removed: earlier versions of seeds, and deleted seeds, now gone for good."""
+    skipped: int = 0
+    """Texts the gate skipped, kept in the inbox for review, removed."""
 
 
 def normalize_text(text: str) -> str:
@@ -191,6 +216,25 @@ def _utc_iso(moment: str | datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+_INBOX_COLUMNS = "id, scope, text, tags, force, source, received_at, state, reason, attempts, last_error"
+
+
+def _received_from_row(row: Sequence[object]) -> Received:
+    return Received(
+        id=int(str(row[0])),
+        scope=str(row[1]),
+        text=str(row[2]),
+        tags=tuple(json.loads(str(row[3]))),
+        force=bool(row[4]),
+        source=str(row[5]),
+        received_at=str(row[6]),
+        state="skipped" if row[7] == "skipped" else "pending",
+        reason=None if row[8] is None else str(row[8]),
+        attempts=int(str(row[9])),
+        last_error=None if row[10] is None else str(row[10]),
+    )
 
 
 def _seed_from_row(row: Sequence[object]) -> Seed:
@@ -312,9 +356,16 @@ class SeedStore:
             self._conn.execute("COMMIT")
 
     @contextmanager
-    def operation(self, kind: str, scope: str, reason: str, trigger_text: str | None = None) -> Generator[Operation]:
-        """Group the updates and deletes of one decision: all of them happen, or none."""
+    def operation(
+        self, kind: str, scope: str, reason: str, trigger_text: str | None = None, *, settles: int | None = None
+    ) -> Generator[Operation]:
+        """Group the updates and deletes of one decision: all of them happen, or none.
+
+        `settles`: the inbox text this decision was about; it leaves the inbox in the same
+        transaction, and if it already left (decided elsewhere) nothing is written.
+        """
         with self._lock, self._write():
+            self._settle(settles)
             yield Operation(self, self._insert_operation(kind, scope, reason, trigger_text))
 
     def _insert_operation(
@@ -328,6 +379,13 @@ class SeedStore:
         )
         return operation_id
 
+    def _settle(self, inbox_id: int | None) -> None:
+        if inbox_id is None:
+            return
+        gone = self._conn.execute("DELETE FROM inbox WHERE id = ? AND state = 'pending'", (inbox_id,))
+        if gone.rowcount != 1:
+            raise AlreadySettled(f"inbox text {inbox_id} was already decided")
+
     # -- writes -----------------------------------------------------------------------------
 
     def add(
@@ -339,10 +397,12 @@ class SeedStore:
         category: str = "fact",
         tags: Sequence[str] = (),
         source: str = "agent",
+        settles: int | None = None,
     ) -> Seed:
         vector = self._vector(embedding)
         now = utc_now()
         with self._lock, self._write():
+            self._settle(settles)
             cursor = self._conn.execute(
                 "INSERT INTO seeds (scope, text, text_hash, category, tags, source, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -354,6 +414,22 @@ class SeedStore:
             )
         return Seed(seed_id, scope, text, category, tuple(tags), source, now, now)
 
+    def add_many(self, scope: str, items: Sequence[tuple[str, Sequence[float]]], *, category: str = "fact") -> int:
+        """Store many (text, embedding) seeds in one transaction, undecided (bulk loads, benchmarks)."""
+        now = utc_now()
+        with self._lock, self._write():
+            for text, embedding in items:
+                cursor = self._conn.execute(
+                    "INSERT INTO seeds (scope, text, text_hash, category, tags, source, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, '[]', 'bulk', ?, ?)",
+                    (scope, text, text_hash(text), category, now, now),
+                )
+                self._conn.execute(
+                    f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)",
+                    (int(cursor.lastrowid or 0), scope, self._vector(embedding)),
+                )
+        return len(items)
+
     def update(
         self,
         seed_id: int,
@@ -363,16 +439,19 @@ class SeedStore:
         reason: str,
         trigger_text: str | None = None,
         category: str | None = None,
+        settles: int | None = None,
     ) -> tuple[Seed, str]:
         """Replace a seed's text (and vector); the old version goes to history. Returns (seed, op id)."""
         scope = self.require(seed_id).scope
-        with self.operation("update", scope, reason, trigger_text) as op:
+        with self.operation("update", scope, reason, trigger_text, settles=settles) as op:
             return op.update(seed_id, text, embedding, category), op.id
 
-    def delete(self, seed_id: int, *, reason: str, trigger_text: str | None = None) -> tuple[Seed, str]:
+    def delete(
+        self, seed_id: int, *, reason: str, trigger_text: str | None = None, settles: int | None = None
+    ) -> tuple[Seed, str]:
         """Remove a seed; its last version goes to history. Returns (the removed seed, op id)."""
         scope = self.require(seed_id).scope
-        with self.operation("delete", scope, reason, trigger_text) as op:
+        with self.operation("delete", scope, reason, trigger_text, settles=settles) as op:
             return op.delete(seed_id), op.id
 
     def _record_history(self, operation_id: str, seed: Seed, action: str) -> None:
@@ -421,6 +500,86 @@ class SeedStore:
         self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))
         self._conn.execute("DELETE FROM seeds WHERE id = ?", (seed_id,))
         return old
+
+    # -- the inbox --------------------------------------------------------------------------
+
+    def receive(
+        self, scope: str, text: str, *, tags: Sequence[str] = (), force: bool = False, source: str = "agent"
+    ) -> Received:
+        """Commit a text to the inbox before anything decides about it."""
+        now = utc_now()
+        tags_json = json.dumps(list(tags), ensure_ascii=False)
+        with self._lock, self._write():
+            cursor = self._conn.execute(
+                "INSERT INTO inbox (scope, text, tags, force, source, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (scope, text, tags_json, int(force), source, now),
+            )
+        return Received(
+            int(cursor.lastrowid or 0), scope, text, tuple(tags), force, source, now, "pending", None, 0, None
+        )
+
+    def claim(self, inbox_id: int, owner: str, lease_seconds: float) -> Received | None:
+        """Take a pending text to decide it; None if it is gone, skipped, or another owner's lease holds it."""
+        now = datetime.now(UTC)
+        until = (now + timedelta(seconds=lease_seconds)).isoformat(timespec="milliseconds")
+        with self._lock, self._write():
+            taken = self._conn.execute(
+                "UPDATE inbox SET claimed_by = ?, claimed_until = ? WHERE id = ? AND state = 'pending' "
+                "AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until < ?)",
+                (owner, until, inbox_id, owner, now.isoformat(timespec="milliseconds")),
+            )
+            if taken.rowcount != 1:
+                return None
+            row = self._conn.execute(f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE id = ?", (inbox_id,)).fetchone()
+        return _received_from_row(row)
+
+    def release(self, inbox_id: int, error: str) -> None:
+        """Give a claimed text back undecided (the decision failed); it stays pending."""
+        with self._lock, self._write():
+            self._conn.execute(
+                "UPDATE inbox SET claimed_by = NULL, claimed_until = NULL, attempts = attempts + 1, last_error = ? "
+                "WHERE id = ?",
+                (error[:500], inbox_id),
+            )
+
+    def discard(self, inbox_id: int) -> None:
+        """Settle a text that needs no write (a duplicate of a stored seed)."""
+        with self._lock, self._write():
+            self._settle(inbox_id)
+
+    def skip(self, inbox_id: int, reason: str) -> None:
+        """Keep a text the gate decided not to save, with the reason, for review."""
+        with self._lock, self._write():
+            done = self._conn.execute(
+                "UPDATE inbox SET state = 'skipped', reason = ?, claimed_by = NULL, claimed_until = NULL "
+                "WHERE id = ? AND state = 'pending'",
+                (reason, inbox_id),
+            )
+            if done.rowcount != 1:
+                raise AlreadySettled(f"inbox text {inbox_id} was already decided")
+
+    def inbox(
+        self, state: Literal["pending", "skipped"] = "pending", scope: str | None = None, limit: int | None = None
+    ) -> list[Received]:
+        """Inbox texts in one state, oldest first."""
+        sql, params = f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE state = ?", list[object]([state])
+        if scope is not None:
+            sql += " AND scope = ?"
+            params.append(scope)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            return [_received_from_row(r) for r in self._conn.execute(sql, params).fetchall()]
+
+    def inbox_count(self, state: Literal["pending", "skipped"] = "pending", scope: str | None = None) -> int:
+        sql, params = "SELECT count(*) FROM inbox WHERE state = ?", list[object]([state])
+        if scope is not None:
+            sql += " AND scope = ?"
+            params.append(scope)
+        with self._lock:
+            return int(self._conn.execute(sql, params).fetchone()[0])
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -752,9 +911,10 @@ class SeedStore:
 
         Only operations in `scope` (every scope when None) recorded before `before` (an ISO 8601
         date or time, UTC unless it says otherwise; all when None). Purged operations can no longer
-        be undone, and seeds they deleted are gone. The full-text index is merged, the file is
-        vacuumed and the WAL checkpointed and truncated, so the purged text does not linger in
-        free pages of either file.
+        be undone, and seeds they deleted are gone. Texts the gate skipped (kept in the inbox for
+        review) in that scope and time go too; texts still waiting to be decided stay. The
+        full-text index is merged, the file is vacuumed and the WAL checkpointed and truncated, so
+        the purged text does not linger in free pages of either file.
         """
         where: list[str] = []
         params: list[object] = []
@@ -765,6 +925,7 @@ class SeedStore:
             where.append("created_at < ?")
             params.append(_utc_iso(before))
         condition = " AND ".join(where) or "1"
+        inbox_condition = condition.replace("created_at", "received_at")
         with self._lock:
             with self._write():
                 versions = self._conn.execute(
@@ -772,13 +933,16 @@ class SeedStore:
                     params,
                 ).rowcount
                 operations = self._conn.execute(f"DELETE FROM operations WHERE {condition}", params).rowcount
+                skipped = self._conn.execute(
+                    f"DELETE FROM inbox WHERE state = 'skipped' AND {inbox_condition}", params
+                ).rowcount
                 # FTS5 keeps a deleted row's terms in older index segments until they are merged.
                 self._conn.execute("INSERT INTO seeds_fts (seeds_fts) VALUES ('optimize')")
             # A delete leaves the row's bytes in free space inside the file; VACUUM rewrites the file without
             # them, and the checkpoint moves that into the main file and empties the WAL.
             self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return PurgeOutcome(operations=operations, versions=versions)
+        return PurgeOutcome(operations=operations, versions=versions, skipped=skipped)
 
     def integrity_check(self) -> str:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,17 +15,19 @@ from urllib.parse import unquote, urlparse
 
 import anyio
 import anyio.to_thread
+from anyio.abc import TaskGroup
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ListRootsRequest, ListRootsResult, ToolAnnotations
 from pydantic import Field
 
-from seeds import OperationNotFound, SeedNotFound, StoreError, UndoRefused
+from seeds import OperationNotFound, SeedNotFound, SeedStore, StoreError, UndoRefused
 from server import secrets
 from server.cerebellum import CerebellumError
 from server.memory import (
     ALL_SCOPES,
+    DecisionFailed,
     ForgetResult,
     Memory,
     RecallResult,
@@ -33,7 +36,12 @@ from server.memory import (
     ScopeSelection,
     SecretInText,
     UndoResult,
+    forget_seed,
+    keyword_recall,
     open_memory,
+    queued,
+    receive,
+    undo_operation,
 )
 from server.modelfiles import ModelUnavailable
 from server.settings import SCOPE_PATTERN, Settings
@@ -42,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 # If a client never sends anything after connecting, start loading anyway after this long.
 HANDSHAKE_GRACE_SECONDS = 2.0
+WORKER_POLL_SECONDS = 30.0  # how often the worker looks for texts queued by other processes or left undecided
+WORKER_BATCH = 20
 MAX_RECALL_K = 50
 MAX_TAGS = 20
 MAX_TAG_CHARS = 64
@@ -64,25 +74,74 @@ operation id that `undo` reverses."""
 
 @dataclass
 class AppState:
-    """What the lifespan yields: the pipeline once loaded, or the reason it could not be."""
+    """What the lifespan yields: the store as soon as it is open, the pipeline once the models are in."""
 
     settings: Settings
     handshake_done: anyio.Event = field(default_factory=anyio.Event)
+    store_opened: anyio.Event = field(default_factory=anyio.Event)
     loaded: anyio.Event = field(default_factory=anyio.Event)
+    """Set after the first load attempt, whatever its outcome."""
+    retry_load: anyio.Event = field(default_factory=anyio.Event)
+    wake_worker: anyio.Event = field(default_factory=anyio.Event)
+    store: SeedStore | None = None
+    store_error: str | None = None
     memory: Memory | None = None
     load_error: str | None = None
+    task_group: TaskGroup | None = None
+    in_flight: set[int] = field(default_factory=set[int])
+    """Inbox ids a decision is running for in this process."""
     roots_unavailable: bool = False
     """Set when the client declared roots but roots/list failed: not asked again."""
 
-    async def memory_ready(self) -> Memory:
+    async def store_ready(self) -> SeedStore:
         self.handshake_done.set()  # a tool call means the handshake is over
-        await self.loaded.wait()
-        if self.memory is None:
-            raise ToolError(f"The memory server could not start: {self.load_error}")
+        await self.store_opened.wait()
+        if self.store is None:
+            raise ToolError(
+                f"The seed store could not be opened: {self.store_error}. Check --db / CEREBELLUM_DB, then restart "
+                "the server."
+            )
+        return self.store
+
+    async def memory_within(self, seconds: float | None) -> Memory | None:
+        """The pipeline, waiting at most `seconds` (None: until the first load attempt ends)."""
+        self.handshake_done.set()
+        with anyio.move_on_after(seconds):
+            await self.loaded.wait()
+        if self.memory is None and self.load_error is not None:
+            self.retry_load.set()  # the model file may be back: try again now rather than at the next retry
         return self.memory
 
+    async def memory_ready(self) -> Memory:
+        memory = await self.memory_within(None)
+        if memory is None:
+            raise ToolError(f"The memory server could not start: {self.load_error}")
+        return memory
 
-MemoryFactory = Callable[[Settings], Memory]
+    def not_ready(self) -> str:
+        if self.load_error is not None:
+            return (
+                f"the cerebellum could not be loaded ({self.load_error}); the text is kept and will be decided "
+                "once the model loads"
+            )
+        return "the models are still loading; the text is kept and will be decided in the background"
+
+    async def decide(self, inbox_id: int) -> RememberResult | DecisionFailed | None:
+        """Decide one inbox text on a worker thread (None: not ours to decide)."""
+        memory = self.memory
+        if memory is None or inbox_id in self.in_flight:
+            return None
+        self.in_flight.add(inbox_id)
+        try:
+            return await anyio.to_thread.run_sync(memory.decide, inbox_id)
+        except DecisionFailed as exc:
+            logger.warning("deciding inbox text %d failed, it stays queued: %s", inbox_id, exc)
+            return exc
+        finally:
+            self.in_flight.discard(inbox_id)
+
+
+MemoryFactory = Callable[[Settings, SeedStore], Memory]
 
 
 def _state(ctx: Context[Any, Any]) -> AppState:
@@ -207,29 +266,75 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
     async def lifespan(_: MCPServer[AppState]) -> AsyncGenerator[AppState]:
         state = AppState(settings)
 
-        async def load() -> None:
+        async def start() -> None:
+            # Nothing is opened or loaded before the handshake: an `initialize` is answered at once.
             with anyio.move_on_after(HANDSHAKE_GRACE_SECONDS):
                 await state.handshake_done.wait()
             try:
-                # abandon_on_cancel: a client that disconnects mid-load need not wait for the models.
-                state.memory = await anyio.to_thread.run_sync(memory_factory, settings, abandon_on_cancel=True)
-            except (ModelUnavailable, StoreError, CerebellumError, OSError, ValueError) as exc:
-                state.load_error = str(exc)
-                logger.error("could not start: %s", exc)
-            except Exception as exc:  # a model file llama.cpp cannot read raises bare errors
-                state.load_error = f"{type(exc).__name__}: {exc}"
-                logger.exception("could not start")
-            finally:
+                state.store = await anyio.to_thread.run_sync(SeedStore.open, settings.db)
+            except (StoreError, OSError, sqlite3.Error) as exc:
+                state.store_error = state.load_error = str(exc)
+                logger.error("could not open the seed store: %s", exc)
                 state.loaded.set()
+                return
+            finally:
+                state.store_opened.set()
+            await load_models(state.store)
+
+        async def load_models(store: SeedStore) -> None:
+            while True:
+                try:
+                    # abandon_on_cancel: a client that disconnects mid-load need not wait for the models.
+                    state.memory = await anyio.to_thread.run_sync(
+                        memory_factory, settings, store, abandon_on_cancel=True
+                    )
+                    state.load_error = None
+                    state.loaded.set()
+                    state.wake_worker.set()
+                    return
+                except (ModelUnavailable, StoreError, CerebellumError, OSError, ValueError) as exc:
+                    state.load_error = str(exc)
+                    logger.error("could not load the models: %s", exc)
+                except Exception as exc:  # a model file llama.cpp cannot read raises bare errors
+                    state.load_error = f"{type(exc).__name__}: {exc}"
+                    logger.exception("could not load the models")
+                state.loaded.set()
+                with anyio.move_on_after(settings.model_retry_seconds):
+                    await state.retry_load.wait()
+                state.retry_load = anyio.Event()
+
+        async def worker() -> None:
+            """Decide what waits in the inbox: texts queued past the deadline, left by a restart, or
+            written by another server process whose model is missing."""
+            await state.loaded.wait()
+            while True:
+                progressed = False
+                if state.memory is not None and state.store is not None:
+                    pending = await anyio.to_thread.run_sync(state.store.inbox, "pending", None, WORKER_BATCH)
+                    for received in pending:
+                        outcome = await state.decide(received.id)
+                        if isinstance(outcome, DecisionFailed):
+                            progressed = False
+                            break  # the model or the store is failing: wait before trying again
+                        progressed = progressed or outcome is not None
+                if progressed:
+                    continue  # there may be more
+                with anyio.move_on_after(WORKER_POLL_SECONDS):
+                    await state.wake_worker.wait()
+                state.wake_worker = anyio.Event()
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(load)
+            state.task_group = tg
+            tg.start_soon(start)
+            tg.start_soon(worker)
             try:
                 yield state
             finally:
                 tg.cancel_scope.cancel()
                 if state.memory is not None:
                     await anyio.to_thread.run_sync(state.memory.close)
+                elif state.store is not None:
+                    state.store.close()
 
     server: MCPServer[AppState] = MCPServer(
         "cerebellum-mcp",
@@ -274,13 +379,49 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         scope_name = await _scope(ctx, scope)
         _text(text, "text", state.settings.max_text_chars)
         tag_list = _tags(tags)
-        memory = await state.memory_ready()
+        store = await state.store_ready()
         try:
-            return await anyio.to_thread.run_sync(lambda: memory.remember(text, scope_name, tags=tag_list, force=force))
+            # Durable first: from here on the text survives a slow, missing or crashing model.
+            received = await anyio.to_thread.run_sync(
+                lambda: receive(
+                    store, text, scope_name, tags=tag_list, force=force, secrets_mode=state.settings.secrets
+                )
+            )
         except SecretInText as exc:
             raise ToolError(str(exc)) from exc
         except StoreError as exc:
             raise ToolError(f"The seed store refused the write: {exc}. Nothing was changed; try again.") from exc
+        deadline = state.settings.deadline_seconds
+        outcome: list[RememberResult | DecisionFailed | None] = []
+        with anyio.move_on_after(deadline):
+            if await state.memory_within(deadline) is None:
+                return queued(received, state.not_ready())
+            done = anyio.Event()
+
+            async def decide() -> None:
+                try:
+                    outcome.append(await state.decide(received.id))
+                finally:
+                    done.set()
+
+            # The decision runs in the server's task group, so it finishes even if we stop waiting.
+            assert state.task_group is not None
+            state.task_group.start_soon(decide)
+            await done.wait()
+        if not outcome:
+            return queued(
+                received,
+                f"the cerebellum did not decide within {deadline:g} s; the text is kept and will be decided "
+                "in the background",
+            )
+        result = outcome[0]
+        if isinstance(result, DecisionFailed):
+            state.wake_worker.set()
+            return queued(received, f"deciding failed ({result}); the text is kept and will be retried")
+        if result is None:
+            return queued(received, "another server process is deciding it")
+        result.redacted = list(received.redacted)
+        return result
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -305,8 +446,15 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         _text(query, "query", MAX_QUERY_CHARS)
         if not 1 <= k <= MAX_RECALL_K:
             raise ToolError(f"k must be between 1 and {MAX_RECALL_K}; got {k}.")
-        memory = await state.memory_ready()
+        store = await state.store_ready()
+        memory = await state.memory_within(state.settings.deadline_seconds)
         try:
+            if memory is None:
+                # Keywords need no model: better than making the agent wait or fail.
+                why = f"keyword search only: {state.not_ready().split(';')[0]}"
+                return await anyio.to_thread.run_sync(
+                    lambda: keyword_recall(store, query, scope_name, k, why, state.settings.secrets)
+                )
             return await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
         except SecretInText as exc:
             raise ToolError(str(exc)) from exc
@@ -353,8 +501,12 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         """Remove one memory because the user asked for it to be forgotten (or it is plainly wrong). The removal
         is recorded: `undo` with the returned operation_id brings it back."""
         scope_name = scope if scope == ALL_SCOPES else await _scope(ctx, scope)
-        memory = await _state(ctx).memory_ready()
+        state = _state(ctx)
+        store = await state.store_ready()
+        memory = await state.memory_within(0)  # the store alone will do while the models load
         try:
+            if memory is None:
+                return await anyio.to_thread.run_sync(lambda: forget_seed(store, seed_id, scope_name))
             return await anyio.to_thread.run_sync(lambda: memory.forget(seed_id, scope_name))
         except SeedNotFound as exc:
             raise ToolError(
@@ -387,8 +539,12 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
                 f"{_echo(operation_id)} is not an operation id: send the operation_id a result gave you "
                 "(it looks like op_1a2b3c4d5e6f)."
             )
-        memory = await _state(ctx).memory_ready()
+        state = _state(ctx)
+        store = await state.store_ready()
+        memory = await state.memory_within(0)  # the store alone will do while the models load
         try:
+            if memory is None:
+                return await anyio.to_thread.run_sync(lambda: undo_operation(store, operation_id))
             return await anyio.to_thread.run_sync(lambda: memory.undo(operation_id))
         except (OperationNotFound, UndoRefused) as exc:
             raise ToolError(f"{exc} Nothing was changed.") from exc

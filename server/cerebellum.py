@@ -61,12 +61,22 @@ class _Prefix:
 
 @dataclass
 class Usage:
-    """What the last call cost: for the write-path benchmark."""
+    """What model calls cost (the last one, or a running total): for the write-path benchmark."""
 
+    calls: int = 0
     prompt_tokens: int = 0
     evaluated_tokens: int = 0
     completion_tokens: int = 0
     elapsed_ms: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.calls + other.calls,
+            self.prompt_tokens + other.prompt_tokens,
+            self.evaluated_tokens + other.evaluated_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.elapsed_ms + other.elapsed_ms,
+        )
 
 
 # Token limits: a routing answer is a few enum values and a short reason. A small model that keeps
@@ -154,6 +164,8 @@ class Cerebellum:
         self.reuse_prefix = reuse_prefix
         """False re-evaluates every prompt from its first token (for the benchmark's comparison)."""
         self.usage = Usage()
+        self.total = Usage()
+        """Every call since the model was loaded (warm-up included)."""
         self._prefixes: dict[str, _Prefix] = {}
         self._spellings: dict[str, tuple[int, ...]] = {}
         template = self._llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
@@ -269,11 +281,13 @@ class Cerebellum:
         choice = result["choices"][0]
         usage = cast(dict[str, Any], result.get("usage") or {})
         self.usage = Usage(
+            calls=1,
             prompt_tokens=len(tokens),
             evaluated_tokens=len(tokens) - max(reused, 0),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             elapsed_ms=elapsed_ms,
         )
+        self.total += self.usage
         return str(choice["text"]), choice.get("finish_reason"), elapsed_ms
 
     def ask(self, system: str, user: str, schema: dict[str, object], max_tokens: int) -> Answer:
@@ -339,11 +353,13 @@ class Cerebellum:
         value = alive[0]
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.usage = Usage(
+            calls=1,
             prompt_tokens=len(tokens),
             evaluated_tokens=len(tokens) - reused + evaluated_after,
             completion_tokens=0,
             elapsed_ms=elapsed_ms,
         )
+        self.total += self.usage
         return value, elapsed_ms
 
     def _label_tokens(self, label: str) -> tuple[int, ...]:
@@ -411,6 +427,17 @@ class Cerebellum:
         # falls back to the new text itself.
         merged = "" if answer.truncated else str(fields.get("merged") or "")
         return ArbitrateVerdict(action, target, merged, str(fields.get("reason", "")), answer.elapsed_ms)
+
+    def floor_ms(self, text: str) -> float:
+        """The unavoidable cost of a decision about `text`: its own tokens through the model once, from
+        an empty context (for the benchmark's pipeline / floor ratio). Leaves the context empty."""
+        tokens = self._llm.tokenize(self._clip(text).encode("utf-8"), add_bos=False, special=False)
+        self._llm.reset()
+        started = time.perf_counter()
+        self._llm.eval(tokens)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self._llm.reset()
+        return elapsed_ms
 
     def close(self) -> None:
         self._llm.close()

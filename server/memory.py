@@ -8,17 +8,21 @@ concurrent remembers of the same text must not both be ADDed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import re
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from seeds import ScoredSeed, Seed, SeedNotFound, SeedStore
+from seeds import AlreadySettled, Received, ScoredSeed, Seed, SeedNotFound, SeedStore
 from server import secrets, signals
 from server.cerebellum import ArbitrateVerdict, CerebellumError, MemorizeVerdict
 from server.prompts import Candidate
@@ -53,8 +57,16 @@ def script_of(text: str) -> str:
     return "cjk" if cjk >= 2 and cjk >= latin_words else "latin"
 
 
+CLAIM_LEASE_SECONDS = 300  # a decision that takes longer may be taken over by another process
+
+
 class SecretInText(ValueError):
     """The text holds a credential; it was not stored, embedded or shown to a model."""
+
+
+class DecisionFailed(RuntimeError):
+    """Deciding an inbox text failed for a reason other than the model's answer (the model crashed,
+    the store refused the write). The text stays in the inbox, to be decided again later."""
 
 
 SecretsMode = Literal["refuse", "redact"]
@@ -103,7 +115,7 @@ def scope_label(scope: ScopeSelection) -> str:
     return ALL_SCOPES if names is None else ",".join(names)
 
 
-RememberStatus = Literal["saved", "updated", "deleted", "duplicate", "skipped"]
+RememberStatus = Literal["saved", "updated", "deleted", "duplicate", "skipped", "queued"]
 ReconcileKind = Literal["merge-duplicate", "update", "delete"]
 RECONCILE_KIND: dict[str, ReconcileKind] = {"NONE": "merge-duplicate", "UPDATE": "update", "DELETE": "delete"}
 
@@ -180,7 +192,9 @@ class RememberResult(BaseModel):
         RememberStatus,
         Field(
             description="saved: stored as a new seed; updated: merged into an existing seed; deleted: it "
-            "retracted a stored seed, which was removed; duplicate: already stored; skipped: not worth keeping."
+            "retracted a stored seed, which was removed; duplicate: already stored; skipped: not worth keeping "
+            "(kept in the inbox with the reason, for review); queued: kept, to be decided later (the model "
+            "was loading, missing or slow)."
         ),
     ]
     seed: Annotated[
@@ -197,6 +211,46 @@ class RememberResult(BaseModel):
         list[str],
         Field(description="Kinds of secret replaced by a [REDACTED:kind] placeholder before the text was used."),
     ] = []
+    inbox_id: Annotated[
+        int | None,
+        Field(description="queued or skipped: the text's id in the inbox, where it is kept (not a seed id)."),
+    ] = None
+    note: Annotated[str | None, Field(description="queued: why it could not be decided now.")] = None
+
+
+def queued(received: Received, why: str) -> RememberResult:
+    return RememberResult(
+        status="queued",
+        seed=None,
+        gate=None,
+        arbiter=None,
+        inbox_id=received.id,
+        note=why,
+        redacted=list(received.redacted),
+    )
+
+
+def receive(
+    store: SeedStore,
+    text: str,
+    scope: str,
+    *,
+    tags: Sequence[str] = (),
+    force: bool = False,
+    source: str = "agent",
+    secrets_mode: SecretsMode = "refuse",
+) -> Received:
+    """Check a text and commit it to the inbox: from here on it is not lost, whatever the models do.
+
+    Secrets are screened first (refused, or replaced by placeholders): the inbox is on disk too.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("text is empty")
+    text, redacted = screen_secrets(text, "text", secrets_mode)
+    tags = [screen_secrets(tag, "tag", secrets_mode)[0] for tag in tags]
+    received = store.receive(scope, text, tags=tags, force=force, source=source)
+    return dataclasses.replace(received, redacted=tuple(redacted))
 
 
 class RecallHit(SeedView):
@@ -204,7 +258,10 @@ class RecallHit(SeedView):
         float,
         Field(description="Relevance from the fused vector and keyword rankings: higher is better; 1 = first in both."),
     ]
-    similarity: Annotated[float, Field(description="Cosine similarity of the seed to the query (max 1).")]
+    similarity: Annotated[
+        float | None,
+        Field(description="Cosine similarity of the seed to the query (max 1); none in a keyword-only search."),
+    ]
 
 
 class RecallResult(BaseModel):
@@ -213,6 +270,25 @@ class RecallResult(BaseModel):
         str, Field(description="The scope searched; '*' for every scope, or several names joined by commas.")
     ]
     hits: Annotated[list[RecallHit], Field(description="Best first; each names its own scope.")]
+    note: Annotated[
+        str | None, Field(description="Set when the search was degraded (keyword-only while the models load).")
+    ] = None
+
+
+def keyword_recall(
+    store: SeedStore, query: str, scope: ScopeSelection, k: int, note: str, secrets_mode: SecretsMode = "refuse"
+) -> RecallResult:
+    """BM25 keyword search alone: what recall can still do while the embedder is not loaded."""
+    query = query.strip()
+    if not query:
+        raise ValueError("query is empty")
+    query, _ = screen_secrets(query, "query", secrets_mode)
+    matches = store.keyword_search(query, scope_filter(scope), k)
+    hits = [
+        RecallHit(score=round((RRF_K + 1) / (RRF_K + rank + 1), 4), similarity=None, **SeedView.of(seed).model_dump())
+        for rank, (seed, _) in enumerate(matches)
+    ]
+    return RecallResult(query=query, scope=scope_label(scope), hits=hits, note=note)
 
 
 class ReconcileAction(BaseModel):
@@ -238,6 +314,7 @@ class ReconcileResult(BaseModel):
         str, Field(description="The scope tidied; '*' for every scope, or several names joined by commas.")
     ]
     dry_run: bool
+    drained: Annotated[int, Field(description="Texts waiting in the inbox that were decided first.")] = 0
     examined: Annotated[int, Field(description="Seeds looked at.")]
     arbitrated: Annotated[int, Field(description="Pairs or groups the cerebellum was asked about.")]
     actions: list[ReconcileAction]
@@ -261,6 +338,36 @@ class UndoResult(BaseModel):
         list[SeedView], Field(description="Seeds put back exactly as they were before the operation (ids kept).")
     ]
     removed: Annotated[list[SeedView], Field(description="Seeds the operation had created, removed again.")]
+
+
+def forget_seed(store: SeedStore, seed_id: int, scope: str | None = None) -> ForgetResult:
+    """Remove a seed on request, as an undoable operation. Needs no model, so it works while they load.
+
+    With `scope` (other than "*"), only a seed of that scope is removed: an id from another
+    project is refused as unknown rather than reaching across scopes.
+    """
+    seed = store.get(seed_id)
+    if seed is None or (scope not in (None, ALL_SCOPES) and seed.scope != scope):
+        where = "" if scope in (None, ALL_SCOPES) else f" in scope {scope!r}"
+        raise SeedNotFound(f"No seed with id {seed_id}{where}.")
+    with store.operation("forget", seed.scope, "forgotten on request") as op:
+        removed = op.delete(seed_id)
+    logger.info("forget in %s: seed %d (%s)", seed.scope, seed_id, op.id)
+    return ForgetResult(seed=SeedView.of(removed), operation_id=op.id)
+
+
+def undo_operation(store: SeedStore, operation_id: str) -> UndoResult:
+    """Reverse a recorded operation exactly. Needs no model, so it works while they load."""
+    outcome = store.undo(operation_id)
+    logger.info("undo in %s: %s (%s)", outcome.undone.scope, operation_id, outcome.operation.id)
+    return UndoResult(
+        operation_id=outcome.operation.id,
+        undone_operation_id=outcome.undone.id,
+        undone_kind=outcome.undone.kind,
+        scope=outcome.undone.scope,
+        restored=[SeedView.of(seed) for seed in outcome.restored],
+        removed=[SeedView.of(seed) for seed in outcome.removed],
+    )
 
 
 # -- the pipeline ---------------------------------------------------------------------------
@@ -291,6 +398,8 @@ class Memory:
         self.neighbour_weight = neighbour_weight
         self.secrets_mode: SecretsMode = secrets_mode
         self.lock = threading.Lock()
+        # Who claims inbox texts: unique per process, so two servers on one file never decide the same text.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.parse_failures = 0
         self._crosslingual: bool | None = None
 
@@ -320,44 +429,74 @@ class Memory:
         force: bool = False,
         source: str = "agent",
     ) -> RememberResult:
-        text = text.strip()
-        if not text:
-            raise ValueError("text is empty")
-        text, redacted = screen_secrets(text, "text", self.secrets_mode)
-        tags = [screen_secrets(tag, "tag", self.secrets_mode)[0] for tag in tags]
+        """Commit the text to the inbox, then decide it now (the plain, synchronous path)."""
+        received = receive(
+            self.store, text, scope, tags=tags, force=force, source=source, secrets_mode=self.secrets_mode
+        )
+        result = self.decide(received.id)
+        if result is None:
+            return queued(received, "another server process is deciding it")
+        result.redacted = list(received.redacted)
+        return result
+
+    def decide(self, inbox_id: int) -> RememberResult | None:
+        """Decide one inbox text and apply the decision; None if it was not ours to decide (gone, or
+        claimed by another process). Raises DecisionFailed, leaving the text pending, if the model
+        or the store fails."""
         with self.lock:
+            received = self.store.claim(inbox_id, self.owner, CLAIM_LEASE_SECONDS)
+            if received is None:
+                return None
             started = time.perf_counter()
-            result = self._remember(text, scope, tags, force, source)
-            logger.info("remember in %s: %s (%.0f ms)", scope, result.status, (time.perf_counter() - started) * 1000)
-            if redacted:
-                result.redacted = redacted
+            try:
+                result = self._decide(received)
+            except AlreadySettled:
+                return None
+            except Exception as exc:
+                self.store.release(inbox_id, f"{type(exc).__name__}: {exc}")
+                raise DecisionFailed(f"{type(exc).__name__}: {exc}") from exc
+            logger.info(
+                "remember in %s: %s (%.0f ms)", received.scope, result.status, (time.perf_counter() - started) * 1000
+            )
             return result
 
-    def _remember(self, text: str, scope: str, tags: Sequence[str], force: bool, source: str) -> RememberResult:
+    def drain(self, scope: str | None = None, limit: int | None = None) -> list[RememberResult]:
+        """Decide the texts waiting in the inbox, oldest first (after a restart, or once the model is back)."""
+        results: list[RememberResult] = []
+        for received in self.store.inbox("pending", scope, limit):
+            result = self.decide(received.id)
+            if result is not None:
+                results.append(result)
+        return results
+
+    def _decide(self, received: Received) -> RememberResult:
+        text, scope, tags, source, inbox_id = received.text, received.scope, received.tags, received.source, received.id
         # An exact (normalized) duplicate needs no model at all.
         same = self.store.find_exact(scope, text)
         if same is not None:
+            self.store.discard(inbox_id)
             verdict = ArbiterVerdict(
                 action="NONE", target_id=same.id, reason="the same text is already stored", decided_by="exact-match"
             )
             return RememberResult(status="duplicate", seed=SeedView.of(same), gate=None, arbiter=verdict)
 
-        gate = self._gate(text, force)
+        gate = self._gate(text, received.force)
         if gate.decision == "SKIP":
-            return RememberResult(status="skipped", seed=None, gate=gate, arbiter=None)
+            self.store.skip(inbox_id, f"{gate.category}: {gate.reason}")
+            return RememberResult(status="skipped", seed=None, gate=gate, arbiter=None, inbox_id=inbox_id)
         category = gate.category if gate.decided_by in ("model", "rule") else "fact"
 
         embedding = self.embedder.embed_document(text)
         similar = self._candidates(text, embedding, scope)
         if not similar:
-            seed = self.store.add(scope, text, embedding, category=category, tags=tags, source=source)
+            seed = self.store.add(scope, text, embedding, category=category, tags=tags, source=source, settles=inbox_id)
             verdict = ArbiterVerdict(
                 action="ADD", target_id=None, reason="nothing similar is stored", decided_by="no-candidates"
             )
             return RememberResult(status="saved", seed=SeedView.of(seed), gate=gate, arbiter=verdict)
 
         verdict, merged = self._arbitrate(text, similar)
-        return self._apply(text, scope, embedding, category, tags, source, gate, verdict, merged)
+        return self._apply(received, embedding, category, gate, verdict, merged)
 
     def _candidates(self, text: str, embedding: list[float], scope: str) -> list[ScoredSeed]:
         """The stored seeds the arbiter should see: those similar enough to be the same subject.
@@ -435,27 +574,33 @@ class Memory:
 
     def _apply(
         self,
-        text: str,
-        scope: str,
+        received: Received,
         embedding: list[float],
         category: str,
-        tags: Sequence[str],
-        source: str,
         gate: GateVerdict,
         verdict: ArbiterVerdict,
         merged: str,
     ) -> RememberResult:
+        text, scope, inbox_id = received.text, received.scope, received.id
         if verdict.action == "ADD" or verdict.target_id is None:
-            seed = self.store.add(scope, text, embedding, category=category, tags=tags, source=source)
+            seed = self.store.add(
+                scope, text, embedding, category=category, tags=received.tags, source=received.source, settles=inbox_id
+            )
             return RememberResult(status="saved", seed=SeedView.of(seed), gate=gate, arbiter=verdict)
         target = self.store.require(verdict.target_id)
         if verdict.action == "NONE":
+            self.store.discard(inbox_id)
             return RememberResult(status="duplicate", seed=SeedView.of(target), gate=gate, arbiter=verdict)
         if verdict.action == "UPDATE":
             new_text = merged.strip() or text
             new_embedding = embedding if new_text == text else self.embedder.embed_document(new_text)
             updated, operation_id = self.store.update(
-                target.id, new_text, new_embedding, reason=verdict.reason or "updated", trigger_text=text
+                target.id,
+                new_text,
+                new_embedding,
+                reason=verdict.reason or "updated",
+                trigger_text=text,
+                settles=inbox_id,
             )
             return RememberResult(
                 status="updated",
@@ -465,7 +610,9 @@ class Memory:
                 gate=gate,
                 arbiter=verdict,
             )
-        removed, operation_id = self.store.delete(target.id, reason=verdict.reason or "retracted", trigger_text=text)
+        removed, operation_id = self.store.delete(
+            target.id, reason=verdict.reason or "retracted", trigger_text=text, settles=inbox_id
+        )
         return RememberResult(
             status="deleted", seed=SeedView.of(removed), operation_id=operation_id, gate=gate, arbiter=verdict
         )
@@ -533,10 +680,19 @@ class Memory:
 
         Newer seeds are judged against older ones, as a remember of the newer text would have
         been: a paraphrase is folded into the older seed, a refinement updates it, a retraction
-        removes it. In a dry run the plan is computed as if each action had been applied.
+        removes it. In a dry run the plan is computed as if each action had been applied. Texts
+        still waiting in the inbox are decided first (not in a dry run), so the sweep sees them.
 
         Several scopes ("*" or a list) are each tidied on their own: a pair never spans scopes.
         """
+        drained = 0
+        if not dry_run:
+            try:
+                names = scope_filter(scope)
+                for name in [None] if names is None else names:
+                    drained += len(self.drain(name))
+            except DecisionFailed as exc:
+                logger.warning("reconcile: the inbox could not be drained: %s", exc)
         with self.lock:
             names = scope_filter(scope)
             examined, arbitrated, actions = 0, 0, list[ReconcileAction]()
@@ -545,7 +701,12 @@ class Memory:
                 examined += seen
                 arbitrated += asked
             return ReconcileResult(
-                scope=scope_label(scope), dry_run=dry_run, examined=examined, arbitrated=arbitrated, actions=actions
+                scope=scope_label(scope),
+                dry_run=dry_run,
+                drained=drained,
+                examined=examined,
+                arbitrated=arbitrated,
+                actions=actions,
             )
 
     def _reconcile_scope(self, scope: str, dry_run: bool, actions: list[ReconcileAction]) -> tuple[int, int]:
@@ -621,34 +782,14 @@ class Memory:
     # forget and undo ------------------------------------------------------------------------
 
     def forget(self, seed_id: int, scope: str | None = None) -> ForgetResult:
-        """Remove a seed because the agent (or user) asked to; recorded, so `undo` brings it back.
-
-        With `scope` (other than "*"), only a seed of that scope is removed: an id from another
-        project is refused as unknown rather than reaching across scopes.
-        """
-        with self.lock:
-            seed = self.store.get(seed_id)
-            if seed is None or (scope not in (None, ALL_SCOPES) and seed.scope != scope):
-                where = "" if scope in (None, ALL_SCOPES) else f" in scope {scope!r}"
-                raise SeedNotFound(f"No seed with id {seed_id}{where}.")
-            with self.store.operation("forget", seed.scope, "forgotten on request") as op:
-                removed = op.delete(seed_id)
-            logger.info("forget in %s: seed %d (%s)", seed.scope, seed_id, op.id)
-            return ForgetResult(seed=SeedView.of(removed), operation_id=op.id)
+        """Remove a seed because the agent (or user) asked to; recorded, so `undo` brings it back."""
+        with self.lock:  # not in the middle of a decision about the same seed
+            return forget_seed(self.store, seed_id, scope)
 
     def undo(self, operation_id: str) -> UndoResult:
         """Reverse a recorded operation exactly (see `SeedStore.undo` for what is refused, and why)."""
         with self.lock:
-            outcome = self.store.undo(operation_id)
-            logger.info("undo in %s: %s (%s)", outcome.undone.scope, operation_id, outcome.operation.id)
-            return UndoResult(
-                operation_id=outcome.operation.id,
-                undone_operation_id=outcome.undone.id,
-                undone_kind=outcome.undone.kind,
-                scope=outcome.undone.scope,
-                restored=[SeedView.of(seed) for seed in outcome.restored],
-                removed=[SeedView.of(seed) for seed in outcome.removed],
-            )
+            return undo_operation(self.store, operation_id)
 
     def close(self) -> None:
         with self.lock:
@@ -682,18 +823,19 @@ def load_cerebellum(path: Path, settings: Settings) -> Cerebellum:
     return Cerebellum(path, threads=settings.threads, context_size=settings.context_size, arbiter=settings.arbiter)
 
 
-def open_memory(settings: Settings) -> Memory:
-    """Resolve and load both models and open the store, as configured. Slow: seconds to minutes."""
+def open_memory(settings: Settings, store: SeedStore) -> Memory:
+    """Resolve and load both models, as configured, over an open store. Slow: seconds to minutes."""
     # Both files are found first, so a missing model is reported before anything slow is loaded.
     embedder_path, cerebellum_path = model_path(settings, "embedder"), model_path(settings, "cerebellum")
-    store = SeedStore.open(settings.db)
+    embedder = load_embedder(embedder_path, settings)
     try:
-        embedder = load_embedder(embedder_path, settings)
         # Check the store accepts this embedder before paying for the larger model.
         store.bind_embedder(embedder.name, embedder.dimension)
         cerebellum = load_cerebellum(cerebellum_path, settings)
     except BaseException:
-        store.close()
+        embedder.close()
         raise
-    logger.info("memory ready: store %s, cerebellum %s, embedder %s", settings.db, cerebellum.name, embedder.name)
+    # The prompt heads are evaluated now, so the first real remember is not a cold one.
+    cerebellum.warm_up()
+    logger.info("memory ready: store %s, cerebellum %s, embedder %s", store.path, cerebellum.name, embedder.name)
     return Memory.from_settings(store, cerebellum, embedder, settings)

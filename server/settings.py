@@ -75,6 +75,17 @@ class Settings(BaseSettings):
             "in the same session (within an hour).",
         ),
     ] = 0.5
+    deadline_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="How long remember waits for the cerebellum before answering 'queued' (the text is kept "
+            "and decided in the background).",
+        ),
+    ] = 10.0
+    model_retry_seconds: Annotated[
+        float, Field(gt=0, description="How often loading the models is retried after it failed.")
+    ] = 30.0
     offline: Annotated[
         bool, Field(description="Never download models; use local paths or the Hugging Face cache only.")
     ] = False

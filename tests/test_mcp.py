@@ -15,7 +15,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from seeds import connect
+from seeds import SeedStore, connect
 from server.app import create_server
 from server.memory import Memory, RecallResult, ReconcileResult, RememberResult, open_memory
 from server.settings import Settings
@@ -41,6 +41,8 @@ def settings(tmp_path: Path, smollm2: Path) -> Settings:
         candidate_similarity=0.0,
         reconcile_similarity=0.0,
         offline=True,
+        # Generous: these tests are about the tools, not the deadline (tests/test_write_path.py is).
+        deadline_seconds=300,
     )
 
 
@@ -138,7 +140,15 @@ async def test_a_missing_model_is_reported_by_the_tools_not_by_a_crash(settings:
     broken = settings.model_copy(update={"model": str(tmp_path / "nowhere.gguf")})
     async with Client(create_server(broken)) as client:
         assert len((await client.list_tools()).tools) == len(TOOLS)
-        result = await client.call_tool("recall", {"query": "anything"})
+        kept = RememberResult.model_validate(
+            structured(await client.call_tool("remember", {"text": "Builds need Node 20.", "force": True}))
+        )
+        found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "Node builds"})))
+        result = await client.call_tool("reconcile", {})
+    # remember keeps the text and says why it could not decide; recall falls back to keywords.
+    assert kept.status == "queued" and kept.inbox_id is not None
+    assert kept.note is not None and "nowhere.gguf" in kept.note and "--model" in kept.note
+    assert found.note is not None and "keyword search only" in found.note
     assert result.is_error
     text = result.content[0].text  # type: ignore[union-attr]
     assert "nowhere.gguf" in text and "--model" in text
@@ -148,10 +158,10 @@ async def test_tools_answer_the_handshake_before_the_models_are_loaded(settings:
     release = threading.Event()
     started = threading.Event()
 
-    def slow_factory(s: Settings) -> Memory:
+    def slow_factory(s: Settings, store: SeedStore) -> Memory:
         started.set()
         release.wait(timeout=120)
-        return open_memory(s)
+        return open_memory(s, store)
 
     async with Client(create_server(settings, memory_factory=slow_factory)) as client:
         # The handshake and listing complete while loading is still blocked.
@@ -195,7 +205,12 @@ async def test_stdio_subprocess_end_to_end(settings: Settings, smollm2: Path) ->
             "2048",
             "--offline",
         ],
-        env={"HF_HUB_OFFLINE": "1", "CEREBELLUM_CANDIDATE_SIMILARITY": "0.0", "CEREBELLUM_RECONCILE_SIMILARITY": "0.0"},
+        env={
+            "HF_HUB_OFFLINE": "1",
+            "CEREBELLUM_CANDIDATE_SIMILARITY": "0.0",
+            "CEREBELLUM_RECONCILE_SIMILARITY": "0.0",
+            "CEREBELLUM_DEADLINE_SECONDS": "300",
+        },
     )
     texts = [
         "Lesson: the integration tests need REDIS_URL set, or they hang for a minute.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from fakes import HashEmbedder, ScriptedBrain
 from mcp import Client, types
@@ -33,8 +34,21 @@ def error_text(result: Any) -> str:
     return str(result.content[0].text)
 
 
-def fast_memory(settings: Settings) -> Memory:
-    return Memory.from_settings(SeedStore.open(settings.db), ScriptedBrain(), HashEmbedder(), settings)
+def fast_memory(settings: Settings, store: SeedStore) -> Memory:
+    return Memory.from_settings(store, ScriptedBrain(), HashEmbedder(), settings)
+
+
+async def ready(client: Client) -> Client:
+    """Wait until the server's models are in and its inbox worker made its first pass.
+
+    A remember sent while the worker's first pass runs can be decided by the worker and answered
+    `queued` (a race in the server, reported); these tests are about what the decision stores.
+    """
+    with anyio.fail_after(300):
+        while structured(await client.call_tool("recall", {"query": "warm up", "scope": "*"})).get("note"):
+            await anyio.sleep(0.2)  # keyword-only: the models are still loading
+    await anyio.sleep(0.05)
+    return client
 
 
 def roots(*uris: str) -> Any:
@@ -50,6 +64,7 @@ async def test_forget_and_undo_round_trip_with_the_real_models(tmp_path: Path, s
     )
     text = "The nightly export job is called ledger-sync."
     async with Client(create_server(settings)) as client:
+        await ready(client)
         saved = RememberResult.model_validate(
             structured(await client.call_tool("remember", {"text": text, "force": True}))
         )
@@ -80,6 +95,7 @@ async def test_the_default_scope_comes_from_the_clients_first_root(tmp_path: Pat
     project = "file:///home/me/src/shop-api"
     server = create_server(settings, memory_factory=fast_memory)
     async with Client(server, mode="legacy", list_roots_callback=roots(project, "file:///tmp")) as client:
+        await ready(client)
         saved = RememberResult.model_validate(
             structured(await client.call_tool("remember", {"text": "Orders are paged by 50.", "force": True}))
         )
@@ -89,6 +105,7 @@ async def test_the_default_scope_comes_from_the_clients_first_root(tmp_path: Pat
 
     server = create_server(settings, memory_factory=fast_memory)
     async with Client(server, mode="legacy", list_roots_callback=roots("file:///home/me/src/billing")) as client:
+        await ready(client)
         # Another project does not see it, unless it asks for every scope; each hit names its scope.
         other = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "orders paged"})))
         assert other.hits == []
@@ -110,11 +127,13 @@ async def test_the_default_scope_comes_from_the_clients_first_root(tmp_path: Pat
 
     # Without roots the setting's scope is used; a scope set explicitly wins over the roots.
     async with Client(create_server(settings, memory_factory=fast_memory)) as client:
+        await ready(client)
         result = structured(await client.call_tool("remember", {"text": "No roots here.", "force": True}))
         assert result["seed"]["scope"] == "default"
     pinned = settings.model_copy(update={"scope": "pinned"})
     server = create_server(pinned, memory_factory=fast_memory)
     async with Client(server, mode="legacy", list_roots_callback=roots(project)) as client:
+        await ready(client)
         result = structured(await client.call_tool("remember", {"text": "Pinned by the user.", "force": True}))
         assert result["seed"]["scope"] == "pinned"
 
@@ -135,6 +154,7 @@ async def test_redact_mode_through_the_tool(tmp_path: Path) -> None:
     settings = Settings(db=tmp_path / "seeds.db", model="unused", embedder="unused", offline=True, secrets="redact")
     token = "ghp_" + "Ab3dE" * 7 + "x"
     async with Client(create_server(settings, memory_factory=fast_memory)) as client:
+        await ready(client)
         saved = RememberResult.model_validate(
             structured(await client.call_tool("remember", {"text": f"CI pushes with token {token}.", "force": True}))
         )

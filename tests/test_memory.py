@@ -293,7 +293,7 @@ def test_recall_finds_an_exact_name_by_keyword_and_ranks_by_both(memory: Memory)
     hits = memory.recall("what time does ledger-sync run", "proj", k=3).hits
     assert hits[0].id == ids[0]
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-    assert all(-1.0 <= h.similarity <= 1.0 for h in hits)
+    assert all(h.similarity is not None and -1.0 <= h.similarity <= 1.0 for h in hits)
 
 
 def test_seeds_in_the_other_script_reach_the_arbiter_when_the_embedder_cannot_match_translations(

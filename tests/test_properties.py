@@ -36,7 +36,7 @@ RESULTS: dict[str, type[BaseModel]] = {
     "forget": ForgetResult,
     "undo": UndoResult,
 }
-TABLES = ("seeds", "seed_vectors", "operations", "seed_history", "meta")
+TABLES = ("seeds", "seed_vectors", "operations", "seed_history", "meta", "inbox")
 TOKEN = "ghp_" + "Ab3dE" * 7 + "x"
 
 HOSTILE_TEXT = [
@@ -88,8 +88,8 @@ def calls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calls]:
     db = tmp_path_factory.mktemp("properties") / "seeds.db"
     config = Settings(db=db, model="unused", embedder="unused", offline=True, candidate_similarity=0.2)
 
-    def fast(s: Settings) -> Memory:
-        return Memory.from_settings(SeedStore.open(s.db), HashBrain(), HashEmbedder(), s)
+    def fast(s: Settings, store: SeedStore) -> Memory:
+        return Memory.from_settings(store, HashBrain(), HashEmbedder(), s)
 
     root = logging.getLogger()
     level = root.level

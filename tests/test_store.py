@@ -328,8 +328,12 @@ def test_purge_history_forgets_old_operations_for_good(bound: SeedStore, tmp_pat
     _, op_id = bound.delete(seed.id, reason="forget it")
     assert bound.purge_history(before="2000-01-01").operations == 0
 
+    skipped = bound.receive("p", "ok thanks, zanzibarquux!")
+    bound.skip(skipped.id, "chatter")
+    waiting = bound.receive("p", "Still to be decided.")
     purged = bound.purge_history(scope="p")
-    assert (purged.operations, purged.versions) == (1, 1)
+    assert (purged.operations, purged.versions, purged.skipped) == (1, 1, 1)
+    assert [r.id for r in bound.inbox("pending")] == [waiting.id] and bound.inbox("skipped") == []
     assert bound.history(seed.id) == []
     with pytest.raises(OperationNotFound):
         bound.undo(op_id)
@@ -343,15 +347,15 @@ def test_purge_history_forgets_old_operations_for_good(bound: SeedStore, tmp_pat
     assert bound.integrity_check() == "ok"
 
 
-def test_history_from_schema_2_survives_the_undo_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_history_from_schema_3_survives_the_undo_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.db"
-    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:2])
+    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:3])
     old = SeedStore.open(path)
     old.bind_embedder("e.gguf", 4)
     seed = old.add("p", "before undo existed", unit(1, 0, 0, 0))
     old.close()
-    # A delete as the schema-2 code recorded it (the current code writes the `undoes` column).
-    conn, op_id = connect(path), "op_schema2"
+    # A delete as the schema-3 code recorded it (the current code writes the `undoes` column).
+    conn, op_id = connect(path), "op_schema3"
     conn.execute(
         "INSERT INTO operations (id, kind, scope, reason, trigger_text, created_at) VALUES (?, 'delete', 'p', 'r', "
         "NULL, '2026-01-01T00:00:00.000+00:00')",

@@ -1,0 +1,269 @@
+"""`python -m eval bench {write,recall,startup}`: the write path's speed, printed as figures.
+
+- write: remember() over the turns of a LoCoMo conversation, twice in one run, interleaved text by
+  text: with each task's prompt head restored from its cached KV state, and with every prompt
+  evaluated from its first token. Per call: latency, model calls, prompt tokens evaluated. The
+  floor is the new text's own tokens through the model once; pipeline / floor is reported. Also
+  the share of calls that finished without an arbitration call, and without any model call.
+- recall: recall() at growing store sizes (random unit vectors, LoCoMo texts for the keyword
+  index), split into query embedding and search, and sqlite-vec's KNN against a NumPy brute-force
+  scan of the same vectors.
+- startup: a `cerebellum-mcp` process over stdio: time to the `initialize` answer, and to the first
+  remember the cerebellum decided.
+
+Ratios are measured within one run; the machine is shared, so absolute times are rough.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from eval.common import Models, latency
+from eval.locomo import turns_of
+from seeds import SeedStore
+from server.cerebellum import Cerebellum, Usage
+
+
+def _conversation_turns(data_path: Path, limit: int | None) -> list[str]:
+    import json
+
+    samples = json.loads(data_path.read_text(encoding="utf-8"))
+    conversation = (samples[0] if isinstance(samples, list) else samples)["conversation"]
+    texts = [text for _, text in turns_of(conversation)]
+    return texts[:limit] if limit else texts
+
+
+# -- write -------------------------------------------------------------------------------------
+
+
+def run_write(models: Models, data_path: Path, *, limit: int | None = None) -> dict[str, Any]:
+    cerebellum = models.cerebellum
+    assert isinstance(cerebellum, Cerebellum)
+    texts = _conversation_turns(data_path, limit)
+    modes = {"reused": True, "re-evaluated": False}
+    rows: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    floors: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="cerebellum-bench-") as tmp:
+        stores = {mode: SeedStore.open(Path(tmp) / f"{mode}.db") for mode in modes}
+        memories = {mode: models.memory(store) for mode, store in stores.items()}
+        cerebellum.warm_up()
+        for text in texts:
+            for mode, reuse in modes.items():
+                cerebellum.reuse_prefix = reuse
+                before = cerebellum.total
+                started = time.perf_counter()
+                result = memories[mode].remember(text, "bench")
+                elapsed = (time.perf_counter() - started) * 1000
+                spent: Usage = Usage(
+                    cerebellum.total.calls - before.calls,
+                    cerebellum.total.prompt_tokens - before.prompt_tokens,
+                    cerebellum.total.evaluated_tokens - before.evaluated_tokens,
+                    cerebellum.total.completion_tokens - before.completion_tokens,
+                    cerebellum.total.elapsed_ms - before.elapsed_ms,
+                )
+                arbitrated = result.arbiter is not None and result.arbiter.decided_by in ("model", "fallback")
+                rows[mode].append(
+                    {
+                        "ms": elapsed,
+                        "status": result.status,
+                        "model_calls": spent.calls,
+                        "arbitrated": arbitrated,
+                        "evaluated_tokens": spent.evaluated_tokens,
+                        "prompt_tokens": spent.prompt_tokens,
+                    }
+                )
+            floors.append(cerebellum.floor_ms(text) if rows["reused"][-1]["model_calls"] else 0.0)
+        cerebellum.reuse_prefix = True
+        statuses = [(a["status"], b["status"]) for a, b in zip(rows["reused"], rows["re-evaluated"], strict=True)]
+        for store in stores.values():
+            store.close()
+
+    reused, fresh = rows["reused"], rows["re-evaluated"]
+    decided = [i for i, row in enumerate(reused) if row["model_calls"]]
+    n = len(texts)
+
+    def summary(mode_rows: list[dict[str, Any]], only: list[int] | None = None) -> dict[str, Any]:
+        picked = [mode_rows[i] for i in only] if only is not None else mode_rows
+        calls = sum(r["model_calls"] for r in picked) or 1
+        return {
+            **latency([r["ms"] for r in picked]),
+            "evaluated_tokens_per_model_call": round(sum(r["evaluated_tokens"] for r in picked) / calls, 1),
+            "prompt_tokens_per_model_call": round(sum(r["prompt_tokens"] for r in picked) / calls, 1),
+        }
+
+    ratio_ms = [reused[i]["ms"] / fresh[i]["ms"] for i in decided if fresh[i]["ms"] > 0]
+    pipeline_over_floor = [reused[i]["ms"] / floors[i] for i in decided if floors[i] > 0]
+    ordered = sorted(ratio_ms)
+    return {
+        "runner": "bench-write",
+        **models.describe(),
+        "n": n,
+        "same_decisions": sum(a == b for a, b in statuses),
+        "all_calls": {mode: summary(mode_rows) for mode, mode_rows in rows.items()},
+        "model_calls": {mode: summary(mode_rows, decided) for mode, mode_rows in rows.items()},
+        "reused_over_reevaluated_p50": round(ordered[len(ordered) // 2], 3) if ordered else None,
+        "floor": latency([floors[i] for i in decided]),
+        "pipeline_over_floor_p50": round(sorted(pipeline_over_floor)[len(pipeline_over_floor) // 2], 2)
+        if pipeline_over_floor
+        else None,
+        "share_without_arbitration": round(sum(not r["arbitrated"] for r in reused) / n, 3),
+        "share_without_model_call": round(sum(r["model_calls"] == 0 for r in reused) / n, 3),
+        "statuses": {s: sum(r["status"] == s for r in reused) for s in sorted({r["status"] for r in reused})},
+    }
+
+
+def render_write(report: dict[str, Any]) -> list[str]:
+    lines = [
+        f"bench write: {report['n']} LoCoMo turns through remember(), cerebellum {report.get('model')}, "
+        f"embedder {report['embedder']}",
+        f"  same decisions in both modes: {report['same_decisions']}/{report['n']}",
+    ]
+    for scope_name in ("model_calls", "all_calls"):
+        label = "remembers that called the model" if scope_name == "model_calls" else "all remembers"
+        lines.append(f"  {label}:")
+        for mode, row in report[scope_name].items():
+            lines.append(
+                f"    {mode:13} p50 {row['p50_ms']:8.1f} ms  p95 {row['p95_ms']:8.1f} ms  "
+                f"tokens evaluated per model call {row['evaluated_tokens_per_model_call']:6.1f} "
+                f"of {row['prompt_tokens_per_model_call']:6.1f}"
+            )
+    lines += [
+        f"  reused / re-evaluated latency, p50 of per-text ratios: {report['reused_over_reevaluated_p50']}",
+        f"  floor (the text's own tokens once): p50 {report['floor']['p50_ms']} ms; "
+        f"pipeline / floor p50 {report['pipeline_over_floor_p50']}",
+        f"  finished without arbitration: {report['share_without_arbitration']:.1%}; "
+        f"without any model call: {report['share_without_model_call']:.1%}",
+        f"  outcomes: {report['statuses']}",
+    ]
+    return lines
+
+
+# -- recall ------------------------------------------------------------------------------------
+
+
+def run_recall(
+    models: Models, data_path: Path, sizes: list[int], *, queries: int = 50, seed: int = 7
+) -> dict[str, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    texts = _conversation_turns(data_path, None)
+    questions = [text.split(": ", 1)[-1] for text in random.Random(seed).sample(texts, min(queries, len(texts)))]
+    dimension = models.embedder.dimension
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="cerebellum-bench-") as tmp:
+        store = SeedStore.open(Path(tmp) / "recall.db")
+        memory = models.memory(store)
+        vectors = np.zeros((0, dimension), dtype=np.float32)
+        query_vectors = [models.embedder.embed_query(q) for q in questions]
+        for size in sorted(sizes):
+            grow = size - vectors.shape[0]
+            fresh = rng.standard_normal((grow, dimension)).astype(np.float32)
+            fresh /= np.linalg.norm(fresh, axis=1, keepdims=True)
+            start = vectors.shape[0]
+            for offset in range(0, grow, 5000):
+                chunk = fresh[offset : offset + 5000]
+                store.add_many(
+                    "bench",
+                    [
+                        (f"{texts[(start + offset + i) % len(texts)]} #{start + offset + i}", list(map(float, v)))
+                        for i, v in enumerate(chunk)
+                    ],
+                )
+            vectors = np.vstack([vectors, fresh])
+            embed_ms, search_ms, knn_ms, numpy_ms, recall_ms = [], [], [], [], []
+            for question, query in zip(questions, query_vectors, strict=True):
+                started = time.perf_counter()
+                models.embedder.embed_query(question)
+                embed_ms.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                memory.recall(question, "bench", k=10)
+                recall_ms.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                store.search(query, "bench", 10)
+                knn_ms.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                scores = vectors @ np.asarray(query, dtype=np.float32)
+                top = np.argpartition(-scores, 10)[:10]
+                top[np.argsort(-scores[top])]
+                numpy_ms.append((time.perf_counter() - started) * 1000)
+                search_ms.append(recall_ms[-1] - embed_ms[-1])
+            rows.append(
+                {
+                    "seeds": size,
+                    "recall_p50_ms": latency(recall_ms)["p50_ms"],
+                    "embed_p50_ms": latency(embed_ms)["p50_ms"],
+                    "search_p50_ms": round(max(0.0, latency(search_ms)["p50_ms"]), 1),
+                    "sqlite_vec_knn_p50_ms": latency(knn_ms)["p50_ms"],
+                    "numpy_scan_p50_ms": latency(numpy_ms)["p50_ms"],
+                }
+            )
+        store.close()
+    return {"runner": "bench-recall", **models.describe(), "queries": len(questions), "rows": rows}
+
+
+def render_recall(report: dict[str, Any]) -> list[str]:
+    lines = [
+        f"bench recall: {report['queries']} LoCoMo questions, embedder {report['embedder']}, k=10",
+        "     seeds   recall p50   embed p50  search p50   sqlite-vec KNN p50   NumPy scan p50  (ms)",
+    ]
+    for row in report["rows"]:
+        lines.append(
+            f"  {row['seeds']:8d}   {row['recall_p50_ms']:10.1f}  {row['embed_p50_ms']:10.1f}  "
+            f"{row['search_p50_ms']:10.1f}   {row['sqlite_vec_knn_p50_ms']:18.1f}   {row['numpy_scan_p50_ms']:14.1f}"
+        )
+    return lines
+
+
+# -- startup -----------------------------------------------------------------------------------
+
+
+def run_startup(model: str, embedder: str, *, text: str) -> dict[str, Any]:
+    import anyio
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    command = shutil.which("cerebellum-mcp", path=str(Path(sys.executable).parent)) or "cerebellum-mcp"
+    figures: dict[str, Any] = {"runner": "bench-startup", "model": Path(model).name, "embedder": Path(embedder).name}
+
+    async def measure() -> None:
+        with tempfile.TemporaryDirectory(prefix="cerebellum-bench-") as tmp:
+            params = StdioServerParameters(
+                command=command,
+                args=["--db", str(Path(tmp) / "s.db"), "--model", model, "--embedder", embedder, "--offline"],
+                env={**os.environ, "CEREBELLUM_DEADLINE_SECONDS": "600"},
+            )
+            started = time.perf_counter()
+            async with Client(params, read_timeout_seconds=600) as client:
+                figures["initialize_ms"] = round((time.perf_counter() - started) * 1000, 1)
+                await client.list_tools()
+                figures["tools_list_ms"] = round((time.perf_counter() - started) * 1000, 1)
+                result = await client.call_tool("remember", {"text": text})
+                figures["first_remember_ms"] = round((time.perf_counter() - started) * 1000, 1)
+                content = result.structured_content or {}
+                figures["first_remember_status"] = content.get("status")
+                figures["first_remember_decided_by"] = (content.get("gate") or {}).get("decided_by")
+                started_second = time.perf_counter()
+                await client.call_tool("remember", {"text": text + " (second)"})
+                figures["second_remember_ms"] = round((time.perf_counter() - started_second) * 1000, 1)
+
+    anyio.run(measure)
+    return figures
+
+
+def render_startup(report: dict[str, Any]) -> list[str]:
+    return [
+        f"bench startup: cerebellum {report['model']}, embedder {report['embedder']}",
+        f"  process start -> initialize answered: {report['initialize_ms']} ms "
+        f"(tools/list by {report['tools_list_ms']} ms)",
+        f"  process start -> first remember decided: {report['first_remember_ms']} ms "
+        f"({report['first_remember_status']}, gate by {report['first_remember_decided_by']})",
+        f"  a second remember on the warm server: {report['second_remember_ms']} ms",
+    ]

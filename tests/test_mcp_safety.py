@@ -171,3 +171,17 @@ def test_the_secrets_mode_is_a_flag_and_a_variable(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CEREBELLUM_SECRETS", "redact")
     assert settings_from_args(build_parser().parse_args([])).secrets == "redact"
     assert settings_from_args(build_parser().parse_args(["--secrets", "refuse"])).secrets == "refuse"
+
+
+async def test_a_queued_text_is_redacted_before_it_reaches_the_inbox(tmp_path: Path) -> None:
+    # No model can be loaded: remember keeps the text in the inbox to decide later. The secret must not go there.
+    missing = str(tmp_path / "nowhere.gguf")
+    settings = Settings(db=tmp_path / "seeds.db", model=missing, embedder=missing, offline=True, secrets="redact")
+    token = "ghp_" + "Ab3dE" * 7 + "x"
+    async with Client(create_server(settings)) as client:
+        kept = RememberResult.model_validate(
+            structured(await client.call_tool("remember", {"text": f"CI pushes with token {token}.", "force": True}))
+        )
+        assert kept.status == "queued" and kept.redacted == ["github-token"]
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("seeds.db"))
+    assert b"CI pushes with token [REDACTED:github-token]." in raw and token.encode() not in raw

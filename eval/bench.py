@@ -16,6 +16,7 @@ Ratios are measured within one run; the machine is shared, so absolute times are
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import shutil
@@ -57,16 +58,18 @@ def run_write(models: Models, data_path: Path, *, limit: int | None = None) -> d
         for text in texts:
             for mode, reuse in modes.items():
                 cerebellum.reuse_prefix = reuse
-                before = cerebellum.total
+                before = dataclasses.replace(cerebellum.total)  # a copy: the total is updated in place
                 started = time.perf_counter()
                 result = memories[mode].remember(text, "bench")
                 elapsed = (time.perf_counter() - started) * 1000
-                spent: Usage = Usage(
+                spent = Usage(
                     cerebellum.total.calls - before.calls,
                     cerebellum.total.prompt_tokens - before.prompt_tokens,
                     cerebellum.total.evaluated_tokens - before.evaluated_tokens,
                     cerebellum.total.completion_tokens - before.completion_tokens,
                     cerebellum.total.elapsed_ms - before.elapsed_ms,
+                    cerebellum.total.restore_ms - before.restore_ms,
+                    cerebellum.total.restores - before.restores,
                 )
                 arbitrated = result.arbiter is not None and result.arbiter.decided_by in ("model", "fallback")
                 rows[mode].append(
@@ -77,6 +80,8 @@ def run_write(models: Models, data_path: Path, *, limit: int | None = None) -> d
                         "arbitrated": arbitrated,
                         "evaluated_tokens": spent.evaluated_tokens,
                         "prompt_tokens": spent.prompt_tokens,
+                        "restore_ms": spent.restore_ms,
+                        "restores": spent.restores,
                     }
                 )
             floors.append(cerebellum.floor_ms(text) if rows["reused"][-1]["model_calls"] else 0.0)
@@ -113,6 +118,10 @@ def run_write(models: Models, data_path: Path, *, limit: int | None = None) -> d
         "pipeline_over_floor_p50": round(sorted(pipeline_over_floor)[len(pipeline_over_floor) // 2], 2)
         if pipeline_over_floor
         else None,
+        "head_restores": sum(r["restores"] for r in reused),
+        "head_restore_ms_mean": round(
+            sum(r["restore_ms"] for r in reused) / max(1, sum(r["restores"] for r in reused)), 2
+        ),
         "share_without_arbitration": round(sum(not r["arbitrated"] for r in reused) / n, 3),
         "share_without_model_call": round(sum(r["model_calls"] == 0 for r in reused) / n, 3),
         "statuses": {s: sum(r["status"] == s for r in reused) for s in sorted({r["status"] for r in reused})},
@@ -138,6 +147,8 @@ def render_write(report: dict[str, Any]) -> list[str]:
         f"  reused / re-evaluated latency, p50 of per-text ratios: {report['reused_over_reevaluated_p50']}",
         f"  floor (the text's own tokens once): p50 {report['floor']['p50_ms']} ms; "
         f"pipeline / floor p50 {report['pipeline_over_floor_p50']}",
+        f"  cached heads restored {report['head_restores']} times, {report['head_restore_ms_mean']} ms each "
+        "(all that separate contexts per task could save)",
         f"  finished without arbitration: {report['share_without_arbitration']:.1%}; "
         f"without any model call: {report['share_without_model_call']:.1%}",
         f"  outcomes: {report['statuses']}",

@@ -6,13 +6,13 @@ import ctypes
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from server import prompts
+from server import prompts, signals
 from server.embedder import quiet_stderr
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,9 @@ class Usage:
     evaluated_tokens: int = 0
     completion_tokens: int = 0
     elapsed_ms: float = 0.0
+    restore_ms: float = 0.0
+    """Time spent copying a cached prompt head back into the context (the cost of sharing one context)."""
+    restores: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -76,6 +79,8 @@ class Usage:
             self.evaluated_tokens + other.evaluated_tokens,
             self.completion_tokens + other.completion_tokens,
             self.elapsed_ms + other.elapsed_ms,
+            self.restore_ms + other.restore_ms,
+            self.restores + other.restores,
         )
 
 
@@ -84,6 +89,7 @@ class Usage:
 ARBITRATE_MAX_TOKENS = 192
 LABEL_MAX_TOKENS = 8  # room left in the context for a label and its closing quote
 _SEQUENCE = ctypes.c_int32(0)  # llama-cpp-python's high-level API decodes everything as sequence 0
+ADDS_DETAIL_RATIO = 1.5  # second look: a new note this many times the stored one's length adds detail
 PAIRWISE_LIMIT = 3  # most similar candidates asked about, one at a time
 
 
@@ -151,6 +157,8 @@ class Cerebellum:
         context_size: int = 4096,
         arbiter: Literal["joint", "pairwise"] = "joint",
         reuse_prefix: bool = True,
+        verify: bool = True,
+        group_vote: bool = True,
     ) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -162,6 +170,10 @@ class Cerebellum:
         self.context_size = context_size
         self.arbiter = arbiter
         self.reuse_prefix = reuse_prefix
+        self.verify = verify
+        self.group_vote = group_vote
+        """Memorize: SAVE or SKIP by the summed probability of each side's categories."""
+        """Pairwise: ask a yes/no second question when the relation is UPDATE or RETRACT."""
         """False re-evaluates every prompt from its first token (for the benchmark's comparison)."""
         self.usage = Usage()
         self.total = Usage()
@@ -228,6 +240,7 @@ class Cerebellum:
             return  # the last call had the same task: llama.cpp reuses the head by itself
         from llama_cpp import llama_cpp as lib
 
+        started = time.perf_counter()
         llm.reset()
         buffer = (ctypes.c_uint8 * len(prefix.kv)).from_buffer_copy(prefix.kv)
         if lib.llama_state_seq_set_data(llm.ctx, buffer, len(prefix.kv), _SEQUENCE) != len(prefix.kv):
@@ -237,17 +250,22 @@ class Cerebellum:
             return
         llm.input_ids[:n] = prefix.tokens
         llm.n_tokens = n
+        self.total.restore_ms += (time.perf_counter() - started) * 1000
+        self.total.restores += 1
 
     def warm_up(self) -> None:
         """Evaluate each task's prompt head now, so the first real decision does not pay for it."""
         started = time.perf_counter()
-        systems = [
-            prompts.MEMORIZE_SYSTEM,
-            prompts.RELATE_SYSTEM if self.arbiter == "pairwise" else prompts.ARBITRATE_SYSTEM,
-        ]
+        systems = [prompts.MEMORIZE_SYSTEM]
+        if self.arbiter == "joint":
+            systems.append(prompts.ARBITRATE_SYSTEM)
+        else:
+            systems.append(prompts.RELATE_SYSTEM)
+            if self.verify:
+                systems += [prompts.SAME_CHECK_SYSTEM, prompts.REPLACEMENT_CHECK_SYSTEM]
         for system in systems:
             self._task_prefix(system)
-        # One real decision also warms the grammar and sampler paths.
+        # One real decision also warms the scoring path.
         self.memorize("warm-up")
         logger.info("cerebellum warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
 
@@ -304,7 +322,9 @@ class Cerebellum:
             evaluated_tokens=self.usage.evaluated_tokens,
         )
 
-    def label(self, system: str, user: str, field: str, labels: Sequence[str]) -> tuple[str, float]:
+    def label(
+        self, system: str, user: str, field: str, labels: Sequence[str], groups: Mapping[str, str] | None = None
+    ) -> tuple[str, float]:
         """The answer's first field, scored from the model's logits instead of generated.
 
         The JSON answer is prefilled up to the field's value; each label is written as the model's
@@ -313,7 +333,10 @@ class Cerebellum:
         one: no sampling loop, no reason decoded. (A grammar that allows the labels lets a weak model
         spell one letter at a time toward whichever label starts like the word it wanted.)
         The label is the first field the model would write anyway, so what would follow it (a
-        reason) cannot change it.
+        reason) cannot change it. With `groups` (label -> group), the group with the larger share of
+        the model's probability over the labels' first tokens is chosen first, then the likeliest
+        label in it: a model torn between three kinds of text to skip should not save the text
+        because one kind to keep edged out each of them alone.
         """
         prefill = f'{{"{field}": "'
         tokens, _ = self._prompt_tokens(system, user, prefill)
@@ -332,6 +355,8 @@ class Cerebellum:
         llm.n_tokens = reused
         llm.eval(tokens[reused:])
         spelled = {label: self._label_tokens(label) for label in labels}
+        if groups is not None:
+            spelled = self._keep_likelier_group(spelled, groups)
         chosen: list[int] = []
         evaluated_after = 0
         while True:
@@ -362,6 +387,27 @@ class Cerebellum:
         self.total += self.usage
         return value, elapsed_ms
 
+    def _keep_likelier_group(
+        self, spelled: dict[str, tuple[int, ...]], groups: Mapping[str, str]
+    ) -> dict[str, tuple[int, ...]]:
+        import numpy as np
+
+        first: dict[int, set[str]] = {}
+        for label, tokens in spelled.items():
+            first.setdefault(tokens[0], set()).add(groups[label])
+        if any(len(owners) > 1 for owners in first.values()):
+            return spelled  # a first token shared across groups: its mass can't be split honestly
+        logits = self._last_logits()
+        candidates = sorted(first)
+        scores = np.array([float(logits[token]) for token in candidates])
+        shares = np.exp(scores - scores.max())
+        mass: dict[str, float] = {}
+        for token, share in zip(candidates, shares, strict=True):
+            group = next(iter(first[token]))
+            mass[group] = mass.get(group, 0.0) + float(share)
+        winner = max(sorted(mass), key=mass.__getitem__)
+        return {label: tokens for label, tokens in spelled.items() if groups[label] == winner}
+
     def _label_tokens(self, label: str) -> tuple[int, ...]:
         if label not in self._spellings:
             spelled = self._llm.tokenize((label + '"').encode("utf-8"), add_bos=False, special=False)
@@ -377,7 +423,13 @@ class Cerebellum:
 
     def memorize(self, text: str) -> MemorizeVerdict:
         category, elapsed_ms = self.label(
-            prompts.MEMORIZE_SYSTEM, prompts.memorize_user(self._clip(text)), "category", prompts.CATEGORIES
+            prompts.MEMORIZE_SYSTEM,
+            prompts.memorize_user(self._clip(text)),
+            "category",
+            prompts.CATEGORIES,
+            groups={category: prompts.decision_for(category) for category in prompts.CATEGORIES}
+            if self.group_vote
+            else None,
         )
         # The category decides: SAVE or SKIP follows from it by rule.
         decision: Literal["SAVE", "SKIP"] = "SAVE" if prompts.decision_for(category) == "SAVE" else "SKIP"
@@ -403,11 +455,34 @@ class Cerebellum:
                 prompts.RELATIONS,
             )
             elapsed += elapsed_ms
+            if self.verify and relation in ("UPDATE", "RETRACT"):
+                relation, checked_ms = self._second_look(relation, candidate.text, new)
+                elapsed += checked_ms
             if relation != "DIFFERENT":
                 action = cast(Literal["UPDATE", "DELETE", "NONE"], prompts.RELATION_TO_ACTION[relation])
                 reason = prompts.RELATION_REASONS[relation].format(id=candidate.id)
                 return ArbitrateVerdict(action, candidate.id, "", reason, elapsed)
         return ArbitrateVerdict("ADD", None, "", "no stored note is about the same subject", elapsed)
+
+    def _second_look(self, relation: str, stored: str, new: str) -> tuple[str, float]:
+        """Check the verdicts a small model most often gets wrong with one yes/no question each:
+        an UPDATE that adds nothing is the SAME note reworded; a RETRACT that names what is true
+        now is an UPDATE."""
+        user = prompts.relate_user(self._clip(stored), new)
+        if relation == "UPDATE":
+            # A note half again as long as the stored one adds detail: it is not a rewording.
+            if self._token_count(new) >= ADDS_DETAIL_RATIO * self._token_count(stored):
+                return relation, 0.0
+            same, elapsed_ms = self.label(prompts.SAME_CHECK_SYSTEM, user, "same", ("YES", "NO"))
+            return ("SAME" if same == "YES" else "UPDATE"), elapsed_ms
+        # A replacement names what replaces the stored value; a text naming nothing new only retracts.
+        if not signals.new_values(stored, new):
+            return relation, 0.0
+        replaced, elapsed_ms = self.label(prompts.REPLACEMENT_CHECK_SYSTEM, user, "replacement", ("YES", "NO"))
+        return ("UPDATE" if replaced == "YES" else "RETRACT"), elapsed_ms
+
+    def _token_count(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _arbitrate_joint(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
         ids = [c.id for c in candidates]

@@ -820,7 +820,14 @@ def load_embedder(path: Path, settings: Settings) -> Embedder:
 def load_cerebellum(path: Path, settings: Settings) -> Cerebellum:
     from server.cerebellum import Cerebellum
 
-    return Cerebellum(path, threads=settings.threads, context_size=settings.context_size, arbiter=settings.arbiter)
+    return Cerebellum(
+        path,
+        threads=settings.threads,
+        context_size=settings.context_size,
+        arbiter=settings.arbiter,
+        verify=settings.second_look,
+        group_vote=settings.group_vote,
+    )
 
 
 def open_memory(settings: Settings, store: SeedStore) -> Memory:

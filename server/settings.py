@@ -56,6 +56,20 @@ class Settings(BaseSettings):
         Literal["joint", "pairwise"],
         Field(description="joint: one question over all candidates; pairwise: one question per candidate."),
     ] = "pairwise"
+    group_vote: Annotated[
+        bool,
+        Field(
+            description="Memorize: decide SAVE or SKIP by the summed probability of each side's categories, "
+            "then name the likeliest category on the winning side."
+        ),
+    ] = True
+    second_look: Annotated[
+        bool,
+        Field(
+            description="Pairwise arbiter: check an UPDATE (is it only reworded?) and a RETRACT (does it name a "
+            "replacement?) with one yes/no question each."
+        ),
+    ] = True
     candidates: Annotated[int, Field(ge=1, le=20, description="Similar seeds shown to the arbiter.")] = 5
     candidate_similarity: Annotated[
         float,

@@ -204,3 +204,33 @@ def classify(text: str) -> Signal | None:
         if rule is not None:
             return Signal("SKIP", category, rule)
     return None
+
+
+# -- evidence for the arbiter's second look ------------------------------------------------------
+
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_WORD = re.compile(r"[A-Za-z][\w.+/-]*")
+_CODE = re.compile(r"`([^`]+)`")
+_SENTENCE_END = re.compile(r"[.!?。！？]\s*$|^\s*$")
+
+
+def new_values(stored: str, new: str) -> list[str]:
+    """Values NEW names that STORED does not: numbers, names (capitalized words inside a sentence),
+    code spans and identifiers (words with / _ . or digits). A text that replaces a stored fact
+    names what replaces it; one that only retracts it names nothing new."""
+    known = stored.casefold()
+    found: list[str] = []
+    for match in _NUMBER.finditer(new):
+        if match.group() not in known:
+            found.append(match.group())
+    for match in _CODE.finditer(new):
+        if match.group(1).casefold() not in known:
+            found.append(match.group(1))
+    for match in _WORD.finditer(new):
+        word = match.group().rstrip(".")
+        starts_sentence = bool(_SENTENCE_END.search(new[: match.start()]))
+        named = word[0].isupper() and not starts_sentence and word != "I"
+        identifier = any(c in word for c in "/_") or (any(c.isdigit() for c in word) and not word.isdigit())
+        if (named or identifier) and word.casefold() not in known:
+            found.append(word)
+    return list(dict.fromkeys(found))

@@ -82,3 +82,35 @@ def test_paraphrase_runner_reports_translation_ranking(smollm2: Path) -> None:
     assert 0.0 <= report["top1_en_to_zh"] <= 1.0
     assert -1.0 <= report["random_pairs"]["mean"] <= 1.0
     assert report["true_pairs"]["p5"] <= report["true_pairs"]["p95"]
+
+
+def test_write_benchmark_compares_prefix_reuse_with_reevaluation(smollm2: Path) -> None:
+    text, report = run_eval(
+        "bench", "write", "--data", str(DATA / "locomo-tiny.json"), "--model", str(smollm2), "--embedder", str(smollm2)
+    )
+    assert report["n"] == 6 and report["same_decisions"] == 6  # reuse changes the cost, never the decision
+    reused, fresh = report["model_calls"]["reused"], report["model_calls"]["re-evaluated"]
+    # With the head cached, a call evaluates only its own tokens: a fraction of the whole prompt.
+    assert reused["evaluated_tokens_per_model_call"] < fresh["evaluated_tokens_per_model_call"] / 2
+    assert fresh["evaluated_tokens_per_model_call"] == fresh["prompt_tokens_per_model_call"]
+    assert 0.0 <= report["share_without_model_call"] <= report["share_without_arbitration"] <= 1.0
+    assert report["floor"]["p50_ms"] > 0 and report["pipeline_over_floor_p50"] is not None
+    assert any("pipeline / floor" in line for line in text)
+
+
+def test_recall_benchmark_times_search_against_numpy(smollm2: Path) -> None:
+    text, report = run_eval(
+        "bench", "recall", "--data", str(DATA / "locomo-tiny.json"), "--embedder", str(smollm2), "--sizes", "50,200"
+    )
+    assert [row["seeds"] for row in report["rows"]] == [50, 200]
+    for row in report["rows"]:
+        assert row["recall_p50_ms"] > 0 and row["sqlite_vec_knn_p50_ms"] > 0 and row["numpy_scan_p50_ms"] > 0
+    assert "NumPy" in text[1]
+
+
+def test_startup_benchmark_times_initialize_and_the_first_decision(smollm2: Path) -> None:
+    text, report = run_eval("bench", "startup", "--model", str(smollm2), "--embedder", str(smollm2))
+    assert 0 < report["initialize_ms"] <= report["tools_list_ms"] <= report["first_remember_ms"]
+    assert report["first_remember_status"] in {"saved", "skipped"}  # decided, not queued
+    assert report["first_remember_decided_by"] == "model"
+    assert text[0].startswith("bench startup")

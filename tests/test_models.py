@@ -87,3 +87,38 @@ def test_answers_cut_off_in_the_reason_are_repaired_and_garbage_is_refused() -> 
     }
     with pytest.raises(UnparsableAnswer):
         parse_json_answer("I think this should be saved")
+
+
+def test_a_cached_prompt_head_changes_the_cost_not_the_answer(smollm2: Path) -> None:
+    brain = Cerebellum(smollm2, threads=2, context_size=2048, arbiter="pairwise")
+    texts = ["ok thanks!", "We pinned numpy below 2 because the wheels for our CI image lag.", "Build is at 60%"]
+    shown = [Candidate(3, "Deploys go out on Tuesdays.", "2026-11-02T10:00:00")]
+    try:
+        brain.warm_up()
+        reused = []
+        for text in texts:  # memorize and arbitrate alternate, so each call switches task
+            reused.append((brain.memorize(text).category, brain.usage, brain.arbitrate(text, shown).action))
+        brain.reuse_prefix = False
+        fresh = [(brain.memorize(t).category, brain.usage, brain.arbitrate(t, shown).action) for t in texts]
+    finally:
+        brain.close()
+    assert [(c, a) for c, _, a in reused] == [(c, a) for c, _, a in fresh]
+    for (_, with_head, _), (_, without, _) in zip(reused, fresh, strict=True):
+        assert with_head.prompt_tokens == without.prompt_tokens
+        assert without.evaluated_tokens == without.prompt_tokens
+        # Only the text's own part of the prompt (and the prefilled answer) is evaluated.
+        assert with_head.evaluated_tokens < without.prompt_tokens / 3
+
+
+def test_the_group_vote_and_the_second_look_only_ever_answer_with_known_labels(smollm2: Path) -> None:
+    brain = Cerebellum(smollm2, threads=2, context_size=2048, arbiter="pairwise", verify=True, group_vote=True)
+    try:
+        for text in ("正在安装依赖", "Lesson: pin the CI image digest.", "sounds good, go ahead"):
+            verdict = brain.memorize(text)
+            assert verdict.category in CATEGORIES
+            assert verdict.decision == ("SAVE" if verdict.category in CATEGORIES[:5] else "SKIP")
+        stored = Candidate(8, "We use Node 18 for the frontend build.", "2026-11-02T10:00:00")
+        for new in ("The frontend build uses Node 18.", "We upgraded the frontend build to Node 20."):
+            assert brain.arbitrate(new, [stored]).action in ("ADD", "UPDATE", "DELETE", "NONE")
+    finally:
+        brain.close()

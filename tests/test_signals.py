@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seeds import SeedStore
+from server import signals
 from server.embedder import Embedder
 from server.memory import Memory
 from server.signals import classify
@@ -109,3 +110,20 @@ def test_the_pipeline_applies_a_signal_without_asking_the_model(store: SeedStore
     saved = memory.remember("Lesson: the CI cache key must include the lockfile hash.", "p")
     assert saved.status == "saved" and saved.gate is not None and saved.gate.decided_by == "rule"
     assert saved.seed is not None and saved.seed.category == "lesson"
+
+
+@pytest.mark.parametrize(
+    ("stored", "new", "expected"),
+    [
+        ("We deploy with Node 18.", "Deploys now use Node 22.", ["22"]),
+        ("Carol owns the auth service.", "The auth service belongs to Dmitri now.", ["Dmitri"]),
+        ("Config lives in settings.toml.", "Config moved to `conf/app.yaml`.", ["conf/app.yaml"]),
+        ("Sam reviews the schema changes.", "Sam left; Anika reviews schema changes.", ["Anika"]),
+        ("We use Sentry for errors.", "We dropped Sentry, it was too noisy.", []),
+        ("The cron runs at 02:00.", "Forget what I said about the 02:00 cron. It was wrong.", []),
+    ],
+)
+def test_new_values_are_what_a_replacement_names_and_a_retraction_does_not(
+    stored: str, new: str, expected: list[str]
+) -> None:
+    assert signals.new_values(stored, new) == expected

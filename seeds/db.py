@@ -166,6 +166,36 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX inbox_state ON inbox (state, id);
     """,
+    # 4: undo. An undo is an operation too (`undoes` names the one it reversed), and it can bring a
+    # deleted seed back, so history learns a third action: ADD, "this seed did not exist before the
+    # operation" (the row holds the state the operation created). SQLite cannot alter a CHECK
+    # constraint, so seed_history is rebuilt. No foreign key on `undoes`: purging old history must
+    # not be blocked by a newer undo that names it.
+    """
+    ALTER TABLE operations ADD COLUMN undoes TEXT;
+    CREATE INDEX operations_undoes ON operations (undoes);
+    CREATE INDEX operations_scope_created ON operations (scope, created_at);
+    CREATE TABLE seed_history_v4 (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        operation_id TEXT NOT NULL REFERENCES operations (id),
+        seed_id      INTEGER NOT NULL,
+        action       TEXT NOT NULL CHECK (action IN ('UPDATE', 'DELETE', 'ADD')),
+        scope        TEXT NOT NULL,
+        text         TEXT NOT NULL,
+        category     TEXT NOT NULL,
+        tags         TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        embedding    BLOB,
+        recorded_at  TEXT NOT NULL
+    );
+    INSERT INTO seed_history_v4 SELECT * FROM seed_history;
+    DROP TABLE seed_history;
+    ALTER TABLE seed_history_v4 RENAME TO seed_history;
+    CREATE INDEX seed_history_seed ON seed_history (seed_id);
+    CREATE INDEX seed_history_operation ON seed_history (operation_id);
+    """,
 ]
 
 

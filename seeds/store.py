@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -35,6 +36,14 @@ class EmbedderNotBound(StoreError):
     """A vector operation was attempted before `bind_embedder`."""
 
 
+class OperationNotFound(StoreError):
+    """No recorded operation with that id (never made, or its history was purged)."""
+
+
+class UndoRefused(StoreError):
+    """The operation cannot be undone as things stand; the message says why and what to do."""
+
+
 class AlreadySettled(StoreError):
     """The inbox text was decided (or skipped) by someone else first; the write was rolled back."""
 
@@ -54,6 +63,8 @@ class Received:
     reason: str | None
     attempts: int
     last_error: str | None
+    redacted: tuple[str, ...] = ()
+    """Kinds of secret replaced by placeholders when the text was received (known to the receiver only)."""
 
 
 @dataclass(frozen=True)
@@ -75,15 +86,57 @@ class ScoredSeed:
     """Cosine similarity to the query, in [-1, 1]."""
 
 
+HistoryAction = Literal["UPDATE", "DELETE", "ADD"]
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     operation_id: str
-    action: Literal["UPDATE", "DELETE"]
+    action: HistoryAction
+    """UPDATE and DELETE: `previous` is the seed before the operation. ADD: the seed did not exist
+    before the operation (an undo brought it back); `previous` is the state it was given."""
     reason: str
     trigger_text: str | None
     recorded_at: str
     previous: Seed
     """The seed as it was before the operation."""
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    id: str
+    kind: str
+    """update, delete, forget, reconcile-merge-duplicate, reconcile-update, reconcile-delete, undo."""
+    scope: str
+    reason: str
+    trigger_text: str | None
+    created_at: str
+    undoes: str | None
+    """For an undo: the operation it reversed."""
+    undone_by: str | None
+    """The undo that reversed this operation, if any."""
+    seed_ids: tuple[int, ...]
+    """The seeds it changed."""
+
+
+@dataclass(frozen=True)
+class UndoOutcome:
+    operation: OperationRecord
+    """The undo itself, recorded like any other operation (so it can be undone in turn)."""
+    undone: OperationRecord
+    restored: tuple[Seed, ...]
+    """Seeds put back as they were before the undone operation (updated back, or re-created with their id)."""
+    removed: tuple[Seed, ...]
+    """Seeds the undone operation had brought into being, removed again."""
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    operations: int
+    versions: int
+    """seed_history rows removed: earlier versions of seeds, and deleted seeds, now gone for good."""
+    skipped: int = 0
+    """Texts the gate skipped, kept in the inbox for review, removed."""
 
 
 def normalize_text(text: str) -> str:
@@ -132,6 +185,37 @@ def utc_now() -> str:
 
 
 _SEED_COLUMNS = "id, scope, text, category, tags, source, created_at, updated_at"
+_OPERATION_COLUMNS = "id, kind, scope, reason, trigger_text, created_at, undoes"
+
+
+def _scope_names(scope: str | Sequence[str] | None) -> list[str] | None:
+    if scope is None:
+        return None
+    return [scope] if isinstance(scope, str) else list(dict.fromkeys(scope))
+
+
+def _history_action(value: object) -> HistoryAction:
+    if value == "UPDATE":
+        return "UPDATE"
+    if value == "DELETE":
+        return "DELETE"
+    if value == "ADD":
+        return "ADD"
+    raise StoreError(f"unknown history action {value!r}")
+
+
+def _utc_iso(moment: str | datetime) -> str:
+    """A moment in the store's own timestamp format (UTC, milliseconds), so timestamps compare as text."""
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError as exc:
+            raise ValueError(
+                f"not an ISO 8601 date or time: {moment!r} (for example 2026-01-31 or 2026-01-31T12:00Z)"
+            ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 _INBOX_COLUMNS = "id, scope, text, tags, force, source, received_at, state, reason, attempts, last_error"
@@ -280,14 +364,20 @@ class SeedStore:
         `settles`: the inbox text this decision was about; it leaves the inbox in the same
         transaction, and if it already left (decided elsewhere) nothing is written.
         """
-        operation_id = "op_" + uuid.uuid4().hex[:12]
         with self._lock, self._write():
             self._settle(settles)
-            self._conn.execute(
-                "INSERT INTO operations (id, kind, scope, reason, trigger_text, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (operation_id, kind, scope, reason, trigger_text, utc_now()),
-            )
-            yield Operation(self, operation_id)
+            yield Operation(self, self._insert_operation(kind, scope, reason, trigger_text))
+
+    def _insert_operation(
+        self, kind: str, scope: str, reason: str, trigger_text: str | None, undoes: str | None = None
+    ) -> str:
+        operation_id = "op_" + uuid.uuid4().hex[:12]
+        self._conn.execute(
+            "INSERT INTO operations (id, kind, scope, reason, trigger_text, created_at, undoes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (operation_id, kind, scope, reason, trigger_text, utc_now(), undoes),
+        )
+        return operation_id
 
     def _settle(self, inbox_id: int | None) -> None:
         if inbox_id is None:
@@ -495,7 +585,10 @@ class SeedStore:
 
     def get(self, seed_id: int) -> Seed | None:
         with self._lock:
-            row = self._conn.execute(f"SELECT {_SEED_COLUMNS} FROM seeds WHERE id = ?", (seed_id,)).fetchone()
+            return self._get_unlocked(seed_id)
+
+    def _get_unlocked(self, seed_id: int) -> Seed | None:
+        row = self._conn.execute(f"SELECT {_SEED_COLUMNS} FROM seeds WHERE id = ?", (seed_id,)).fetchone()
         return None if row is None else _seed_from_row(row)
 
     def require(self, seed_id: int) -> Seed:
@@ -513,16 +606,17 @@ class SeedStore:
             ).fetchone()
         return None if row is None else _seed_from_row(row)
 
-    def search(self, embedding: Sequence[float], scope: str | None, k: int) -> list[ScoredSeed]:
-        """The k nearest seeds by cosine distance, within `scope` (or every scope when None)."""
-        if k <= 0:
+    def search(self, embedding: Sequence[float], scope: str | Sequence[str] | None, k: int) -> list[ScoredSeed]:
+        """The k nearest seeds by cosine distance, within `scope` (a name or several; every scope when None)."""
+        scopes = _scope_names(scope)
+        if k <= 0 or scopes == []:
             return []
         vector = self._vector(embedding)
         where = "embedding MATCH ? AND k = ?"
         params: list[object] = [vector, k]
-        if scope is not None:
-            where += " AND scope = ?"
-            params.append(scope)
+        if scopes is not None:
+            where += f" AND scope IN ({','.join('?' * len(scopes))})"
+            params.extend(scopes)
         with self._lock:
             hits = self._conn.execute(
                 f"SELECT seed_id, distance FROM {VECTOR_TABLE} WHERE {where} ORDER BY distance", params
@@ -536,46 +630,50 @@ class SeedStore:
         by_id = {seed.id: seed for seed in map(_seed_from_row, rows)}
         return [ScoredSeed(by_id[int(h[0])], 1.0 - float(h[1])) for h in hits if int(h[0]) in by_id]
 
-    def keyword_search(self, query: str, scope: str | None, k: int) -> list[tuple[Seed, float]]:
+    def keyword_search(self, query: str, scope: str | Sequence[str] | None, k: int) -> list[tuple[Seed, float]]:
         """The k best full-text (BM25) matches for the query's content words, best first.
 
         The query is reduced to its content words, OR-ed: a question's wording ("what did…",
         "when is…") should not have to appear in the memory for its subject to match.
         """
         match = fts_query(query)
-        if not match or k <= 0:
+        scopes = _scope_names(scope)
+        if not match or k <= 0 or scopes == []:
             return []
         sql = (
             f"SELECT {', '.join('s.' + c for c in _SEED_COLUMNS.split(', '))}, bm25(seeds_fts) AS rank "
             "FROM seeds_fts JOIN seeds s ON s.id = seeds_fts.rowid WHERE seeds_fts MATCH ?"
         )
         params: list[object] = [match]
-        if scope is not None:
-            sql += " AND s.scope = ?"
-            params.append(scope)
+        if scopes is not None:
+            sql += f" AND s.scope IN ({','.join('?' * len(scopes))})"
+            params.extend(scopes)
         sql += " ORDER BY rank LIMIT ?"
         params.append(k)
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         return [(_seed_from_row(row[:8]), -float(row[8])) for row in rows]
 
-    def neighbours(self, seed_ids: Sequence[int], scope: str, within_seconds: float = 3600) -> dict[int, list[int]]:
+    def neighbours(
+        self, seed_ids: Sequence[int], scope: str | None = None, within_seconds: float = 3600
+    ) -> dict[int, list[int]]:
         """For each seed, the seeds stored just before and just after it in the same scope and session.
 
         Two seeds are of one session when they were stored within `within_seconds` of each other.
+        The scope is each seed's own; `scope`, when given, only limits which seeds are looked at.
         """
         around: dict[int, list[int]] = {}
         with self._lock:
             for seed_id in seed_ids:
-                row = self._conn.execute("SELECT created_at FROM seeds WHERE id = ?", (seed_id,)).fetchone()
-                if row is None:
+                row = self._conn.execute("SELECT created_at, scope FROM seeds WHERE id = ?", (seed_id,)).fetchone()
+                if row is None or (scope is not None and row[1] != scope):
                     continue
                 found: list[int] = []
                 for sql in (
                     "SELECT id, created_at FROM seeds WHERE scope = ? AND id < ? ORDER BY id DESC LIMIT 1",
                     "SELECT id, created_at FROM seeds WHERE scope = ? AND id > ? ORDER BY id LIMIT 1",
                 ):
-                    other = self._conn.execute(sql, (scope, seed_id)).fetchone()
+                    other = self._conn.execute(sql, (row[1], seed_id)).fetchone()
                     if other is not None and _seconds_between(str(row[0]), str(other[1])) <= within_seconds:
                         found.append(int(other[0]))
                 around[seed_id] = found
@@ -602,6 +700,11 @@ class SeedStore:
         with self._lock:
             return [_seed_from_row(r) for r in self._conn.execute(sql, params).fetchall()]
 
+    def scopes(self) -> list[str]:
+        """Every scope that holds seeds, by name."""
+        with self._lock:
+            return [str(r[0]) for r in self._conn.execute("SELECT DISTINCT scope FROM seeds ORDER BY scope")]
+
     def count(self, scope: str | None = None) -> int:
         with self._lock:
             if scope is None:
@@ -623,7 +726,7 @@ class SeedStore:
         return [
             HistoryEntry(
                 operation_id=str(r[0]),
-                action="UPDATE" if r[1] == "UPDATE" else "DELETE",
+                action=_history_action(r[1]),
                 reason=str(r[2]),
                 trigger_text=None if r[3] is None else str(r[3]),
                 recorded_at=str(r[4]),
@@ -631,6 +734,215 @@ class SeedStore:
             )
             for r in rows
         ]
+
+    # -- operations, undo and purge ---------------------------------------------------------
+
+    def _operation_record(self, row: Sequence[object]) -> OperationRecord:
+        operation_id = str(row[0])
+        undone_by = self._conn.execute(
+            "SELECT id FROM operations WHERE undoes = ? ORDER BY created_at LIMIT 1", (operation_id,)
+        ).fetchone()
+        seed_ids = self._conn.execute(
+            "SELECT seed_id FROM seed_history WHERE operation_id = ? GROUP BY seed_id ORDER BY min(id)",
+            (operation_id,),
+        ).fetchall()
+        return OperationRecord(
+            id=operation_id,
+            kind=str(row[1]),
+            scope=str(row[2]),
+            reason=str(row[3]),
+            trigger_text=None if row[4] is None else str(row[4]),
+            created_at=str(row[5]),
+            undoes=None if row[6] is None else str(row[6]),
+            undone_by=None if undone_by is None else str(undone_by[0]),
+            seed_ids=tuple(int(r[0]) for r in seed_ids),
+        )
+
+    def get_operation(self, operation_id: str) -> OperationRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_OPERATION_COLUMNS} FROM operations WHERE id = ?", (operation_id,)
+            ).fetchone()
+            return None if row is None else self._operation_record(row)
+
+    def operations(self, scope: str | None = None, limit: int | None = None) -> list[OperationRecord]:
+        """Recorded operations, newest first, optionally in one scope."""
+        sql, params = f"SELECT {_OPERATION_COLUMNS} FROM operations", list[object]()
+        if scope is not None:
+            sql += " WHERE scope = ?"
+            params.append(scope)
+        sql += " ORDER BY created_at DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            return [self._operation_record(row) for row in self._conn.execute(sql, params).fetchall()]
+
+    def undo(self, operation_id: str) -> UndoOutcome:
+        """Put every seed an operation changed back exactly as it was before it, as a new operation.
+
+        Text, category, tags, source, both timestamps, the vector and the full-text row all come
+        back; a deleted seed returns under its own id; a seed the operation created (an undo that
+        re-created one) is removed. The undo is recorded with `undoes` = the operation, so it
+        shows in history and can itself be undone (a redo).
+
+        Refused, changing nothing: an unknown (or purged) operation; one already undone; and one
+        whose seeds were changed again by a later operation, since putting them back would
+        silently discard that later change. The message names the later operations: undo them
+        first, newest first, then this one.
+        """
+        with self._lock, self._write():
+            row = self._conn.execute(
+                f"SELECT {_OPERATION_COLUMNS} FROM operations WHERE id = ?", (operation_id,)
+            ).fetchone()
+            if row is None:
+                raise OperationNotFound(
+                    f"No operation with id {operation_id!r}: operation ids come from the results of remember, "
+                    "reconcile, forget and undo (its history may have been purged)."
+                )
+            undone = self._operation_record(row)
+            if undone.undone_by is not None:
+                raise UndoRefused(
+                    f"Operation {operation_id} was already undone by {undone.undone_by}; to apply it again, "
+                    f"undo {undone.undone_by}."
+                )
+            versions = self._conn.execute(
+                "SELECT id, action, seed_id, scope, text, category, tags, source, created_at, updated_at, embedding "
+                "FROM seed_history WHERE operation_id = ? ORDER BY id",
+                (operation_id,),
+            ).fetchall()
+            if not versions:
+                raise UndoRefused(f"Operation {operation_id} changed no seeds; there is nothing to undo.")
+            # Per seed: its state before the operation (the first row) and whether the operation left it in place.
+            first: dict[int, Sequence[object]] = {}
+            last_row: dict[int, int] = {}
+            left_in_place: dict[int, bool] = {}
+            for version in versions:
+                seed_id = int(version[2])
+                first.setdefault(seed_id, version)
+                last_row[seed_id] = int(version[0])
+                left_in_place[seed_id] = version[1] != "DELETE"
+            later = self._conn.execute(
+                "SELECT h.operation_id, o.undoes FROM seed_history h JOIN operations o ON o.id = h.operation_id WHERE "
+                + " OR ".join("(h.seed_id = ? AND h.id > ?)" for _ in last_row)
+                + " GROUP BY h.operation_id ORDER BY min(h.id) DESC",
+                [value for seed_id, row_id in last_row.items() for value in (seed_id, row_id)],
+            ).fetchall()
+            # A later operation that was itself undone cancels out with its undo.
+            cancelled = {str(r[1]) for r in later if r[1] is not None} & {str(r[0]) for r in later}
+            cancelled |= {str(r[0]) for r in later if r[1] is not None and str(r[1]) in cancelled}
+            blocking = [str(r[0]) for r in later if str(r[0]) not in cancelled]
+            if blocking:
+                names = ", ".join(blocking)
+                raise UndoRefused(
+                    f"The seeds of operation {operation_id} were changed again since, by {names}; undoing it now "
+                    f"would discard those changes. Undo {names} first (in that order), then {operation_id}."
+                )
+            for seed_id, in_place in left_in_place.items():
+                if (self._get_unlocked(seed_id) is not None) != in_place:
+                    raise UndoRefused(
+                        f"Seed {seed_id} is not as operation {operation_id} left it (it was changed outside the "
+                        "recorded history); nothing was undone."
+                    )
+
+            undo_id = self._insert_operation(
+                "undo", undone.scope, f"undo of {operation_id} ({undone.kind}: {undone.reason})", None, operation_id
+            )
+            restored: list[Seed] = []
+            removed: list[Seed] = []
+            for seed_id, version in first.items():
+                current = self._get_unlocked(seed_id)
+                if version[1] == "ADD":
+                    # The operation brought this seed into being: remove it again.
+                    if current is None:
+                        continue
+                    self._record_history(undo_id, current, "DELETE")
+                    self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))
+                    self._conn.execute("DELETE FROM seeds WHERE id = ?", (seed_id,))
+                    removed.append(current)
+                    continue
+                before = _seed_from_row([seed_id, *version[3:10]])
+                text, embedding = before.text, version[10]
+                values = (
+                    before.scope,
+                    text,
+                    text_hash(text),
+                    before.category,
+                    json.dumps(list(before.tags), ensure_ascii=False),
+                    before.source,
+                    before.created_at,
+                    before.updated_at,
+                )
+                if current is not None:
+                    self._record_history(undo_id, current, "UPDATE")
+                    self._conn.execute(
+                        "UPDATE seeds SET scope = ?, text = ?, text_hash = ?, category = ?, tags = ?, source = ?, "
+                        "created_at = ?, updated_at = ? WHERE id = ?",
+                        (*values, seed_id),
+                    )
+                    self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))
+                else:
+                    self._conn.execute(
+                        "INSERT INTO seeds (id, scope, text, text_hash, category, tags, source, created_at, "
+                        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (seed_id, *values),
+                    )
+                if embedding is not None:
+                    self._conn.execute(
+                        f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)",
+                        (seed_id, before.scope, embedding),
+                    )
+                if current is None:
+                    # Recorded after the insert, so the history row carries the restored vector.
+                    self._record_history(undo_id, before, "ADD")
+                restored.append(before)
+            record = self._conn.execute(
+                f"SELECT {_OPERATION_COLUMNS} FROM operations WHERE id = ?", (undo_id,)
+            ).fetchone()
+            return UndoOutcome(
+                operation=self._operation_record(record),
+                undone=dataclasses.replace(undone, undone_by=undo_id),
+                restored=tuple(restored),
+                removed=tuple(removed),
+            )
+
+    def purge_history(self, scope: str | None = None, before: str | datetime | None = None) -> PurgeOutcome:
+        """Forget recorded operations and the earlier versions they kept, for good.
+
+        Only operations in `scope` (every scope when None) recorded before `before` (an ISO 8601
+        date or time, UTC unless it says otherwise; all when None). Purged operations can no longer
+        be undone, and seeds they deleted are gone. Texts the gate skipped (kept in the inbox for
+        review) in that scope and time go too; texts still waiting to be decided stay. The
+        full-text index is merged, the file is vacuumed and the WAL checkpointed and truncated, so
+        the purged text does not linger in free pages of either file.
+        """
+        where: list[str] = []
+        params: list[object] = []
+        if scope is not None:
+            where.append("scope = ?")
+            params.append(scope)
+        if before is not None:
+            where.append("created_at < ?")
+            params.append(_utc_iso(before))
+        condition = " AND ".join(where) or "1"
+        inbox_condition = condition.replace("created_at", "received_at")
+        with self._lock:
+            with self._write():
+                versions = self._conn.execute(
+                    f"DELETE FROM seed_history WHERE operation_id IN (SELECT id FROM operations WHERE {condition})",
+                    params,
+                ).rowcount
+                operations = self._conn.execute(f"DELETE FROM operations WHERE {condition}", params).rowcount
+                skipped = self._conn.execute(
+                    f"DELETE FROM inbox WHERE state = 'skipped' AND {inbox_condition}", params
+                ).rowcount
+                # FTS5 keeps a deleted row's terms in older index segments until they are merged.
+                self._conn.execute("INSERT INTO seeds_fts (seeds_fts) VALUES ('optimize')")
+            # A delete leaves the row's bytes in free space inside the file; VACUUM rewrites the file without
+            # them, and the checkpoint moves that into the main file and empties the WAL.
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return PurgeOutcome(operations=operations, versions=versions, skipped=skipped)
 
     def integrity_check(self) -> str:
         with self._lock:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import sqlite3
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Annotated, Any, cast
+from urllib.parse import unquote, urlparse
 
 import anyio
 import anyio.to_thread
@@ -15,22 +19,29 @@ from anyio.abc import TaskGroup
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import ListRootsRequest, ListRootsResult, ToolAnnotations
 from pydantic import Field
 
-from seeds import SeedStore, StoreError
+from seeds import OperationNotFound, SeedNotFound, SeedStore, StoreError, UndoRefused
+from server import secrets
 from server.cerebellum import CerebellumError
 from server.memory import (
+    ALL_SCOPES,
     DecisionFailed,
+    ForgetResult,
     Memory,
     RecallResult,
     ReconcileResult,
     RememberResult,
+    ScopeSelection,
     SecretInText,
+    UndoResult,
+    forget_seed,
     keyword_recall,
     open_memory,
     queued,
     receive,
+    undo_operation,
 )
 from server.modelfiles import ModelUnavailable
 from server.settings import SCOPE_PATTERN, Settings
@@ -46,6 +57,9 @@ MAX_RECALL_K = 50
 MAX_TAGS = 20
 MAX_TAG_CHARS = 64
 MAX_QUERY_CHARS = 2_000
+MAX_SCOPES = 50
+# A client that declares roots but does not answer roots/list should not hold up every tool call.
+ROOTS_TIMEOUT_SECONDS = 5.0
 
 INSTRUCTIONS = """\
 Long-term memory for this coding agent. Call `remember` with one self-contained sentence or short \
@@ -53,7 +67,10 @@ paragraph whenever you learn something that should outlive this session: a lesso
 way, a correction from the user, a decision and its reason, a preference, a durable project fact. \
 A small local model decides whether it is worth keeping and merges it with what is already stored, \
 so you need not check for duplicates first. Call `recall` at the start of a task and whenever past \
-context might help. Call `reconcile` now and then to fold duplicates and resolve contradictions."""
+context might help. Call `reconcile` now and then to fold duplicates and resolve contradictions. \
+Memories are kept per project (scope); recall and reconcile stay in the current one unless you pass \
+scope="*" or a list of scopes. `forget` removes a memory the user wants gone; every change has an \
+operation id that `undo` reverses."""
 
 
 @dataclass
@@ -78,6 +95,8 @@ class AppState:
         default_factory=dict[int, "RememberResult | DecisionFailed | None"]
     )
     """The latest decisions' outcomes, for a caller that joined a running decision."""
+    roots_unavailable: bool = False
+    """Set when the client declared roots but roots/list failed: not asked again."""
 
     async def store_ready(self) -> SeedStore:
         self.handshake_done.set()  # a tool call means the handshake is over
@@ -146,6 +165,12 @@ def _state(ctx: Context[Any, Any]) -> AppState:
     return cast(AppState, ctx.request_context.lifespan_context)
 
 
+def _echo(value: str) -> str:
+    """A value quoted back in an error, with any credential taken out first: errors are logged too."""
+    shown = secrets.redact(value)
+    return repr(shown if len(shown) <= 60 else shown[:60] + "...")
+
+
 def _text(value: str, what: str, limit: int) -> str:
     """Refuse text the store should never hold; the sentence says what to send instead."""
     if not value.strip():
@@ -173,7 +198,7 @@ def _tags(tags: list[str] | None) -> list[str]:
         tag = tag.strip()
         if not tag or len(tag) > MAX_TAG_CHARS or any(ord(c) < 32 for c in tag):
             raise ToolError(
-                f"Invalid tag {tag[:80]!r}: a tag is 1-{MAX_TAG_CHARS} characters on one line, "
+                f"Invalid tag {_echo(tag)}: a tag is 1-{MAX_TAG_CHARS} characters on one line, "
                 "without control characters."
             )
         _text(tag, "tag", MAX_TAG_CHARS)
@@ -182,15 +207,73 @@ def _tags(tags: list[str] | None) -> list[str]:
     return cleaned
 
 
-def _scope(state: AppState, scope: str | None) -> str:
-    if scope is None or scope == "":
+def scope_from_root(uri: str) -> str:
+    """A stable, readable scope for a client root: the folder's name and a short hash of its full path.
+
+    file:///home/me/src/shop-api becomes `shop-api-1a2b3c4d`; two folders of the same name in
+    different places stay apart, and the same folder always gets the same scope.
+    """
+    parsed = urlparse(uri)
+    path = unquote(parsed.path) if parsed.scheme == "file" else uri
+    path = path.rstrip("/") or "/"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePosixPath(path).name).strip("-._")[:100] or "project"
+    return f"{name}-{hashlib.sha256(path.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+async def _default_scope(ctx: Context[Any, Any]) -> str:
+    """The scope of a call that names none: --scope / CEREBELLUM_SCOPE when set, else the client's first
+    root (its project folder), else the documented default."""
+    state = _state(ctx)
+    if "scope" in state.settings.model_fields_set or state.roots_unavailable:
         return state.settings.scope
+    capabilities = ctx.client_capabilities
+    if capabilities is None or capabilities.roots is None:
+        return state.settings.scope
+    try:
+        with anyio.fail_after(ROOTS_TIMEOUT_SECONDS):
+            result = await ctx.session.send_request(
+                ListRootsRequest(), ListRootsResult, request_read_timeout_seconds=ROOTS_TIMEOUT_SECONDS
+            )
+    except Exception as exc:  # any failure (no back-channel, an error answer, a timeout) means no roots
+        state.roots_unavailable = True
+        logger.warning(
+            "the client declared roots but roots/list failed (%s); using scope %r", exc, state.settings.scope
+        )
+        return state.settings.scope
+    if not result.roots:
+        return state.settings.scope
+    return scope_from_root(str(result.roots[0].uri))
+
+
+def _scope_name(scope: str) -> str:
     if not SCOPE_PATTERN.match(scope):
         raise ToolError(
-            f"Invalid scope {scope!r}: use 1-128 letters, digits or . _ : / - (for example 'my-project'), "
-            "or leave it out for the default scope."
+            f"Invalid scope {_echo(scope)}: use 1-128 letters, digits or . _ : / - (for example 'my-project'), "
+            "or leave it out for this project's scope."
         )
     return scope
+
+
+async def _scope(ctx: Context[Any, Any], scope: str | None) -> str:
+    """The one scope a call works in."""
+    if scope is None or scope == "":
+        return await _default_scope(ctx)
+    if scope == ALL_SCOPES:
+        raise ToolError("A memory is stored in one scope: name it, or leave scope out for this project's scope.")
+    return _scope_name(scope)
+
+
+async def _scopes(ctx: Context[Any, Any], scope: str | list[str] | None) -> ScopeSelection:
+    """The scopes a search or a tidy covers: this project's, a named one, several, or "*" for all."""
+    if scope is None or scope == "" or scope == []:
+        return await _default_scope(ctx)
+    if isinstance(scope, str):
+        return scope if scope == ALL_SCOPES else _scope_name(scope)
+    if len(scope) > MAX_SCOPES:
+        raise ToolError(f"{len(scope)} scopes is too many: name at most {MAX_SCOPES}, or use '*' for every scope.")
+    if ALL_SCOPES in scope:
+        return ALL_SCOPES
+    return [_scope_name(name) for name in scope]
 
 
 def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_memory) -> MCPServer[AppState]:
@@ -310,14 +393,16 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         """Store a memory. The cerebellum decides whether it is worth keeping and how it relates to what is
         stored: new (saved), a refinement (updated), a retraction (deleted) or a repeat (duplicate)."""
         state = _state(ctx)
-        scope_name = _scope(state, scope)
+        scope_name = await _scope(ctx, scope)
         _text(text, "text", state.settings.max_text_chars)
         tag_list = _tags(tags)
         store = await state.store_ready()
         try:
             # Durable first: from here on the text survives a slow, missing or crashing model.
             received = await anyio.to_thread.run_sync(
-                lambda: receive(store, text, scope_name, tags=tag_list, force=force)
+                lambda: receive(
+                    store, text, scope_name, tags=tag_list, force=force, secrets_mode=state.settings.secrets
+                )
             )
         except SecretInText as exc:
             raise ToolError(str(exc)) from exc
@@ -350,7 +435,10 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         if isinstance(result, DecisionFailed):
             state.wake_worker.set()
             return queued(received, f"deciding failed ({result}); the text is kept and will be retried")
-        return result if result is not None else queued(received, "another server process is deciding it")
+        if result is None:
+            return queued(received, "another server process is deciding it")
+        result.redacted = list(received.redacted)
+        return result
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -360,12 +448,18 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
     async def recall(
         query: Annotated[str, Field(description="What you want to know, in your own words.")],
         ctx: Context[AppState, Any],
-        scope: Annotated[str | None, Field(description="The scope to search; the server's default if omitted.")] = None,
+        scope: Annotated[
+            str | list[str] | None,
+            Field(
+                description="Where to search: this project's scope if omitted; a scope name; a list of names; "
+                "or '*' for every scope."
+            ),
+        ] = None,
         k: Annotated[int, Field(description=f"How many memories to return (1-{MAX_RECALL_K}).")] = 5,
     ) -> RecallResult:
-        """Find the stored memories most relevant to a query, best first, with scores and timestamps."""
+        """Find the stored memories most relevant to a query, best first, with scores, timestamps and scope."""
         state = _state(ctx)
-        scope_name = _scope(state, scope)
+        scope_name = await _scopes(ctx, scope)
         _text(query, "query", MAX_QUERY_CHARS)
         if not 1 <= k <= MAX_RECALL_K:
             raise ToolError(f"k must be between 1 and {MAX_RECALL_K}; got {k}.")
@@ -375,7 +469,9 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
             if memory is None:
                 # Keywords need no model: better than making the agent wait or fail.
                 why = f"keyword search only: {state.not_ready().split(';')[0]}"
-                return await anyio.to_thread.run_sync(lambda: keyword_recall(store, query, scope_name, k, why))
+                return await anyio.to_thread.run_sync(
+                    lambda: keyword_recall(store, query, scope_name, k, why, state.settings.secrets)
+                )
             return await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
         except SecretInText as exc:
             raise ToolError(str(exc)) from exc
@@ -387,17 +483,89 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
     )
     async def reconcile(
         ctx: Context[AppState, Any],
-        scope: Annotated[str | None, Field(description="The scope to tidy; the server's default if omitted.")] = None,
+        scope: Annotated[
+            str | list[str] | None,
+            Field(
+                description="What to tidy: this project's scope if omitted; a scope name; a list of names; or '*' "
+                "for every scope (each on its own: memories of two scopes are never merged)."
+            ),
+        ] = None,
         dry_run: Annotated[bool, Field(description="True to only report what would change.")] = False,
     ) -> ReconcileResult:
         """Tidy a scope: fold near-duplicate memories together and resolve contradicting ones. Every change
-        is kept in history with its reason. Use dry_run first to see the plan."""
+        is kept in history with its reason and an operation id for `undo`. Use dry_run first to see the plan."""
         state = _state(ctx)
-        scope_name = _scope(state, scope)
+        scope_name = await _scopes(ctx, scope)
         memory = await state.memory_ready()
         try:
             return await anyio.to_thread.run_sync(lambda: memory.reconcile(scope_name, dry_run=dry_run))
         except StoreError as exc:
             raise ToolError(f"The seed store refused a change: {exc}. Nothing more was changed; try again.") from exc
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Forget", read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+        )
+    )
+    async def forget(
+        seed_id: Annotated[int, Field(description="The id of the memory to remove, as recall or remember gave it.")],
+        ctx: Context[AppState, Any],
+        scope: Annotated[
+            str | None,
+            Field(description="The memory's scope: this project's if omitted; '*' to remove it from whatever scope."),
+        ] = None,
+    ) -> ForgetResult:
+        """Remove one memory because the user asked for it to be forgotten (or it is plainly wrong). The removal
+        is recorded: `undo` with the returned operation_id brings it back."""
+        scope_name = scope if scope == ALL_SCOPES else await _scope(ctx, scope)
+        state = _state(ctx)
+        store = await state.store_ready()
+        memory = await state.memory_within(0)  # the store alone will do while the models load
+        try:
+            if memory is None:
+                return await anyio.to_thread.run_sync(lambda: forget_seed(store, seed_id, scope_name))
+            return await anyio.to_thread.run_sync(lambda: memory.forget(seed_id, scope_name))
+        except SeedNotFound as exc:
+            raise ToolError(
+                f"{exc} Nothing was removed. `recall` shows stored memories with their ids and scopes; pass the "
+                "memory's scope (or '*') if it is not in this project's."
+            ) from exc
+        except StoreError as exc:
+            raise ToolError(f"The seed store refused the change: {exc}. Nothing was changed; try again.") from exc
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Undo", read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+        )
+    )
+    async def undo(
+        operation_id: Annotated[
+            str,
+            Field(
+                description="The operation to reverse: the operation_id that remember (update/delete), reconcile, "
+                "forget or undo returned."
+            ),
+        ],
+        ctx: Context[AppState, Any],
+    ) -> UndoResult:
+        """Reverse one recorded change exactly: an update, a deletion, a reconcile merge, a forget or an undo.
+        The seeds come back as they were (same ids, text, tags and timestamps). The undo is recorded too."""
+        operation_id = operation_id.strip()
+        if not re.fullmatch(r"op_[0-9a-f]{1,32}", operation_id):
+            raise ToolError(
+                f"{_echo(operation_id)} is not an operation id: send the operation_id a result gave you "
+                "(it looks like op_1a2b3c4d5e6f)."
+            )
+        state = _state(ctx)
+        store = await state.store_ready()
+        memory = await state.memory_within(0)  # the store alone will do while the models load
+        try:
+            if memory is None:
+                return await anyio.to_thread.run_sync(lambda: undo_operation(store, operation_id))
+            return await anyio.to_thread.run_sync(lambda: memory.undo(operation_id))
+        except (OperationNotFound, UndoRefused) as exc:
+            raise ToolError(f"{exc} Nothing was changed.") from exc
+        except StoreError as exc:
+            raise ToolError(f"The seed store refused the change: {exc}. Nothing was changed; try again.") from exc
 
     return server

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="never download models: local paths and the Hugging Face cache only (CEREBELLUM_OFFLINE)",
     )
     parser.add_argument(
+        "--secrets",
+        choices=["refuse", "redact"],
+        help="a text holding a credential is refused, or stored with each secret replaced by a [REDACTED:kind] "
+        "placeholder (CEREBELLUM_SECRETS; default refuse)",
+    )
+    parser.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log level on stderr (CEREBELLUM_LOG_LEVEL; default INFO)",

@@ -8,6 +8,7 @@ concurrent remembers of the same text must not both be ADDed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from seeds import AlreadySettled, Received, ScoredSeed, Seed, SeedStore
+from seeds import AlreadySettled, Received, ScoredSeed, Seed, SeedNotFound, SeedStore
 from server import secrets, signals
 from server.cerebellum import ArbitrateVerdict, CerebellumError, MemorizeVerdict
 from server.prompts import Candidate
@@ -68,6 +69,9 @@ class DecisionFailed(RuntimeError):
     the store refused the write). The text stays in the inbox, to be decided again later."""
 
 
+SecretsMode = Literal["refuse", "redact"]
+
+
 def refuse_secrets(text: str, what: str) -> None:
     # Checked before anything else touches the text: a credential must never reach the database,
     # its WAL, the logs or a model prompt.
@@ -77,6 +81,38 @@ def refuse_secrets(text: str, what: str) -> None:
             f"The {what} contains {secrets.describe(findings)}; nothing was stored. Remove the secret "
             "(or replace it with a placeholder such as <API_KEY>) and send it again."
         )
+
+
+def screen_secrets(text: str, what: str, mode: SecretsMode) -> tuple[str, list[str]]:
+    """The text as it may be stored, embedded and shown to a model, and the kinds of secret taken out.
+
+    refuse: a text with a credential raises SecretInText. redact: each credential is replaced by a
+    typed placeholder such as `[REDACTED:github-token]`, before anything else sees the text.
+    """
+    if mode == "refuse":
+        refuse_secrets(text, what)
+        return text, []
+    findings = secrets.find_secrets(text)
+    return (secrets.redact(text, findings), sorted({f.kind for f in findings})) if findings else (text, [])
+
+
+ALL_SCOPES = "*"
+ScopeSelection = str | Sequence[str]
+"""One scope, several, or "*" for every scope."""
+
+
+def scope_filter(scope: ScopeSelection) -> list[str] | None:
+    """The scope names a selection stands for; None for every scope."""
+    if isinstance(scope, str):
+        return None if scope == ALL_SCOPES else [scope]
+    names = list(dict.fromkeys(scope))
+    return None if ALL_SCOPES in names else names
+
+
+def scope_label(scope: ScopeSelection) -> str:
+    """How a result names the scopes searched: the name, "*", or the names joined by commas."""
+    names = scope_filter(scope)
+    return ALL_SCOPES if names is None else ",".join(names)
 
 
 RememberStatus = Literal["saved", "updated", "deleted", "duplicate", "skipped", "queued"]
@@ -166,9 +202,15 @@ class RememberResult(BaseModel):
         Field(description="The seed saved, updated, matched (duplicate) or removed (deleted); none when skipped."),
     ]
     previous_text: Annotated[str | None, Field(description="The seed's text before an update.")] = None
-    operation_id: Annotated[str | None, Field(description="The id of the recorded change (update/delete).")] = None
+    operation_id: Annotated[
+        str | None, Field(description="The id of the recorded change (update/delete); `undo` takes it.")
+    ] = None
     gate: Annotated[GateVerdict | None, Field(description="The memorize gate's verdict (none if not asked).")]
     arbiter: Annotated[ArbiterVerdict | None, Field(description="The arbiter's verdict (none if skipped).")]
+    redacted: Annotated[
+        list[str],
+        Field(description="Kinds of secret replaced by a [REDACTED:kind] placeholder before the text was used."),
+    ] = []
     inbox_id: Annotated[
         int | None,
         Field(description="queued or skipped: the text's id in the inbox, where it is kept (not a seed id)."),
@@ -177,7 +219,15 @@ class RememberResult(BaseModel):
 
 
 def queued(received: Received, why: str) -> RememberResult:
-    return RememberResult(status="queued", seed=None, gate=None, arbiter=None, inbox_id=received.id, note=why)
+    return RememberResult(
+        status="queued",
+        seed=None,
+        gate=None,
+        arbiter=None,
+        inbox_id=received.id,
+        note=why,
+        redacted=list(received.redacted),
+    )
 
 
 def receive(
@@ -188,13 +238,19 @@ def receive(
     tags: Sequence[str] = (),
     force: bool = False,
     source: str = "agent",
+    secrets_mode: SecretsMode = "refuse",
 ) -> Received:
-    """Check a text and commit it to the inbox: from here on it is not lost, whatever the models do."""
+    """Check a text and commit it to the inbox: from here on it is not lost, whatever the models do.
+
+    Secrets are screened first (refused, or replaced by placeholders): the inbox is on disk too.
+    """
     text = text.strip()
     if not text:
         raise ValueError("text is empty")
-    refuse_secrets(text, "text")
-    return store.receive(scope, text, tags=tags, force=force, source=source)
+    text, redacted = screen_secrets(text, "text", secrets_mode)
+    tags = [screen_secrets(tag, "tag", secrets_mode)[0] for tag in tags]
+    received = store.receive(scope, text, tags=tags, force=force, source=source)
+    return dataclasses.replace(received, redacted=tuple(redacted))
 
 
 class RecallHit(SeedView):
@@ -210,25 +266,29 @@ class RecallHit(SeedView):
 
 class RecallResult(BaseModel):
     query: str
-    scope: Annotated[str, Field(description="The scope searched.")]
-    hits: Annotated[list[RecallHit], Field(description="Best first.")]
+    scope: Annotated[
+        str, Field(description="The scope searched; '*' for every scope, or several names joined by commas.")
+    ]
+    hits: Annotated[list[RecallHit], Field(description="Best first; each names its own scope.")]
     note: Annotated[
         str | None, Field(description="Set when the search was degraded (keyword-only while the models load).")
     ] = None
 
 
-def keyword_recall(store: SeedStore, query: str, scope: str, k: int, note: str) -> RecallResult:
+def keyword_recall(
+    store: SeedStore, query: str, scope: ScopeSelection, k: int, note: str, secrets_mode: SecretsMode = "refuse"
+) -> RecallResult:
     """BM25 keyword search alone: what recall can still do while the embedder is not loaded."""
     query = query.strip()
     if not query:
         raise ValueError("query is empty")
-    refuse_secrets(query, "query")
-    matches = store.keyword_search(query, scope, k)
+    query, _ = screen_secrets(query, "query", secrets_mode)
+    matches = store.keyword_search(query, scope_filter(scope), k)
     hits = [
         RecallHit(score=round((RRF_K + 1) / (RRF_K + rank + 1), 4), similarity=None, **SeedView.of(seed).model_dump())
         for rank, (seed, _) in enumerate(matches)
     ]
-    return RecallResult(query=query, scope=scope, hits=hits, note=note)
+    return RecallResult(query=query, scope=scope_label(scope), hits=hits, note=note)
 
 
 class ReconcileAction(BaseModel):
@@ -239,6 +299,7 @@ class ReconcileAction(BaseModel):
             "merged text and seed_id is folded into it; delete: seed_id retracts target_id, which is removed."
         ),
     ]
+    scope: Annotated[str, Field(description="The scope of both seeds (pairs never span scopes).")] = ""
     seed_id: Annotated[int, Field(description="The newer seed that triggered the action.")]
     target_id: Annotated[int, Field(description="The older seed it was compared with.")]
     reason: str
@@ -249,12 +310,64 @@ class ReconcileAction(BaseModel):
 
 
 class ReconcileResult(BaseModel):
-    scope: str
+    scope: Annotated[
+        str, Field(description="The scope tidied; '*' for every scope, or several names joined by commas.")
+    ]
     dry_run: bool
     drained: Annotated[int, Field(description="Texts waiting in the inbox that were decided first.")] = 0
     examined: Annotated[int, Field(description="Seeds looked at.")]
     arbitrated: Annotated[int, Field(description="Pairs or groups the cerebellum was asked about.")]
     actions: list[ReconcileAction]
+
+
+class ForgetResult(BaseModel):
+    seed: Annotated[SeedView, Field(description="The seed removed, as it was.")]
+    operation_id: Annotated[str, Field(description="The id of the removal; `undo` with it brings the seed back.")]
+
+
+class UndoResult(BaseModel):
+    operation_id: Annotated[
+        str, Field(description="The id of the undo itself (it is recorded too; undoing it re-applies the change).")
+    ]
+    undone_operation_id: Annotated[str, Field(description="The operation that was reversed.")]
+    undone_kind: Annotated[
+        str, Field(description="What it was: update, delete, forget, reconcile-merge-duplicate, reconcile-update, ...")
+    ]
+    scope: Annotated[str, Field(description="The scope of the seeds concerned.")]
+    restored: Annotated[
+        list[SeedView], Field(description="Seeds put back exactly as they were before the operation (ids kept).")
+    ]
+    removed: Annotated[list[SeedView], Field(description="Seeds the operation had created, removed again.")]
+
+
+def forget_seed(store: SeedStore, seed_id: int, scope: str | None = None) -> ForgetResult:
+    """Remove a seed on request, as an undoable operation. Needs no model, so it works while they load.
+
+    With `scope` (other than "*"), only a seed of that scope is removed: an id from another
+    project is refused as unknown rather than reaching across scopes.
+    """
+    seed = store.get(seed_id)
+    if seed is None or (scope not in (None, ALL_SCOPES) and seed.scope != scope):
+        where = "" if scope in (None, ALL_SCOPES) else f" in scope {scope!r}"
+        raise SeedNotFound(f"No seed with id {seed_id}{where}.")
+    with store.operation("forget", seed.scope, "forgotten on request") as op:
+        removed = op.delete(seed_id)
+    logger.info("forget in %s: seed %d (%s)", seed.scope, seed_id, op.id)
+    return ForgetResult(seed=SeedView.of(removed), operation_id=op.id)
+
+
+def undo_operation(store: SeedStore, operation_id: str) -> UndoResult:
+    """Reverse a recorded operation exactly. Needs no model, so it works while they load."""
+    outcome = store.undo(operation_id)
+    logger.info("undo in %s: %s (%s)", outcome.undone.scope, operation_id, outcome.operation.id)
+    return UndoResult(
+        operation_id=outcome.operation.id,
+        undone_operation_id=outcome.undone.id,
+        undone_kind=outcome.undone.kind,
+        scope=outcome.undone.scope,
+        restored=[SeedView.of(seed) for seed in outcome.restored],
+        removed=[SeedView.of(seed) for seed in outcome.removed],
+    )
 
 
 # -- the pipeline ---------------------------------------------------------------------------
@@ -272,6 +385,7 @@ class Memory:
         reconcile_similarity: float = 0.75,
         keyword_weight: float = 1.0,
         neighbour_weight: float = 0.0,
+        secrets_mode: SecretsMode = "refuse",
     ) -> None:
         store.bind_embedder(embedder.name, embedder.dimension)
         self.store = store
@@ -282,6 +396,7 @@ class Memory:
         self.reconcile_similarity = reconcile_similarity
         self.keyword_weight = keyword_weight
         self.neighbour_weight = neighbour_weight
+        self.secrets_mode: SecretsMode = secrets_mode
         self.lock = threading.Lock()
         # Who claims inbox texts: unique per process, so two servers on one file never decide the same text.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -300,6 +415,7 @@ class Memory:
             reconcile_similarity=settings.reconcile_similarity,
             keyword_weight=settings.keyword_weight,
             neighbour_weight=settings.neighbour_weight,
+            secrets_mode=settings.secrets,
         )
 
     # remember -----------------------------------------------------------------------------
@@ -314,9 +430,14 @@ class Memory:
         source: str = "agent",
     ) -> RememberResult:
         """Commit the text to the inbox, then decide it now (the plain, synchronous path)."""
-        received = receive(self.store, text, scope, tags=tags, force=force, source=source)
+        received = receive(
+            self.store, text, scope, tags=tags, force=force, source=source, secrets_mode=self.secrets_mode
+        )
         result = self.decide(received.id)
-        return result if result is not None else queued(received, "another server process is deciding it")
+        if result is None:
+            return queued(received, "another server process is deciding it")
+        result.redacted = list(received.redacted)
+        return result
 
     def decide(self, inbox_id: int) -> RememberResult | None:
         """Decide one inbox text and apply the decision; None if it was not ours to decide (gone, or
@@ -498,25 +619,29 @@ class Memory:
 
     # recall -------------------------------------------------------------------------------
 
-    def recall(self, query: str, scope: str, k: int = 5) -> RecallResult:
+    def recall(self, query: str, scope: ScopeSelection, k: int = 5) -> RecallResult:
         """Hybrid search: vector neighbours and BM25 keyword matches, fused by reciprocal rank.
 
         Embeddings find a memory asked for in other words; keywords find the exact name, id or
         number an embedding blurs. A seed stored right before or after a strong hit (the same
         session) shares a little of its score: a question often matches one turn of a
         conversation while the answer is in the next. Weights were set on LoCoMo's dev split.
+
+        `scope` is one scope, a list of them, or "*" for every scope; each hit names its own.
         """
         query = query.strip()
         if not query:
             raise ValueError("query is empty")
-        refuse_secrets(query, "query")
-        if k <= 0:
-            return RecallResult(query=query, scope=scope, hits=[])
+        # In redact mode the query is searched with the secret taken out; it is never stored.
+        query, _ = screen_secrets(query, "query", self.secrets_mode)
+        scopes, label = scope_filter(scope), scope_label(scope)
+        if k <= 0 or scopes == []:
+            return RecallResult(query=query, scope=label, hits=[])
         with self.lock:
             embedding = self.embedder.embed_query(query)
             pool = max(k, RECALL_POOL)
-            by_vector = self.store.search(embedding, scope, pool)
-            by_keyword = self.store.keyword_search(query, scope, pool) if self.keyword_weight > 0 else []
+            by_vector = self.store.search(embedding, scopes, pool)
+            by_keyword = self.store.keyword_search(query, scopes, pool) if self.keyword_weight > 0 else []
             fused: dict[int, float] = {}
             for rank, hit in enumerate(by_vector):
                 fused[hit.seed.id] = fused.get(hit.seed.id, 0.0) + 1.0 / (RRF_K + rank + 1)
@@ -525,7 +650,7 @@ class Memory:
             if self.neighbour_weight > 0 and fused:
                 strongest = sorted(fused, key=fused.__getitem__, reverse=True)[:RECALL_POOL]
                 shared: dict[int, float] = {}
-                for seed_id, around in self.store.neighbours(strongest, scope).items():
+                for seed_id, around in self.store.neighbours(strongest).items():
                     for neighbour in around:
                         share = self.neighbour_weight * fused[seed_id]
                         shared[neighbour] = max(shared.get(neighbour, 0.0), share)
@@ -546,58 +671,71 @@ class Memory:
                         **SeedView.of(seed).model_dump(),
                     )
                 )
-        return RecallResult(query=query, scope=scope, hits=hits)
+        return RecallResult(query=query, scope=label, hits=hits)
 
     # reconcile ----------------------------------------------------------------------------
 
-    def reconcile(self, scope: str, *, dry_run: bool = False) -> ReconcileResult:
+    def reconcile(self, scope: ScopeSelection, *, dry_run: bool = False) -> ReconcileResult:
         """Walk a scope oldest first; compare each seed with the older seeds most like it.
 
         Newer seeds are judged against older ones, as a remember of the newer text would have
         been: a paraphrase is folded into the older seed, a refinement updates it, a retraction
         removes it. In a dry run the plan is computed as if each action had been applied. Texts
         still waiting in the inbox are decided first (not in a dry run), so the sweep sees them.
+
+        Several scopes ("*" or a list) are each tidied on their own: a pair never spans scopes.
         """
         drained = 0
         if not dry_run:
             try:
-                drained = len(self.drain(scope))
+                names = scope_filter(scope)
+                for name in [None] if names is None else names:
+                    drained += len(self.drain(name))
             except DecisionFailed as exc:
                 logger.warning("reconcile: the inbox could not be drained: %s", exc)
         with self.lock:
-            seeds = self.store.list_seeds(scope)
-            gone: set[int] = set()
-            actions: list[ReconcileAction] = []
-            arbitrated = 0
-            for seed in seeds:
-                if seed.id in gone:
-                    continue
-                older = [
-                    hit
-                    for hit in self.store.search(self.store.embedding(seed.id), scope, self.candidates + 1)
-                    if hit.seed.id != seed.id
-                    and hit.seed.id not in gone
-                    and (hit.seed.created_at, hit.seed.id) < (seed.created_at, seed.id)
-                    and hit.similarity >= self.reconcile_similarity
-                ]
-                if not older:
-                    continue
-                action = self._reconcile_one(seed, older)
-                arbitrated += action is None or action.decided_by == "model"
-                if action is None:
-                    continue
-                if not dry_run:
-                    action = self._apply_reconcile(action, seed)
-                gone.add(action.target_id if action.action == "delete" else seed.id)
-                actions.append(action)
+            names = scope_filter(scope)
+            examined, arbitrated, actions = 0, 0, list[ReconcileAction]()
+            for name in self.store.scopes() if names is None else names:
+                seen, asked = self._reconcile_scope(name, dry_run, actions)
+                examined += seen
+                arbitrated += asked
             return ReconcileResult(
-                scope=scope,
+                scope=scope_label(scope),
                 dry_run=dry_run,
                 drained=drained,
-                examined=len(seeds),
+                examined=examined,
                 arbitrated=arbitrated,
                 actions=actions,
             )
+
+    def _reconcile_scope(self, scope: str, dry_run: bool, actions: list[ReconcileAction]) -> tuple[int, int]:
+        """Reconcile one scope, appending its actions; (seeds examined, questions asked)."""
+        seeds = self.store.list_seeds(scope)
+        gone: set[int] = set()
+        arbitrated = 0
+        for seed in seeds:
+            if seed.id in gone:
+                continue
+            older = [
+                hit
+                for hit in self.store.search(self.store.embedding(seed.id), scope, self.candidates + 1)
+                if hit.seed.id != seed.id
+                and hit.seed.id not in gone
+                and (hit.seed.created_at, hit.seed.id) < (seed.created_at, seed.id)
+                and hit.similarity >= self.reconcile_similarity
+            ]
+            if not older:
+                continue
+            action = self._reconcile_one(seed, older)
+            arbitrated += action is None or action.decided_by == "model"
+            if action is None:
+                continue
+            if not dry_run:
+                action = self._apply_reconcile(action, seed)
+            gone.add(action.target_id if action.action == "delete" else seed.id)
+            actions.append(action)
+        return len(seeds), arbitrated
 
     def _reconcile_one(self, seed: Seed, older: Sequence[ScoredSeed]) -> ReconcileAction | None:
         from seeds import text_hash
@@ -606,6 +744,7 @@ class Memory:
             if text_hash(hit.seed.text) == text_hash(seed.text):
                 return ReconcileAction(
                     action="merge-duplicate",
+                    scope=seed.scope,
                     seed_id=seed.id,
                     target_id=hit.seed.id,
                     reason="the same text is stored twice",
@@ -618,6 +757,7 @@ class Memory:
         kind = RECONCILE_KIND[verdict.action]
         return ReconcileAction(
             action=kind,
+            scope=seed.scope,
             seed_id=seed.id,
             target_id=verdict.target_id,
             reason=verdict.reason,
@@ -638,6 +778,18 @@ class Memory:
             else:
                 op.delete(action.target_id)
         return action.model_copy(update={"applied": True, "operation_id": op.id})
+
+    # forget and undo ------------------------------------------------------------------------
+
+    def forget(self, seed_id: int, scope: str | None = None) -> ForgetResult:
+        """Remove a seed because the agent (or user) asked to; recorded, so `undo` brings it back."""
+        with self.lock:  # not in the middle of a decision about the same seed
+            return forget_seed(self.store, seed_id, scope)
+
+    def undo(self, operation_id: str) -> UndoResult:
+        """Reverse a recorded operation exactly (see `SeedStore.undo` for what is refused, and why)."""
+        with self.lock:
+            return undo_operation(self.store, operation_id)
 
     def close(self) -> None:
         with self.lock:

@@ -588,6 +588,9 @@ def _aws_secret_candidates(text: str) -> Iterator[_Candidate]:
 # -- public API -------------------------------------------------------------------------------------------------
 
 
+_REDACTED = re.compile(r"\[REDACTED:[a-z-]+\]")
+
+
 def find_secrets(text: str) -> list[Finding]:
     """The credentials in `text`, non-overlapping and ordered by start offset."""
     candidates: list[_Candidate] = [
@@ -597,6 +600,14 @@ def find_secrets(text: str) -> list[Finding]:
         *_syntax_candidates(text),
         *_assignment_candidates(text),
     ]
+    # A placeholder that redact() left is not a secret, even where its syntax reads like one
+    # (`https://[REDACTED:github-token]@host` looks like user:password@host), so redacting is stable.
+    # Only what lies wholly inside a placeholder is let go: a value that goes on past one is still found.
+    placeholders = [(m.start(), m.end()) for m in _REDACTED.finditer(text)]
+    if placeholders:
+        candidates = [
+            c for c in candidates if not any(start <= c.start and c.end <= end for start, end in placeholders)
+        ]
     chosen: list[_Candidate] = []  # non-overlapping, so ordered by start and by end alike
     starts: list[int] = []
     for candidate in sorted(candidates, key=lambda c: (c.priority, c.start - c.end, c.start)):

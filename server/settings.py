@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     embedder_context_size: Annotated[
         int, Field(ge=64, description="Tokens of a text the embedder reads (longer texts are cut for embedding only).")
     ] = 512
+    secrets: Annotated[
+        Literal["refuse", "redact"],
+        Field(
+            description="What remember does with a text holding a credential: refuse it, or store it with each "
+            "secret replaced by a [REDACTED:kind] placeholder. Either way the secret itself is never stored."
+        ),
+    ] = "refuse"
     max_text_chars: Annotated[int, Field(ge=100, description="Longest text remember accepts, in characters.")] = 20_000
     arbiter: Annotated[
         Literal["joint", "pairwise"],

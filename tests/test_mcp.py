@@ -22,6 +22,8 @@ from server.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
+TOOLS = {"remember", "recall", "reconcile", "forget", "undo"}
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -53,10 +55,13 @@ def structured(result: Any) -> dict[str, Any]:
 async def test_tools_are_listed_with_schemas_and_annotations(settings: Settings) -> None:
     async with Client(create_server(settings)) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert set(tools) == {"remember", "recall", "reconcile"}
+    assert set(tools) == TOOLS
     assert tools["recall"].annotations is not None and tools["recall"].annotations.read_only_hint is True
     assert tools["reconcile"].annotations is not None and tools["reconcile"].annotations.destructive_hint is True
     assert tools["remember"].annotations is not None and tools["remember"].annotations.read_only_hint is False
+    assert tools["forget"].annotations is not None and tools["forget"].annotations.destructive_hint is True
+    assert tools["undo"].annotations is not None and tools["undo"].annotations.read_only_hint is False
+    assert tools["undo"].input_schema["required"] == ["operation_id"]
     for tool in tools.values():
         assert tool.output_schema is not None
         assert tool.description
@@ -134,7 +139,7 @@ async def test_bad_arguments_get_a_clear_error_and_change_nothing(
 async def test_a_missing_model_is_reported_by_the_tools_not_by_a_crash(settings: Settings, tmp_path: Path) -> None:
     broken = settings.model_copy(update={"model": str(tmp_path / "nowhere.gguf")})
     async with Client(create_server(broken)) as client:
-        assert len((await client.list_tools()).tools) == 3
+        assert len((await client.list_tools()).tools) == len(TOOLS)
         kept = RememberResult.model_validate(
             structured(await client.call_tool("remember", {"text": "Builds need Node 20.", "force": True}))
         )
@@ -160,7 +165,7 @@ async def test_tools_answer_the_handshake_before_the_models_are_loaded(settings:
 
     async with Client(create_server(settings, memory_factory=slow_factory)) as client:
         # The handshake and listing complete while loading is still blocked.
-        assert len((await client.list_tools()).tools) == 3
+        assert len((await client.list_tools()).tools) == len(TOOLS)
         with anyio.fail_after(30):
             while not started.is_set():
                 await anyio.sleep(0.05)
@@ -214,7 +219,7 @@ async def test_stdio_subprocess_end_to_end(settings: Settings, smollm2: Path) ->
     ]
     async with Client(params, read_timeout_seconds=120) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
-        assert tools == {"remember", "recall", "reconcile"}
+        assert tools == TOOLS
         results = [
             RememberResult.model_validate(structured(await client.call_tool("remember", {"text": text, "force": True})))
             for text in texts

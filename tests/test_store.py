@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from seeds import EmbedderMismatch, SeedNotFound, SeedStore, connect, normalize_text, sqlite_library, text_hash
+from seeds import (
+    EmbedderMismatch,
+    OperationNotFound,
+    SeedNotFound,
+    SeedStore,
+    UndoRefused,
+    connect,
+    normalize_text,
+    sqlite_library,
+    text_hash,
+)
 from seeds.db import MIGRATIONS, StoreError
 
 
@@ -200,3 +210,171 @@ def test_neighbours_are_the_seeds_stored_beside_it_in_the_same_session(bound: Se
     assert bound.neighbours([b.id], "p") == {b.id: [a.id, c.id]}
     assert bound.neighbours([a.id], "p") == {a.id: [b.id]}
     assert bound.neighbours([a.id], "p", within_seconds=-1) == {a.id: []}  # no session that short
+
+
+# -- undo and purge -------------------------------------------------------------------------------
+
+
+def snapshot(store: SeedStore, seed_id: int) -> tuple[object, ...]:
+    """Everything a user could observe about one seed: its row, its vector and its full-text entry."""
+    seed = store.get(seed_id)
+    if seed is None:
+        return (None,)
+    words = [w for w in seed.text.split() if w.isalpha()]
+    keyword_ids = {s.id for s, _ in store.keyword_search(" ".join(words), seed.scope, 50)}
+    nearest = store.search(store.embedding(seed_id), seed.scope, 1)
+    return (
+        seed,
+        tuple(round(v, 6) for v in store.embedding(seed_id)),
+        seed_id in keyword_ids,
+        nearest[0].seed.id if nearest else None,
+        store.find_exact(seed.scope, seed.text) == seed,
+    )
+
+
+def test_undo_of_an_update_restores_the_seed_exactly(bound: SeedStore) -> None:
+    seed = bound.add("p", "staging DB is on port 5432", unit(1, 0, 0, 0), category="fact", tags=["db", "staging"])
+    bound.add("p", "unrelated lunch note", unit(0, 0, 0, 1))
+    before = snapshot(bound, seed.id)
+    _, op_id = bound.update(seed.id, "staging moved to port 5433", unit(0, 1, 0, 0), reason="r", category="lesson")
+    assert snapshot(bound, seed.id) != before
+
+    outcome = bound.undo(op_id)
+    assert snapshot(bound, seed.id) == before
+    assert bound.get(seed.id) == seed  # same timestamps, category and tags too
+    assert bound.keyword_search("5433 moved", "p", 5) == []  # the undone text left the full-text index
+    assert [s.id for s in outcome.restored] == [seed.id] and outcome.removed == ()
+    assert outcome.undone.id == op_id and outcome.undone.undone_by == outcome.operation.id
+    # The undo is an operation of its own, visible in the seed's history.
+    assert [(e.operation_id, e.action) for e in bound.history(seed.id)] == [
+        (op_id, "UPDATE"),
+        (outcome.operation.id, "UPDATE"),
+    ]
+    assert bound.history(seed.id)[1].previous.text == "staging moved to port 5433"
+    recorded = bound.get_operation(op_id)
+    assert recorded is not None and recorded.undone_by == outcome.operation.id
+    assert outcome.operation.kind == "undo" and outcome.operation.undoes == op_id
+    assert bound.integrity_check() == "ok"
+
+
+def test_undo_of_a_delete_brings_the_seed_back_with_its_id(bound: SeedStore) -> None:
+    seed = bound.add("p", "we deploy with Fabric", unit(0, 1, 0, 0), tags=["deploy"])
+    before = snapshot(bound, seed.id)
+    _, op_id = bound.delete(seed.id, reason="retracted")
+    later = bound.add("p", "added after the delete", unit(1, 0, 0, 0))
+    outcome = bound.undo(op_id)
+    assert snapshot(bound, seed.id) == before
+    assert [s.id for s in outcome.restored] == [seed.id]
+    assert bound.count("p") == 2 and bound.get(later.id) == later
+    assert bound.history(seed.id)[-1].action == "ADD"
+    # New seeds still get fresh ids, never the restored one.
+    assert bound.add("p", "next", unit(0, 0, 1, 0)).id > later.id
+
+
+def test_undo_twice_is_refused_and_undoing_the_undo_reapplies_the_operation(bound: SeedStore) -> None:
+    seed = bound.add("p", "uses Python 3.11", unit(1, 0, 0, 0))
+    updated, op_id = bound.update(seed.id, "uses Python 3.12", unit(1, 1, 0, 0), reason="upgrade")
+    undo = bound.undo(op_id)
+    with pytest.raises(UndoRefused, match=f"already undone by {undo.operation.id}"):
+        bound.undo(op_id)
+    redo = bound.undo(undo.operation.id)
+    assert bound.get(seed.id) == updated
+    assert redo.operation.undoes == undo.operation.id
+    with pytest.raises(UndoRefused, match="already undone"):
+        bound.undo(undo.operation.id)
+    # Undo of a delete's undo removes the seed again.
+    _, delete_op = bound.delete(seed.id, reason="gone")
+    back = bound.undo(delete_op)
+    assert bound.get(seed.id) == updated
+    again = bound.undo(back.operation.id)
+    assert bound.get(seed.id) is None and [s.id for s in again.removed] == [seed.id]
+    assert bound.search(unit(1, 1, 0, 0), "p", 5) == [] and bound.keyword_search("Python", "p", 5) == []
+
+
+def test_undo_is_refused_while_a_later_operation_changed_the_same_seed(bound: SeedStore) -> None:
+    seed = bound.add("p", "v1", unit(1, 0, 0, 0))
+    _, first = bound.update(seed.id, "v2", unit(1, 0, 0, 0), reason="r")
+    v2 = bound.get(seed.id)
+    _, second = bound.delete(seed.id, reason="r")
+    with pytest.raises(UndoRefused, match=f"changed again since, by {second}.*Undo {second} first"):
+        bound.undo(first)
+    assert bound.get(seed.id) is None  # the refused undo changed nothing
+    assert bound.get_operation(first) is not None and bound.get_operation(first).undone_by is None  # type: ignore[union-attr]
+    bound.undo(second)
+    assert bound.get(seed.id) == v2
+    bound.undo(first)
+    assert bound.get(seed.id) == seed
+
+
+def test_undo_of_a_merge_restores_both_seeds_and_unknown_ids_are_refused(bound: SeedStore) -> None:
+    a = bound.add("p", "first", unit(1, 0, 0, 0))
+    b = bound.add("p", "second", unit(0, 1, 0, 0))
+    before = (snapshot(bound, a.id), snapshot(bound, b.id))
+    with bound.operation("reconcile-update", "p", "merge", trigger_text="second") as op:
+        op.update(a.id, "first and second", unit(1, 1, 0, 0))
+        op.delete(b.id)
+    outcome = bound.undo(op.id)
+    assert (snapshot(bound, a.id), snapshot(bound, b.id)) == before
+    assert {s.id for s in outcome.restored} == {a.id, b.id}
+    with pytest.raises(OperationNotFound, match="No operation with id 'op_nope'"):
+        bound.undo("op_nope")
+    assert [o.id for o in bound.operations("p")] == [outcome.operation.id, op.id]
+
+
+def test_purge_history_forgets_old_operations_for_good(bound: SeedStore, tmp_path: Path) -> None:
+    kept = bound.add("q", "other scope seed", unit(0, 0, 1, 0))
+    _, other_op = bound.update(kept.id, "other scope seed, updated", unit(0, 0, 1, 0), reason="r")
+    seed = bound.add("p", "The zanzibarquux credential rotation happens monthly.", unit(1, 0, 0, 0))
+    _, op_id = bound.delete(seed.id, reason="forget it")
+    assert bound.purge_history(before="2000-01-01").operations == 0
+
+    skipped = bound.receive("p", "ok thanks, zanzibarquux!")
+    bound.skip(skipped.id, "chatter")
+    waiting = bound.receive("p", "Still to be decided.")
+    purged = bound.purge_history(scope="p")
+    assert (purged.operations, purged.versions, purged.skipped) == (1, 1, 1)
+    assert [r.id for r in bound.inbox("pending")] == [waiting.id] and bound.inbox("skipped") == []
+    assert bound.history(seed.id) == []
+    with pytest.raises(OperationNotFound):
+        bound.undo(op_id)
+    assert bound.get_operation(other_op) is not None  # another scope's history is kept
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("seeds.db"))
+    assert b"other scope seed" in raw
+    assert b"zanzibarquux" not in raw  # neither the row, nor the WAL, nor the full-text index keeps it
+    with pytest.raises(ValueError, match="not an ISO 8601"):
+        bound.purge_history(before="last tuesday")
+    assert bound.purge_history().operations == 1
+    assert bound.integrity_check() == "ok"
+
+
+def test_history_from_schema_3_survives_the_undo_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "old.db"
+    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:3])
+    old = SeedStore.open(path)
+    old.bind_embedder("e.gguf", 4)
+    seed = old.add("p", "before undo existed", unit(1, 0, 0, 0))
+    old.close()
+    # A delete as the schema-3 code recorded it (the current code writes the `undoes` column).
+    conn, op_id = connect(path), "op_schema3"
+    conn.execute(
+        "INSERT INTO operations (id, kind, scope, reason, trigger_text, created_at) VALUES (?, 'delete', 'p', 'r', "
+        "NULL, '2026-01-01T00:00:00.000+00:00')",
+        (op_id,),
+    )
+    conn.execute(
+        "INSERT INTO seed_history (operation_id, seed_id, action, scope, text, category, tags, source, created_at, "
+        "updated_at, embedding, recorded_at) SELECT ?, s.id, 'DELETE', s.scope, s.text, s.category, s.tags, s.source, "
+        "s.created_at, s.updated_at, v.embedding, s.updated_at FROM seeds s JOIN seed_vectors v ON v.seed_id = s.id",
+        (op_id,),
+    )
+    conn.execute("DELETE FROM seed_vectors")
+    conn.execute("DELETE FROM seeds")
+    conn.close()
+    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
+    upgraded = SeedStore.open(path)
+    assert [e.operation_id for e in upgraded.history(seed.id)] == [op_id]
+    upgraded.undo(op_id)
+    assert upgraded.get(seed.id) == seed
+    assert upgraded.search(unit(1, 0, 0, 0), "p", 1)[0].seed == seed
+    assert [e.action for e in upgraded.history(seed.id)] == ["DELETE", "ADD"]
+    upgraded.close()

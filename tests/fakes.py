@@ -1,0 +1,91 @@
+"""Fast stand-ins for the two models, for tests whose subject is the store, the MCP layer or the process.
+
+They are deterministic and take microseconds, so property-based and crash tests can make hundreds of
+calls. The tests that prove the models themselves use the real GGUF (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from server.cerebellum import ArbitrateVerdict, MemorizeVerdict
+from server.prompts import Candidate
+
+
+@dataclass
+class HashEmbedder:
+    """Bag-of-words vectors: each word adds to a hashed bucket. Texts sharing words are similar."""
+
+    dimension: int = 64
+    name: str = "hash-embedder"
+    seen: list[str] = field(default_factory=list[str])
+
+    def _embed(self, text: str) -> list[float]:
+        self.seen.append(text)
+        vector = [0.0] * self.dimension
+        for word in re.findall(r"\w+", text.casefold()) or [""]:
+            digest = hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+            vector[digest[0] % self.dimension] += 1.0 if digest[1] % 2 else -1.0
+        norm = math.sqrt(sum(v * v for v in vector))
+        if norm == 0:
+            vector[0], norm = 1.0, 1.0
+        return [v / norm for v in vector]
+
+    def embed_document(self, text: str) -> list[float]:
+        return self._embed(text)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed(text)
+
+
+@dataclass
+class ScriptedBrain:
+    """A cerebellum whose answers the test chooses; it records every text it was shown."""
+
+    gate: str = "SAVE"
+    action: str = "ADD"
+    target: int | str | None = None  # "first": the first candidate shown
+    merged: str = ""
+    name: str = "scripted"
+    prompts: list[str] = field(default_factory=list[str])
+    shown: list[list[int]] = field(default_factory=list[list[int]])
+
+    def memorize(self, text: str) -> MemorizeVerdict:
+        self.prompts.append(text)
+        category = "lesson" if self.gate == "SAVE" else "chatter"
+        return MemorizeVerdict(self.gate, category, "scripted", 1.0)  # type: ignore[arg-type]
+
+    def arbitrate(self, text: str, candidates: Sequence[Candidate]) -> ArbitrateVerdict:
+        self.prompts.append(text)
+        self.prompts.extend(c.text for c in candidates)
+        self.shown.append([c.id for c in candidates])
+        target = candidates[0].id if self.target == "first" and candidates else self.target
+        if isinstance(target, str):
+            target = None
+        return ArbitrateVerdict(self.action, target, self.merged, "scripted", 1.0)  # type: ignore[arg-type]
+
+
+@dataclass
+class HashBrain:
+    """A cerebellum whose every answer follows from a hash of the text: all verdicts occur, reproducibly."""
+
+    name: str = "hash-brain"
+
+    @staticmethod
+    def _pick(text: str, salt: str, options: Sequence[str]) -> str:
+        digest = hashlib.blake2b((salt + text).encode("utf-8", "surrogatepass"), digest_size=4).digest()
+        return options[int.from_bytes(digest) % len(options)]
+
+    def memorize(self, text: str) -> MemorizeVerdict:
+        decision = self._pick(text, "gate", ["SAVE", "SAVE", "SAVE", "SKIP"])
+        return MemorizeVerdict(decision, "lesson" if decision == "SAVE" else "chatter", "hashed", 1.0)  # type: ignore[arg-type]
+
+    def arbitrate(self, text: str, candidates: Sequence[Candidate]) -> ArbitrateVerdict:
+        action = self._pick(text, "arbiter", ["ADD", "UPDATE", "DELETE", "NONE"])
+        target = candidates[0].id if candidates and action != "ADD" else None
+        merged = f"{candidates[0].text} / {text}" if action == "UPDATE" and candidates else ""
+        return ArbitrateVerdict(action, target, merged, "hashed", 1.0)  # type: ignore[arg-type]

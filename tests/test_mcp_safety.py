@@ -1,0 +1,187 @@
+"""forget, undo, scopes and redaction through the SDK's in-process client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from fakes import HashEmbedder, ScriptedBrain
+from mcp import Client, types
+
+from seeds import SeedStore
+from server.app import create_server, scope_from_root
+from server.memory import ForgetResult, Memory, RecallResult, RememberResult, UndoResult
+from server.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def structured(result: Any) -> dict[str, Any]:
+    assert not result.is_error, result.content
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+def error_text(result: Any) -> str:
+    assert result.is_error
+    return str(result.content[0].text)
+
+
+def fast_memory(settings: Settings, store: SeedStore) -> Memory:
+    return Memory.from_settings(store, ScriptedBrain(), HashEmbedder(), settings)
+
+
+async def ready(client: Client) -> Client:
+    """Wait until the server's models are in and its inbox worker made its first pass.
+
+    A remember sent while the worker's first pass runs can be decided by the worker and answered
+    `queued` (a race in the server, reported); these tests are about what the decision stores.
+    """
+    with anyio.fail_after(300):
+        while structured(await client.call_tool("recall", {"query": "warm up", "scope": "*"})).get("note"):
+            await anyio.sleep(0.2)  # keyword-only: the models are still loading
+    await anyio.sleep(0.05)
+    return client
+
+
+def roots(*uris: str) -> Any:
+    async def list_roots(_: Any) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=uri) for uri in uris])  # type: ignore[arg-type]
+
+    return list_roots
+
+
+async def test_forget_and_undo_round_trip_with_the_real_models(tmp_path: Path, smollm2: Path) -> None:
+    settings = Settings(
+        db=tmp_path / "seeds.db", model=str(smollm2), embedder=str(smollm2), threads=2, context_size=2048, offline=True
+    )
+    text = "The nightly export job is called ledger-sync."
+    async with Client(create_server(settings)) as client:
+        await ready(client)
+        saved = RememberResult.model_validate(
+            structured(await client.call_tool("remember", {"text": text, "force": True}))
+        )
+        assert saved.seed is not None
+        gone = ForgetResult.model_validate(structured(await client.call_tool("forget", {"seed_id": saved.seed.id})))
+        assert gone.seed.text == text
+        found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "ledger-sync"})))
+        assert found.hits == []
+
+        back = UndoResult.model_validate(
+            structured(await client.call_tool("undo", {"operation_id": gone.operation_id}))
+        )
+        assert back.undone_kind == "forget" and [s.id for s in back.restored] == [saved.seed.id]
+        found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "ledger-sync"})))
+        assert [(h.id, h.text, h.created_at) for h in found.hits] == [(saved.seed.id, text, saved.seed.created_at)]
+
+        assert "already undone" in error_text(await client.call_tool("undo", {"operation_id": gone.operation_id}))
+        assert "No operation" in error_text(await client.call_tool("undo", {"operation_id": "op_0123456789ab"}))
+        assert "not an operation id" in error_text(await client.call_tool("undo", {"operation_id": "DROP TABLE"}))
+        assert "No seed with id 424242" in error_text(await client.call_tool("forget", {"seed_id": 424242}))
+        # The refused calls changed nothing.
+        found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "ledger-sync"})))
+        assert [h.id for h in found.hits] == [saved.seed.id]
+
+
+async def test_the_default_scope_comes_from_the_clients_first_root(tmp_path: Path) -> None:
+    settings = Settings(db=tmp_path / "seeds.db", model="unused", embedder="unused", offline=True)
+    project = "file:///home/me/src/shop-api"
+    server = create_server(settings, memory_factory=fast_memory)
+    async with Client(server, mode="legacy", list_roots_callback=roots(project, "file:///tmp")) as client:
+        await ready(client)
+        saved = RememberResult.model_validate(
+            structured(await client.call_tool("remember", {"text": "Orders are paged by 50.", "force": True}))
+        )
+        assert saved.seed is not None and saved.seed.scope == scope_from_root(project)
+        here = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "orders paged"})))
+        assert here.scope == scope_from_root(project) and [h.id for h in here.hits] == [saved.seed.id]
+
+    server = create_server(settings, memory_factory=fast_memory)
+    async with Client(server, mode="legacy", list_roots_callback=roots("file:///home/me/src/billing")) as client:
+        await ready(client)
+        # Another project does not see it, unless it asks for every scope; each hit names its scope.
+        other = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "orders paged"})))
+        assert other.hits == []
+        every = RecallResult.model_validate(
+            structured(await client.call_tool("recall", {"query": "orders paged", "scope": "*"}))
+        )
+        assert [(h.id, h.scope) for h in every.hits] == [(saved.seed.id, scope_from_root(project))]
+        listed = RecallResult.model_validate(
+            structured(
+                await client.call_tool("recall", {"query": "orders paged", "scope": [scope_from_root(project), "x"]})
+            )
+        )
+        assert [h.id for h in listed.hits] == [saved.seed.id]
+        assert "Invalid scope" in error_text(
+            await client.call_tool("recall", {"query": "orders", "scope": ["ok", "not ok!"]})
+        )
+        assert "one scope" in error_text(await client.call_tool("remember", {"text": "x", "scope": "*"}))
+        assert "No seed with id" in error_text(await client.call_tool("forget", {"seed_id": saved.seed.id}))
+
+    # Without roots the setting's scope is used; a scope set explicitly wins over the roots.
+    async with Client(create_server(settings, memory_factory=fast_memory)) as client:
+        await ready(client)
+        result = structured(await client.call_tool("remember", {"text": "No roots here.", "force": True}))
+        assert result["seed"]["scope"] == "default"
+    pinned = settings.model_copy(update={"scope": "pinned"})
+    server = create_server(pinned, memory_factory=fast_memory)
+    async with Client(server, mode="legacy", list_roots_callback=roots(project)) as client:
+        await ready(client)
+        result = structured(await client.call_tool("remember", {"text": "Pinned by the user.", "force": True}))
+        assert result["seed"]["scope"] == "pinned"
+
+
+def test_scope_names_from_roots_are_readable_stable_and_valid() -> None:
+    from server.settings import SCOPE_PATTERN
+
+    name = scope_from_root("file:///home/me/src/shop-api")
+    assert name.startswith("shop-api-") and len(name) == len("shop-api-") + 8
+    assert scope_from_root("file:///home/me/src/shop-api/") == name
+    assert scope_from_root("file:///home/you/shop-api") != name  # same folder name, another project
+    for uri in ("file:///C:/Users/Me/My%20Project", "file:///home/me/%E9%A1%B9%E7%9B%AE", "file:///", "https://x/y"):
+        assert SCOPE_PATTERN.match(scope_from_root(uri)), uri
+    assert scope_from_root("file:///C:/Users/Me/My%20Project").startswith("My-Project-")
+
+
+async def test_redact_mode_through_the_tool(tmp_path: Path) -> None:
+    settings = Settings(db=tmp_path / "seeds.db", model="unused", embedder="unused", offline=True, secrets="redact")
+    token = "ghp_" + "Ab3dE" * 7 + "x"
+    async with Client(create_server(settings, memory_factory=fast_memory)) as client:
+        await ready(client)
+        saved = RememberResult.model_validate(
+            structured(await client.call_tool("remember", {"text": f"CI pushes with token {token}.", "force": True}))
+        )
+        assert saved.seed is not None and saved.seed.text == "CI pushes with token [REDACTED:github-token]."
+        assert saved.redacted == ["github-token"]
+    assert token.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir())
+
+
+def test_the_secrets_mode_is_a_flag_and_a_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.cli import build_parser, settings_from_args
+
+    assert "CEREBELLUM_SECRETS" in build_parser().format_help()
+    assert settings_from_args(build_parser().parse_args([])).secrets == "refuse"
+    monkeypatch.setenv("CEREBELLUM_SECRETS", "redact")
+    assert settings_from_args(build_parser().parse_args([])).secrets == "redact"
+    assert settings_from_args(build_parser().parse_args(["--secrets", "refuse"])).secrets == "refuse"
+
+
+async def test_a_queued_text_is_redacted_before_it_reaches_the_inbox(tmp_path: Path) -> None:
+    # No model can be loaded: remember keeps the text in the inbox to decide later. The secret must not go there.
+    missing = str(tmp_path / "nowhere.gguf")
+    settings = Settings(db=tmp_path / "seeds.db", model=missing, embedder=missing, offline=True, secrets="redact")
+    token = "ghp_" + "Ab3dE" * 7 + "x"
+    async with Client(create_server(settings)) as client:
+        kept = RememberResult.model_validate(
+            structured(await client.call_tool("remember", {"text": f"CI pushes with token {token}.", "force": True}))
+        )
+        assert kept.status == "queued" and kept.redacted == ["github-token"]
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("seeds.db"))
+    assert b"CI pushes with token [REDACTED:github-token]." in raw and token.encode() not in raw

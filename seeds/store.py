@@ -139,6 +139,25 @@ class PurgeOutcome:
     """Texts the gate skipped, kept in the inbox for review, removed."""
 
 
+@dataclass(frozen=True)
+class StoreStats:
+    path: str
+    size_bytes: int
+    """The database file with its WAL and shared-memory files."""
+    schema_version: int
+    embedder: tuple[str, int] | None
+    seeds_by_scope: dict[str, int]
+    seeds_by_category: dict[str, int]
+    operations: int
+    history_entries: int
+    oldest: str | None
+    newest: str | None
+
+    @property
+    def seeds(self) -> int:
+        return sum(self.seeds_by_scope.values())
+
+
 def normalize_text(text: str) -> str:
     """The form two texts share when they are the same memory typed differently.
 
@@ -687,13 +706,29 @@ class SeedStore:
         blob = bytes(row[0])
         return list(memoryview(blob).cast("f"))
 
-    def list_seeds(self, scope: str | None = None, limit: int | None = None) -> list[Seed]:
-        """Seeds oldest first, optionally in one scope."""
-        sql, params = f"SELECT {_SEED_COLUMNS} FROM seeds", list[object]()
-        if scope is not None:
-            sql += " WHERE scope = ?"
-            params.append(scope)
-        sql += " ORDER BY created_at, id"
+    def list_seeds(
+        self,
+        scope: str | None = None,
+        limit: int | None = None,
+        *,
+        category: str | None = None,
+        since: str | None = None,
+        newest_first: bool = False,
+    ) -> list[Seed]:
+        """Seeds oldest first (or newest first), optionally in one scope, of one category, stored since a time.
+
+        `since` is an ISO 8601 UTC timestamp as the store writes them; seeds created at or after it are kept.
+        """
+        conditions: list[str] = []
+        params: list[object] = []
+        for column, value, test in (("scope", scope, "="), ("category", category, "="), ("created_at", since, ">=")):
+            if value is not None:
+                conditions.append(f"{column} {test} ?")
+                params.append(value)
+        sql = f"SELECT {_SEED_COLUMNS} FROM seeds"
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        sql += " ORDER BY created_at DESC, id DESC" if newest_first else " ORDER BY created_at, id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -943,6 +978,95 @@ class SeedStore:
             self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return PurgeOutcome(operations=operations, versions=versions, skipped=skipped)
+
+    def restore(self, seeds: Sequence[tuple[Seed, Sequence[float]]]) -> list[Seed]:
+        """Insert seeds exactly as given (scope, text, category, tags, source, timestamps), in one transaction.
+
+        Each keeps its id when that id is free in this store, else gets a new one. For imports of
+        an export: into an empty store the result is the exported store, ids included.
+        """
+        vectors = [self._vector(embedding) for _, embedding in seeds]
+        restored: list[Seed] = []
+        with self._lock, self._write():
+            for (seed, _), vector in zip(seeds, vectors, strict=True):
+                taken = self._conn.execute("SELECT 1 FROM seeds WHERE id = ?", (seed.id,)).fetchone() is not None
+                cursor = self._conn.execute(
+                    "INSERT INTO seeds (id, scope, text, text_hash, category, tags, source, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        None if taken else seed.id,
+                        seed.scope,
+                        seed.text,
+                        text_hash(seed.text),
+                        seed.category,
+                        json.dumps(list(seed.tags), ensure_ascii=False),
+                        seed.source,
+                        seed.created_at,
+                        seed.updated_at,
+                    ),
+                )
+                seed_id = int(cursor.lastrowid or 0)
+                self._conn.execute(
+                    f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)",
+                    (seed_id, seed.scope, vector),
+                )
+                restored.append(
+                    Seed(
+                        seed_id,
+                        seed.scope,
+                        seed.text,
+                        seed.category,
+                        seed.tags,
+                        seed.source,
+                        seed.created_at,
+                        seed.updated_at,
+                    )
+                )
+        return restored
+
+    # -- small state kept beside the seeds (the reconcile cursor) ---------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set a meta value; None removes the key."""
+        with self._lock, self._write():
+            if value is None:
+                self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def stats(self) -> StoreStats:
+        """Counts for people looking at the store: seeds per scope and category, operations, history."""
+        with self._lock:
+            scopes = {str(r[0]): int(r[1]) for r in self._conn.execute("SELECT scope, count(*) FROM seeds GROUP BY 1")}
+            categories = {
+                str(r[0]): int(r[1]) for r in self._conn.execute("SELECT category, count(*) FROM seeds GROUP BY 1")
+            }
+            operations = int(self._conn.execute("SELECT count(*) FROM operations").fetchone()[0])
+            history = int(self._conn.execute("SELECT count(*) FROM seed_history").fetchone()[0])
+            span = self._conn.execute("SELECT min(created_at), max(updated_at) FROM seeds").fetchone()
+            version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        size = sum(
+            Path(self.path + suffix).stat().st_size
+            for suffix in ("", "-wal", "-shm")
+            if self.path != ":memory:" and Path(self.path + suffix).exists()
+        )
+        return StoreStats(
+            path=self.path,
+            size_bytes=size,
+            schema_version=version,
+            embedder=self.embedder,
+            seeds_by_scope=dict(sorted(scopes.items())),
+            seeds_by_category=dict(sorted(categories.items(), key=lambda item: -item[1])),
+            operations=operations,
+            history_entries=history,
+            oldest=None if span[0] is None else str(span[0]),
+            newest=None if span[1] is None else str(span[1]),
+        )
 
     def integrity_check(self) -> str:
         with self._lock:

@@ -14,13 +14,14 @@ from typing import Annotated, Any, cast
 from urllib.parse import unquote, urlparse
 
 import anyio
+import anyio.from_thread
 import anyio.to_thread
 from anyio.abc import TaskGroup
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ListRootsRequest, ListRootsResult, ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from seeds import OperationNotFound, SeedNotFound, SeedStore, StoreError, UndoRefused
 from server import secrets
@@ -35,6 +36,7 @@ from server.memory import (
     RememberResult,
     ScopeSelection,
     SecretInText,
+    SeedView,
     UndoResult,
     forget_seed,
     keyword_recall,
@@ -159,6 +161,11 @@ class AppState:
 
 
 MemoryFactory = Callable[[Settings, SeedStore], Memory]
+
+
+class RecentSeeds(BaseModel):
+    scope: str
+    seeds: Annotated[list[SeedView], Field(description="Newest first.")]
 
 
 def _state(ctx: Context[Any, Any]) -> AppState:
@@ -497,8 +504,16 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         state = _state(ctx)
         scope_name = await _scopes(ctx, scope)
         memory = await state.memory_ready()
+
+        def progress(done: int, total: int, seed_id: int) -> None:
+            # On the worker thread: a cancelled call stops the sweep here (it resumes next time).
+            anyio.from_thread.check_cancelled()
+            anyio.from_thread.run(ctx.report_progress, done, total, f"seed {seed_id}")
+
         try:
-            return await anyio.to_thread.run_sync(lambda: memory.reconcile(scope_name, dry_run=dry_run))
+            return await anyio.to_thread.run_sync(
+                lambda: memory.reconcile(scope_name, dry_run=dry_run, progress=progress)
+            )
         except StoreError as exc:
             raise ToolError(f"The seed store refused a change: {exc}. Nothing more was changed; try again.") from exc
 
@@ -568,4 +583,81 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         except StoreError as exc:
             raise ToolError(f"The seed store refused the change: {exc}. Nothing was changed; try again.") from exc
 
+    _add_resources_and_prompts(server)
     return server
+
+
+RECENT_SEEDS = 20
+
+MEMORY_HABITS = """You have a long-term memory through the cerebellum-mcp tools. Use it like this{where}:
+
+1. At the start of a task, call `recall` with what the task is about (the feature, the error, the file). \
+Call it again before a decision that past work may have settled: a library choice, a convention, a command.
+2. Call `remember` the moment you learn something a future session would need, in one self-contained \
+sentence that names its subject:
+   - a lesson learned the hard way ("Lesson: the integration tests hang unless REDIS_URL is set"),
+   - a correction from the user ("Use early returns, not nested ifs"),
+   - a decision and its reason ("We chose SQLite with WAL over Postgres for the local cache: one file, no daemon"),
+   - a preference or a durable project fact (ports, paths, commands, owners).
+   Pass `force=true` when the user explicitly asks you to remember something.
+3. Do not remember chatter, status updates, command output, stack traces or commit logs; do not check for \
+duplicates first: the memory merges repeats and refinements itself.
+4. Never put secrets (keys, tokens, passwords) in a memory: such a text is refused.
+5. When memories seem to repeat or contradict each other, call `reconcile` with `dry_run=true`, show the \
+plan, then run it. Every change is kept in history.
+
+Stored memories are readable as resources: seeds://{{scope}}/{{id}} for one, seeds://{{scope}}/recent \
+for the latest."""
+
+
+def _add_resources_and_prompts(server: MCPServer[AppState]) -> None:
+    """Seeds as MCP resources (one seed, the recent ones of a scope) and the memory-habits prompt."""
+
+    def read_scope(scope: str) -> str:
+        if not SCOPE_PATTERN.match(scope):
+            raise ResourceError(f"Invalid scope {scope!r}: use 1-128 letters, digits or . _ : / -.")
+        return scope
+
+    # Registered before the one-seed template: "recent" would otherwise be read as a seed id.
+    @server.resource(
+        "seeds://{scope}/recent",
+        name="recent-seeds",
+        title="Recent memories of a scope",
+        mime_type="application/json",
+    )
+    async def recent_seeds(scope: str, ctx: Context[AppState, Any]) -> str:
+        """The most recently stored memories of a scope, newest first (JSON)."""
+        state = _state(ctx)
+        scope_name = read_scope(scope)
+        # Reading needs only the store: resources answer while the models load, or when they can't.
+        store = await state.store_ready()
+        seeds = await anyio.to_thread.run_sync(lambda: store.list_seeds(scope_name, RECENT_SEEDS, newest_first=True))
+        return RecentSeeds(scope=scope_name, seeds=[SeedView.of(seed) for seed in seeds]).model_dump_json(indent=2)
+
+    @server.resource(
+        "seeds://{scope}/{id}",
+        name="seed",
+        title="One memory",
+        mime_type="application/json",
+    )
+    async def seed(scope: str, id: str, ctx: Context[AppState, Any]) -> str:
+        """One stored memory with its text, category, tags and timestamps (JSON)."""
+        state = _state(ctx)
+        scope_name = read_scope(scope)
+        if not id.isdigit():
+            raise ResourceError(f"Invalid seed id {id!r}: a seed id is a number, as in seeds://{scope_name}/12.")
+        store = await state.store_ready()
+        found = await anyio.to_thread.run_sync(lambda: store.get(int(id)))
+        if found is None or found.scope != scope_name:
+            raise ResourceError(
+                f"No seed {id} in scope {scope_name!r}: it may have been merged or removed; "
+                f"read seeds://{scope_name}/recent or call recall."
+            )
+        return SeedView.of(found).model_dump_json(indent=2)
+
+    @server.prompt(name="memory-habits", title="When to remember and recall")
+    def memory_habits(scope: str | None = None) -> str:
+        """How and when to use this memory: recall at the start of a task, remember lessons, decisions,
+        corrections and preferences as they happen, reconcile now and then."""
+        where = f" (scope `{scope}`: pass it as `scope` to every call)" if scope else ""
+        return MEMORY_HABITS.format(where=where)

@@ -9,6 +9,7 @@ concurrent remembers of the same text must not both be ADDed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -16,9 +17,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Protocol
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
@@ -118,6 +120,9 @@ def scope_label(scope: ScopeSelection) -> str:
 RememberStatus = Literal["saved", "updated", "deleted", "duplicate", "skipped", "queued"]
 ReconcileKind = Literal["merge-duplicate", "update", "delete"]
 RECONCILE_KIND: dict[str, ReconcileKind] = {"NONE": "merge-duplicate", "UPDATE": "update", "DELETE": "delete"}
+RECONCILE_CURSOR_KEY = "reconcile_cursor:"  # + scope: the last seed an unfinished sweep got through
+ReconcileProgress = Callable[[int, int, int], None]
+"""progress(done, total, seed_id), called after each seed a reconcile sweep looks at."""
 
 
 class Embeds(Protocol):
@@ -138,8 +143,14 @@ class Decides(Protocol):
 # -- results (also the MCP tools' structured output) -----------------------------------------
 
 
+def seed_uri(scope: str, seed_id: int | str) -> str:
+    """The MCP resource URI of a seed (`seeds://{scope}/{id}`); a scope's '/' and ':' are percent-encoded."""
+    return f"seeds://{quote(scope, safe='')}/{seed_id}"
+
+
 class SeedView(BaseModel):
     id: Annotated[int, Field(description="The seed's id.")]
+    uri: Annotated[str, Field(description="The seed as an MCP resource (seeds://{scope}/{id}), to read it later.")]
     scope: Annotated[str, Field(description="The scope (project) the seed belongs to.")]
     text: Annotated[str, Field(description="What is remembered.")]
     category: Annotated[str, Field(description="lesson, correction, decision, preference, fact, ...")]
@@ -151,6 +162,7 @@ class SeedView(BaseModel):
     def of(cls, seed: Seed) -> SeedView:
         return cls(
             id=seed.id,
+            uri=seed_uri(seed.scope, seed.id),
             scope=seed.scope,
             text=seed.text,
             category=seed.category,
@@ -315,6 +327,13 @@ class ReconcileResult(BaseModel):
     ]
     dry_run: bool
     drained: Annotated[int, Field(description="Texts waiting in the inbox that were decided first.")] = 0
+    resumed_after: Annotated[
+        int | None,
+        Field(
+            description="When an earlier sweep of this scope was interrupted: the last seed it finished; this "
+            "sweep went on from the next one."
+        ),
+    ] = None
     examined: Annotated[int, Field(description="Seeds looked at.")]
     arbitrated: Annotated[int, Field(description="Pairs or groups the cerebellum was asked about.")]
     actions: list[ReconcileAction]
@@ -675,7 +694,9 @@ class Memory:
 
     # reconcile ----------------------------------------------------------------------------
 
-    def reconcile(self, scope: ScopeSelection, *, dry_run: bool = False) -> ReconcileResult:
+    def reconcile(
+        self, scope: ScopeSelection, *, dry_run: bool = False, progress: ReconcileProgress | None = None
+    ) -> ReconcileResult:
         """Walk a scope oldest first; compare each seed with the older seeds most like it.
 
         Newer seeds are judged against older ones, as a remember of the newer text would have
@@ -684,6 +705,13 @@ class Memory:
         still waiting in the inbox are decided first (not in a dry run), so the sweep sees them.
 
         Several scopes ("*" or a list) are each tidied on their own: a pair never spans scopes.
+
+        A real sweep records after each seed how far it got (in the store's meta table), so a
+        sweep that is interrupted (Ctrl-C, a cancelled call, a crash) goes on from there next
+        time instead of asking the model about the same seeds again; a finished sweep clears the
+        mark. A dry run starts where the next real sweep would, and records nothing.
+        `progress(done, total, seed_id)` is called after each seed; an exception it raises stops
+        the sweep (what was applied stays applied and recorded).
         """
         drained = 0
         if not dry_run:
@@ -695,47 +723,82 @@ class Memory:
                 logger.warning("reconcile: the inbox could not be drained: %s", exc)
         with self.lock:
             names = scope_filter(scope)
+            sweeps = [(name, *self._remaining(name)) for name in (self.store.scopes() if names is None else names)]
+            total = sum(len(seeds) for _, seeds, _ in sweeps)
+            done = 0
             examined, arbitrated, actions = 0, 0, list[ReconcileAction]()
-            for name in self.store.scopes() if names is None else names:
-                seen, asked = self._reconcile_scope(name, dry_run, actions)
-                examined += seen
-                arbitrated += asked
+            resumed_after: int | None = None
+
+            def step(seed_id: int) -> None:
+                nonlocal done
+                done += 1
+                if progress is not None:
+                    progress(done, total, seed_id)
+
+            for name, seeds, after in sweeps:
+                resumed_after = resumed_after if after is None else after
+                arbitrated += self._reconcile_scope(name, seeds, dry_run, actions, step)
+                examined += len(seeds)
             return ReconcileResult(
                 scope=scope_label(scope),
                 dry_run=dry_run,
                 drained=drained,
+                resumed_after=resumed_after,
                 examined=examined,
                 arbitrated=arbitrated,
                 actions=actions,
             )
 
-    def _reconcile_scope(self, scope: str, dry_run: bool, actions: list[ReconcileAction]) -> tuple[int, int]:
-        """Reconcile one scope, appending its actions; (seeds examined, questions asked)."""
+    def _remaining(self, scope: str) -> tuple[list[Seed], int | None]:
+        """The seeds of a scope a sweep has to look at, oldest first, and the seed an interrupted sweep
+        finished last (None: start from the beginning)."""
         seeds = self.store.list_seeds(scope)
+        mark = self.store.get_meta(RECONCILE_CURSOR_KEY + scope)
+        if mark is None:
+            return seeds, None
+        stopped = json.loads(mark)
+        after = int(stopped["id"])
+        return [s for s in seeds if (s.created_at, s.id) > (str(stopped["created_at"]), after)], after
+
+    def _reconcile_scope(
+        self,
+        scope: str,
+        seeds: Sequence[Seed],
+        dry_run: bool,
+        actions: list[ReconcileAction],
+        step: Callable[[int], None],
+    ) -> int:
+        """Reconcile one scope's seeds, appending its actions; the number of questions asked."""
+        cursor_key = RECONCILE_CURSOR_KEY + scope
         gone: set[int] = set()
         arbitrated = 0
         for seed in seeds:
-            if seed.id in gone:
-                continue
-            older = [
-                hit
-                for hit in self.store.search(self.store.embedding(seed.id), scope, self.candidates + 1)
-                if hit.seed.id != seed.id
-                and hit.seed.id not in gone
-                and (hit.seed.created_at, hit.seed.id) < (seed.created_at, seed.id)
-                and hit.similarity >= self.reconcile_similarity
-            ]
-            if not older:
-                continue
-            action = self._reconcile_one(seed, older)
-            arbitrated += action is None or action.decided_by == "model"
-            if action is None:
-                continue
+            older = [] if seed.id in gone else self._older_similar(seed, scope, gone)
+            if older:
+                action = self._reconcile_one(seed, older)
+                arbitrated += action is None or action.decided_by == "model"
+                if action is not None:
+                    if not dry_run:
+                        action = self._apply_reconcile(action, seed)
+                    gone.add(action.target_id if action.action == "delete" else seed.id)
+                    actions.append(action)
             if not dry_run:
-                action = self._apply_reconcile(action, seed)
-            gone.add(action.target_id if action.action == "delete" else seed.id)
-            actions.append(action)
-        return len(seeds), arbitrated
+                self.store.set_meta(cursor_key, json.dumps({"created_at": seed.created_at, "id": seed.id}))
+            step(seed.id)
+        if not dry_run:
+            self.store.set_meta(cursor_key, None)
+        return arbitrated
+
+    def _older_similar(self, seed: Seed, scope: str, gone: set[int]) -> list[ScoredSeed]:
+        """The older seeds of the scope close enough to `seed` to be compared with it."""
+        return [
+            hit
+            for hit in self.store.search(self.store.embedding(seed.id), scope, self.candidates + 1)
+            if hit.seed.id != seed.id
+            and hit.seed.id not in gone
+            and (hit.seed.created_at, hit.seed.id) < (seed.created_at, seed.id)
+            and hit.similarity >= self.reconcile_similarity
+        ]
 
     def _reconcile_one(self, seed: Seed, older: Sequence[ScoredSeed]) -> ReconcileAction | None:
         from seeds import text_hash

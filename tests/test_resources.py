@@ -1,0 +1,110 @@
+"""MCP resources, the prompt and reconcile progress, through the SDK's client against the real store and GGUF."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from server.app import create_server
+from server.memory import RememberResult, seed_uri
+from server.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, smollm2: Path) -> Settings:
+    return Settings(
+        db=tmp_path / "seeds.db",
+        model=str(smollm2),
+        embedder=str(smollm2),
+        threads=2,
+        context_size=2048,
+        candidate_similarity=0.0,
+        reconcile_similarity=0.0,
+        offline=True,
+    )
+
+
+async def remember(client: Client, text: str, scope: str) -> RememberResult:
+    result = await client.call_tool("remember", {"text": text, "scope": scope, "force": True})
+    assert not result.is_error, result.content
+    return RememberResult.model_validate(result.structured_content)
+
+
+def text_of(contents: Any) -> str:
+    (content,) = contents.contents
+    return content.text
+
+
+async def test_seeds_are_resources_linked_from_the_tools(settings: Settings) -> None:
+    # No arbitration (SmolLM2 would merge any two texts): each remember saves a new seed.
+    settings = settings.model_copy(update={"candidate_similarity": 1.0})
+    async with Client(create_server(settings)) as client:
+        templates = {t.uri_template: t for t in (await client.list_resource_templates()).resource_templates}
+        assert set(templates) == {"seeds://{scope}/{id}", "seeds://{scope}/recent"}
+        assert all(t.mime_type == "application/json" and t.description for t in templates.values())
+
+        first = await remember(client, "The release checklist lives in docs/RELEASE.md.", "team/web")
+        second = await remember(client, "Frontend builds use Vite with the React plugin.", "team/web")
+        assert first.seed is not None and second.seed is not None
+        # The tool's output links to the seed; a scope with '/' is percent-encoded in it.
+        assert first.seed.uri == f"seeds://team%2Fweb/{first.seed.id}" == seed_uri("team/web", first.seed.id)
+
+        one = json.loads(text_of(await client.read_resource(first.seed.uri)))
+        assert one["id"] == first.seed.id and one["text"] == "The release checklist lives in docs/RELEASE.md."
+        assert one["scope"] == "team/web" and one["uri"] == first.seed.uri
+
+        recent = json.loads(text_of(await client.read_resource("seeds://team%2Fweb/recent")))
+        assert recent["scope"] == "team/web"
+        assert [s["id"] for s in recent["seeds"]] == [second.seed.id, first.seed.id]
+
+        recall = await client.call_tool("recall", {"query": "release checklist", "scope": "team/web"})
+        assert recall.structured_content is not None
+        assert first.seed.uri in [hit["uri"] for hit in recall.structured_content["hits"]]
+
+        # A seed read through the wrong scope, or an id that is no seed, is an error that says what to do.
+        for uri, message in (
+            (f"seeds://other/{first.seed.id}", "No seed"),
+            ("seeds://team%2Fweb/999", "No seed 999"),
+            ("seeds://team%2Fweb/abc", "Invalid seed id"),
+        ):
+            with pytest.raises(Exception, match=message):
+                await client.read_resource(uri)
+
+
+async def test_the_prompt_tells_an_agent_when_to_remember_and_recall(settings: Settings) -> None:
+    async with Client(create_server(settings)) as client:
+        prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+        assert "memory-habits" in prompts and prompts["memory-habits"].description
+        assert [a.name for a in prompts["memory-habits"].arguments or []] == ["scope"]
+        result = await client.get_prompt("memory-habits", {"scope": "my-project"})
+    (message,) = result.messages
+    text = message.content.text  # type: ignore[union-attr]
+    assert "`recall`" in text and "`remember`" in text and "`reconcile`" in text
+    assert "scope `my-project`" in text and "seeds://{scope}/recent" in text
+
+
+async def test_reconcile_reports_progress_for_every_seed(settings: Settings) -> None:
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    settings = settings.model_copy(update={"candidate_similarity": 1.0})
+    async with Client(create_server(settings)) as client:
+        for text in ("Use Postgres 16 in CI.", "Deploys go out on Tuesdays.", "Lint with ruff."):
+            await remember(client, text, "p")
+        result = await client.call_tool("reconcile", {"scope": "p", "dry_run": True}, progress_callback=on_progress)
+        assert not result.is_error
+    assert [(p, t) for p, t, _ in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert all(m and m.startswith("seed ") for _, _, m in seen)

@@ -982,14 +982,22 @@ class SeedStore:
     def restore(self, seeds: Sequence[tuple[Seed, Sequence[float]]]) -> list[Seed]:
         """Insert seeds exactly as given (scope, text, category, tags, source, timestamps), in one transaction.
 
-        Each keeps its id when that id is free in this store, else gets a new one. For imports of
+        Each keeps its id when no seed here has (or had) that id, else gets a new one. For imports of
         an export: into an empty store the result is the exported store, ids included.
         """
         vectors = [self._vector(embedding) for _, embedding in seeds]
         restored: list[Seed] = []
         with self._lock, self._write():
             for (seed, _), vector in zip(seeds, vectors, strict=True):
-                taken = self._conn.execute("SELECT 1 FROM seeds WHERE id = ?", (seed.id,)).fetchone() is not None
+                # id 0: the seed has no id of its own yet. An id in history belonged to another seed here.
+                taken = (
+                    seed.id <= 0
+                    or self._conn.execute(
+                        "SELECT 1 FROM seeds WHERE id = ?1 UNION ALL SELECT 1 FROM seed_history WHERE seed_id = ?1",
+                        (seed.id,),
+                    ).fetchone()
+                    is not None
+                )
                 cursor = self._conn.execute(
                     "INSERT INTO seeds (id, scope, text, text_hash, category, tags, source, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -1,17 +1,51 @@
-"""The `cerebellum-mcp` command: with no arguments it serves MCP over stdio."""
+"""The `cerebellum-mcp` command. With no subcommand it serves MCP over stdio (what MCP clients launch);
+the subcommands are for people: look inside the store, tidy it, move it, check the set-up.
+
+Every subcommand takes the same settings flags as the server and opens the same store. Human output
+goes to stdout, logs and errors to stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import platform
+import re
+import shlex
+import shutil
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Generator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from server.settings import DEFAULT_EMBEDDER, DEFAULT_MODEL, DEFAULT_SCOPE, Settings, default_db_path
+
+if TYPE_CHECKING:
+    from seeds import SeedStore
+    from server.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
+    from server.memory import Memory
+    from server.prompts import Candidate
+
+logger = logging.getLogger(__name__)
+
+SETTING_FLAGS = ("db", "model", "embedder", "scope", "threads", "context_size", "offline", "secrets", "log_level")
+CLIENTS = ("claude-desktop", "cursor", "claude-code")
+DOCTOR_SAMPLE = "Lesson: run the database migrations before the integration tests, or they fail on a missing table."
+
+
+class CliError(Exception):
+    """A problem the user can fix; main() prints it on stderr and exits with status 1."""
 
 
 def _version() -> str:
@@ -21,56 +55,126 @@ def _version() -> str:
         return "unknown"
 
 
+# -- arguments ------------------------------------------------------------------------------------
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # On subcommands the default is SUPPRESS, so `cerebellum-mcp --db x list` keeps the --db given
+    # before the subcommand instead of the subparser resetting it.
+    default: Any = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("settings (each also CEREBELLUM_<NAME> in the environment)")
+    group.add_argument(
+        "--db", default=default, help=f"SQLite file of the seed store (CEREBELLUM_DB; default {default_db_path()})"
+    )
+    group.add_argument(
+        "--model",
+        default=default,
+        help="cerebellum GGUF: a local path or 'repo_id:filename' on Hugging Face "
+        f"(CEREBELLUM_MODEL; default {DEFAULT_MODEL})",
+    )
+    group.add_argument(
+        "--embedder",
+        default=default,
+        help="embedding GGUF: a local path or 'repo_id:filename' on Hugging Face "
+        f"(CEREBELLUM_EMBEDDER; default {DEFAULT_EMBEDDER})",
+    )
+    group.add_argument(
+        "--scope",
+        default=default,
+        help=f"scope used when a call names none (CEREBELLUM_SCOPE; default {DEFAULT_SCOPE})",
+    )
+    group.add_argument(
+        "--threads", type=int, default=default, help="CPU threads for llama.cpp (CEREBELLUM_THREADS; default: all)"
+    )
+    group.add_argument(
+        "--context-size",
+        type=int,
+        default=default,
+        help="cerebellum context window in tokens (CEREBELLUM_CONTEXT_SIZE; default 4096)",
+    )
+    group.add_argument(
+        "--offline",
+        action="store_true",
+        default=default,
+        help="never download models: local paths and the Hugging Face cache only (CEREBELLUM_OFFLINE)",
+    )
+    group.add_argument(
+        "--secrets",
+        choices=["refuse", "redact"],
+        default=default,
+        help="a text holding a credential is refused, or stored with each secret replaced by a [REDACTED:kind] "
+        "placeholder (CEREBELLUM_SECRETS; default refuse)",
+    )
+    group.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default=default,
+        help="log level on stderr (CEREBELLUM_LOG_LEVEL; default INFO when serving, WARNING for other commands)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cerebellum-mcp",
         description="A local MCP server (stdio) that keeps a coding agent's long-term memory tidy with a small "
-        "in-process GGUF model. Every flag can also be set as an environment variable CEREBELLUM_<FLAG>.",
+        "in-process GGUF model. Without a command it serves MCP on stdio (what MCP clients launch); the commands "
+        "below are for people. Every flag can also be set as an environment variable CEREBELLUM_<FLAG>.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument("--db", help=f"SQLite file of the seed store (CEREBELLUM_DB; default {default_db_path()})")
-    parser.add_argument(
-        "--model",
-        help="cerebellum GGUF: a local path or 'repo_id:filename' on Hugging Face "
-        f"(CEREBELLUM_MODEL; default {DEFAULT_MODEL})",
-    )
-    parser.add_argument(
-        "--embedder",
-        help="embedding GGUF: a local path or 'repo_id:filename' on Hugging Face "
-        f"(CEREBELLUM_EMBEDDER; default {DEFAULT_EMBEDDER})",
-    )
-    parser.add_argument(
-        "--scope", help=f"scope used when a call names none (CEREBELLUM_SCOPE; default {DEFAULT_SCOPE})"
-    )
-    parser.add_argument(
-        "--threads", type=int, help="CPU threads for llama.cpp (CEREBELLUM_THREADS; default: all cores)"
-    )
-    parser.add_argument(
-        "--context-size", type=int, help="cerebellum context window in tokens (CEREBELLUM_CONTEXT_SIZE; default 4096)"
-    )
-    parser.add_argument(
-        "--offline",
+    _add_setting_flags(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_setting_flags(common, suppress=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+
+    command("serve", "serve MCP over stdio (the same as no command)")
+
+    recall = command("recall", "search the memories of a scope, best first")
+    recall.add_argument("query", help="what you want to know, in your own words")
+    recall.add_argument("-k", type=int, default=5, help="how many memories to show (1-50, default 5)")
+
+    listing = command("list", "list stored memories, newest first (all scopes unless --scope)")
+    listing.add_argument("--category", help="only this category (lesson, decision, fact, ...)")
+    listing.add_argument("--since", help="only memories stored since: a date (2026-11-01), a time, or 7d / 12h / 30m")
+    listing.add_argument("--limit", type=int, default=50, help="show at most this many (default 50)")
+
+    show = command("show", "show one memory with its history")
+    show.add_argument("id", type=int, help="the seed id")
+
+    export = command("export", "write the memories as JSON Lines (all scopes unless --scope)")
+    export.add_argument("-o", "--output", help="file to write (default: stdout)")
+
+    importing = command("import", "read memories from a JSON Lines export")
+    importing.add_argument("file", help="the .jsonl file ('-' for stdin)")
+    importing.add_argument(
+        "--raw",
         action="store_true",
-        default=None,
-        help="never download models: local paths and the Hugging Face cache only (CEREBELLUM_OFFLINE)",
+        help="store the lines as they are (ids, timestamps), without the gate and the arbiter",
     )
-    parser.add_argument(
-        "--secrets",
-        choices=["refuse", "redact"],
-        help="a text holding a credential is refused, or stored with each secret replaced by a [REDACTED:kind] "
-        "placeholder (CEREBELLUM_SECRETS; default refuse)",
-    )
-    parser.add_argument(
-        "--log-level",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log level on stderr (CEREBELLUM_LOG_LEVEL; default INFO)",
-    )
+
+    reconcile = command("reconcile", "fold duplicates and resolve contradictions in a scope")
+    reconcile.add_argument("--dry-run", action="store_true", help="only show the plan; change nothing")
+
+    command("stats", "counts per scope and category, operations, store size")
+    command("download", "fetch the configured models into the Hugging Face cache now")
+    doctor = command("doctor", "check Python, SQLite, sqlite-vec, the models and the store; make a test decision")
+    doctor.add_argument("--no-decision", action="store_true", help="skip loading the models for a test decision")
+
+    config = command("config", "print (or write) the MCP client configuration that launches this server")
+    config.add_argument("client", choices=CLIENTS, help="the MCP client to configure")
+    config.add_argument("--write", action="store_true", help="write it into the client's config file (with a backup)")
+    config.add_argument("--path", help="the config file to write (default: the client's usual file)")
+    config.add_argument("--name", default="cerebellum", help="the server's name in the client (default cerebellum)")
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Defaults, then CEREBELLUM_* variables, then the flags given on the command line."""
-    given: dict[str, Any] = {key: value for key, value in vars(args).items() if value is not None}
+    given: dict[str, Any] = {
+        key: value for key, value in vars(args).items() if key in SETTING_FLAGS and value is not None
+    }
     return Settings(**given)
 
 
@@ -81,13 +185,624 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'setting'}: {e['msg']}" for e in exc.errors())
         sys.exit(f"cerebellum-mcp: invalid setting: {problems}")
-    # stdout is the MCP stream: every log line goes to stderr.
-    logging.basicConfig(
-        stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    from server.app import create_server
+    serving = args.command in (None, "serve")
+    level = settings.log_level
+    if not serving and getattr(args, "log_level", None) is None and "CEREBELLUM_LOG_LEVEL" not in os.environ:
+        level = "WARNING"  # a person reading a table does not want the INFO lines
+    # stdout is the MCP stream when serving: every log line goes to stderr.
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if serving:
+        from server.app import create_server
 
-    create_server(settings).run("stdio")
+        create_server(settings).run("stdio")
+        return
+    try:
+        COMMANDS[args.command](args, settings)
+    except CliError as exc:
+        sys.exit(f"cerebellum-mcp {args.command}: {exc}")
+    except KeyboardInterrupt:
+        sys.exit(f"cerebellum-mcp {args.command}: interrupted")
+
+
+# -- shared pieces ----------------------------------------------------------------------------------
+
+
+def _out() -> Console:
+    # Created per call so that the current sys.stdout (a pipe, a file, a test's capture) is used.
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+
+
+def _err() -> Console:
+    return Console(file=sys.stderr, highlight=False)
+
+
+@contextmanager
+def _store(settings: Settings, *, must_exist: bool = True) -> Generator[SeedStore]:
+    from seeds import SeedStore, StoreError
+
+    if must_exist and not Path(settings.db).exists():
+        raise CliError(
+            f"There is no seed store at {settings.db} yet (it is created when the server first stores something). "
+            "Pass --db (or CEREBELLUM_DB) to use another file."
+        )
+    try:
+        store = SeedStore.open(settings.db)
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+class _LazyCerebellum:
+    """Loads the cerebellum on its first question: recall and raw imports never ask it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._model: Cerebellum | None = None
+        self.name = "cerebellum (not loaded)"
+
+    def _load(self) -> Cerebellum:
+        if self._model is None:
+            from server.memory import load_cerebellum, model_path
+
+            self._model = load_cerebellum(model_path(self._settings, "cerebellum"), self._settings)
+            self.name = self._model.name
+        return self._model
+
+    def memorize(self, text: str) -> MemorizeVerdict:
+        return self._load().memorize(text)
+
+    def arbitrate(self, text: str, candidates: Sequence[Candidate]) -> ArbitrateVerdict:
+        return self._load().arbitrate(text, candidates)
+
+    def close(self) -> None:
+        if self._model is not None:
+            self._model.close()
+
+
+@contextmanager
+def _memory(settings: Settings, *, must_exist: bool = True) -> Generator[Memory]:
+    from seeds import StoreError
+    from server.cerebellum import CerebellumError
+    from server.memory import Memory, load_embedder, model_path
+    from server.modelfiles import ModelUnavailable
+
+    with _store(settings, must_exist=must_exist) as store:
+        try:
+            with _err().status("loading the models..."):
+                embedder = load_embedder(model_path(settings, "embedder"), settings)
+                memory = Memory.from_settings(store, _LazyCerebellum(settings), embedder, settings)
+        except (ModelUnavailable, StoreError, CerebellumError, ValueError) as exc:
+            raise CliError(str(exc)) from exc
+        try:
+            yield memory
+        except (ModelUnavailable, CerebellumError) as exc:
+            raise CliError(str(exc)) from exc
+        finally:
+            for model in (memory.cerebellum, memory.embedder):
+                close = getattr(model, "close", None)
+                if callable(close):
+                    close()
+
+
+@contextmanager
+def _progress(label: str) -> Generator[Callable[[int, int], None]]:
+    """A progress bar on stderr; yields update(done, total)."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err(),
+        transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _when(timestamp: str) -> str:
+    """A stored UTC timestamp, shortened for a table."""
+    return timestamp[:19].replace("T", " ")
+
+
+def _since(value: str) -> str:
+    """--since as the ISO UTC timestamp the store compares with."""
+    relative = re.fullmatch(r"(\d+)\s*([dhm])", value.strip())
+    if relative:
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[relative[2]]
+        moment = datetime.now(UTC) - timedelta(**{unit: int(relative[1])})
+    else:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise CliError(
+                f"--since {value!r} is not a date or time: use 2026-11-01, 2026-11-01T09:30 or 7d / 12h / 30m."
+            ) from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "size unknown"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+def _explicit_scope(args: argparse.Namespace) -> str | None:
+    """--scope as a filter: only when given on the command line (else: every scope)."""
+    scope = getattr(args, "scope", None)
+    if scope is not None:
+        from server.settings import SCOPE_PATTERN
+
+        if not SCOPE_PATTERN.match(scope):
+            raise CliError(f"Invalid scope {scope!r}: use 1-128 letters, digits or . _ : / -.")
+    return scope
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
+    from server.memory import SecretInText
+
+    if not 1 <= args.k <= 50:
+        raise CliError(f"-k must be between 1 and 50; got {args.k}.")
+    if not args.query.strip():
+        raise CliError("The query is empty: say what you want to know.")
+    with _memory(settings) as memory:
+        try:
+            result = memory.recall(args.query, settings.scope, args.k)
+        except SecretInText as exc:
+            raise CliError(str(exc)) from exc
+    out = _out()
+    if not result.hits:
+        out.print(f"No memories in scope '{result.scope}' match.")
+        return
+    table = Table(title=f"recall in '{result.scope}': {result.query}", title_justify="left")
+    for column in ("#", "id", "score", "similarity", "stored", "text"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("#", "id") else "left")
+    for rank, hit in enumerate(result.hits, start=1):
+        table.add_row(
+            str(rank), str(hit.id), f"{hit.score:.3f}", f"{hit.similarity:.3f}", _when(hit.created_at), hit.text
+        )
+    out.print(table)
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
+    if args.limit < 1:
+        raise CliError(f"--limit must be at least 1; got {args.limit}.")
+    scope = _explicit_scope(args)
+    since = _since(args.since) if args.since else None
+    with _store(settings) as store:
+        seeds = store.list_seeds(scope, args.limit, category=args.category, since=since, newest_first=True)
+        total = len(store.list_seeds(scope, category=args.category, since=since))
+    out = _out()
+    if not seeds:
+        out.print("No memories match.")
+        return
+    table = Table(title_justify="left")
+    for column in ("id", "scope", "category", "stored", "tags", "text"):
+        table.add_column(column, overflow="fold", justify="right" if column == "id" else "left")
+    for seed in seeds:
+        table.add_row(str(seed.id), seed.scope, seed.category, _when(seed.created_at), ", ".join(seed.tags), seed.text)
+    out.print(table)
+    out.print(f"{len(seeds)} of {total} memories shown, newest first.")
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> None:
+    from server.memory import seed_uri
+
+    with _store(settings) as store:
+        seed = store.get(args.id)
+        history = store.history(args.id)
+    if seed is None and not history:
+        raise CliError(f"No seed with id {args.id}: list them with 'cerebellum-mcp list'.")
+    out = _out()
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold")
+    fields.add_column(overflow="fold")
+    if seed is not None:
+        for name, value in (
+            ("id", str(seed.id)),
+            ("uri", seed_uri(seed.scope, seed.id)),
+            ("scope", seed.scope),
+            ("category", seed.category),
+            ("tags", ", ".join(seed.tags) or "-"),
+            ("source", seed.source),
+            ("created", seed.created_at),
+            ("updated", seed.updated_at),
+            ("text", seed.text),
+        ):
+            fields.add_row(name, value)
+    else:
+        last = history[-1]
+        fields.add_row("id", str(args.id))
+        fields.add_row("status", f"removed by operation {last.operation_id} at {last.recorded_at}")
+        fields.add_row("reason", last.reason)
+        fields.add_row("last text", last.previous.text)
+    out.print(fields)
+    if not history:
+        out.print("\nNo earlier versions: the text is as first stored.")
+        return
+    table = Table(title="history (oldest first)", title_justify="left")
+    for column in ("when", "operation", "action", "reason", "text before", "triggered by"):
+        table.add_column(column, overflow="fold")
+    for entry in history:
+        table.add_row(
+            _when(entry.recorded_at),
+            entry.operation_id,
+            entry.action,
+            entry.reason,
+            entry.previous.text,
+            entry.trigger_text or "-",
+        )
+    out.print()
+    out.print(table)
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
+    from server.transfer import export_lines
+
+    scope = _explicit_scope(args)
+    with _store(settings) as store:
+        lines = list(export_lines(store, scope))
+    text = "".join(line + "\n" for line in lines)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    _err().print(f"exported {len(lines)} memories" + (f" to {args.output}" if args.output else ""))
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    from server.transfer import ImportRefused, import_gated, import_raw, read_records
+
+    try:
+        raw_text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"Could not read {args.file}: {exc}") from exc
+    try:
+        records = read_records(raw_text.splitlines())
+    except ImportRefused as exc:
+        raise CliError(str(exc)) from exc
+    if not records:
+        raise CliError(f"{args.file} holds no memories (one JSON object per line, as 'export' writes).")
+    with _memory(settings, must_exist=False) as memory, _progress("importing") as update:
+        if args.raw:
+            report = import_raw(memory.store, memory.embedder, records, update)
+        else:
+            report = import_gated(memory, records, update)
+    out = _out()
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(report.counts.items()))
+    mode = "as they are (--raw)" if args.raw else "through the gate and the arbiter"
+    out.print(f"{len(records)} lines read from {args.file}, imported {mode}: {counts}.")
+    for old, new in report.renumbered:
+        out.print(f"  seed {old} of the file is seed {new} here (its id was taken)")
+
+
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
+    from seeds import StoreError
+
+    with _memory(settings) as memory, _progress("reconciling" if not args.dry_run else "planning") as update:
+        try:
+            result = memory.reconcile(
+                settings.scope, dry_run=args.dry_run, progress=lambda done, total, _: update(done, total)
+            )
+        except StoreError as exc:
+            raise CliError(f"The seed store refused a change: {exc}. Run reconcile again to go on.") from exc
+        except KeyboardInterrupt:
+            raise CliError(
+                "interrupted; what was done is kept, and the next 'cerebellum-mcp reconcile' goes on from there."
+            ) from None
+    out = _out()
+    if result.resumed_after is not None:
+        out.print(f"Went on after seed {result.resumed_after}, where an interrupted sweep stopped.")
+    verb = "would be" if result.dry_run else "were"
+    title = f"{'plan' if result.dry_run else 'reconcile'} for scope '{result.scope}'"
+    out.print(
+        f"{title}: {result.examined} memories examined, {result.arbitrated} asked about, "
+        f"{len(result.actions)} changes {verb} made."
+    )
+    if not result.actions:
+        return
+    table = Table(title_justify="left")
+    for column in ("action", "seed", "into / target", "reason", "merged text", "operation"):
+        table.add_column(column, overflow="fold")
+    for action in result.actions:
+        table.add_row(
+            action.action,
+            str(action.seed_id),
+            str(action.target_id),
+            action.reason,
+            action.merged_text or "-",
+            action.operation_id or ("(dry run)" if result.dry_run else "-"),
+        )
+    out.print(table)
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
+    with _store(settings) as store:
+        stats = store.stats()
+    out = _out()
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column(overflow="fold")
+    summary.add_row("store", f"{stats.path} ({_size(stats.size_bytes)}, schema version {stats.schema_version})")
+    summary.add_row("embedder", f"{stats.embedder[0]} ({stats.embedder[1]} dimensions)" if stats.embedder else "-")
+    summary.add_row("memories", str(stats.seeds))
+    summary.add_row("operations", f"{stats.operations} (with {stats.history_entries} earlier versions kept)")
+    if stats.oldest and stats.newest:
+        summary.add_row("stored", f"{_when(stats.oldest)} .. {_when(stats.newest)}")
+    out.print(summary)
+    for title, counts in (("scope", stats.seeds_by_scope), ("category", stats.seeds_by_category)):
+        if counts:
+            table = Table(title_justify="left")
+            table.add_column(title)
+            table.add_column("memories", justify="right")
+            for name, count in counts.items():
+                table.add_row(name, str(count))
+            out.print(table)
+
+
+def cmd_download(args: argparse.Namespace, settings: Settings) -> None:
+    from server.modelfiles import ModelUnavailable, download_model, locate_model, probe_hub_file
+
+    out = _out()
+    failures: list[str] = []
+    for role, spec, setting in (
+        ("cerebellum", settings.model, "--model / CEREBELLUM_MODEL"),
+        ("embedder", settings.embedder, "--embedder / CEREBELLUM_EMBEDDER"),
+    ):
+        found = locate_model(spec)
+        if found.path is not None:
+            where = "local file" if found.hub is None else "already in the Hugging Face cache"
+            out.print(f"{role}: {spec} - {where}, {_size(found.size)}: {found.path}")
+            continue
+        if found.hub is None:
+            failures.append(f"{role}: '{spec}' is neither a file nor a 'repo_id:filename' reference ({setting})")
+            continue
+        if settings.offline:
+            failures.append(f"{role}: {spec} is not in the Hugging Face cache and --offline forbids downloading")
+            continue
+        started = time.monotonic()
+        try:
+            size = probe_hub_file(found.hub, role=role, setting=setting)
+            out.print(f"{role}: downloading {spec} ({_size(size)}); progress on stderr")
+            path = download_model(spec, role=role, setting=setting)
+        except ModelUnavailable as exc:
+            failures.append(str(exc))
+            continue
+        out.print(f"{role}: {_size(path.stat().st_size)} in {time.monotonic() - started:.0f} s: {path}")
+    if failures:
+        raise CliError("\n".join(failures))
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
+    checks: list[tuple[str, bool | None, str]] = []  # (what, ok / failed / None = note, detail)
+    checks.append(("cerebellum-mcp", None, _version()))
+    checks.append(("Python", None, f"{platform.python_version()} ({sys.executable})"))
+    checks.extend(_sqlite_checks())
+    try:
+        checks.append(("llama-cpp-python", None, version("llama-cpp-python")))
+    except PackageNotFoundError:
+        checks.append(("llama-cpp-python", False, "not installed: reinstall cerebellum-mcp"))
+    paths = _model_checks(settings, checks)
+    checks.extend(_store_checks(settings))
+    if not args.no_decision:
+        checks.extend(_decision_check(settings, paths))
+    table = Table(title="cerebellum-mcp doctor", title_justify="left")
+    table.add_column("check")
+    table.add_column("", justify="center")
+    table.add_column("detail", overflow="fold")
+    for what, ok, detail in checks:
+        table.add_row(what, {True: "ok", False: "FAIL", None: ""}[ok], detail)
+    _out().print(table)
+    failed = [what for what, ok, _ in checks if ok is False]
+    if failed:
+        raise CliError(f"{len(failed)} check(s) failed: {', '.join(failed)}.")
+
+
+def _sqlite_checks() -> list[tuple[str, bool | None, str]]:
+    import sqlite3
+
+    from seeds import connect, sqlite_library
+
+    binding, sqlite_version = sqlite_library()
+    how = (
+        "the standard library's sqlite3 loads extensions"
+        if binding == "sqlite3"
+        else f"{binding} (this Python's sqlite3 cannot load extensions; stdlib SQLite {sqlite3.sqlite_version})"
+    )
+    checks: list[tuple[str, bool | None, str]] = [("SQLite", None, f"{sqlite_version} via {how}")]
+    try:
+        conn = connect(":memory:")
+        vec = str(conn.execute("SELECT vec_version()").fetchone()[0])
+        fts5 = conn.execute("SELECT sqlite_compileoption_used('ENABLE_FTS5')").fetchone()[0]
+        conn.close()
+        checks.append(("sqlite-vec", True, f"{vec}, loaded into {binding}"))
+        checks.append(("FTS5", bool(fts5), "compiled in" if fts5 else "missing: keyword recall will fail"))
+    except Exception as exc:
+        checks.append(("sqlite-vec", False, f"could not load: {exc}"))
+    return checks
+
+
+def _model_checks(settings: Settings, checks: list[tuple[str, bool | None, str]]) -> dict[str, Path]:
+    from server.modelfiles import locate_model, sha256_of
+
+    paths: dict[str, Path] = {}
+    for role, spec, flag in (("cerebellum", settings.model, "--model"), ("embedder", settings.embedder, "--embedder")):
+        found = locate_model(spec)
+        if found.path is None:
+            hint = "run 'cerebellum-mcp download'" if found.hub is not None else f"check {flag}"
+            checks.append((f"{role} model", False, f"{spec}: not found ({hint})"))
+            continue
+        paths[role] = found.path
+        checks.append((f"{role} model", True, f"{found.path} ({_size(found.size)})\nsha256 {sha256_of(found.path)}"))
+    return paths
+
+
+def _store_checks(settings: Settings) -> list[tuple[str, bool | None, str]]:
+    from seeds import StoreError
+
+    path = Path(settings.db)
+    if not path.exists():
+        return [("store", None, f"{path}: not created yet (created on first use)")]
+    try:
+        with _store(settings) as store:
+            stats = store.stats()
+            integrity = store.integrity_check()
+    except (CliError, StoreError) as exc:
+        return [("store", False, f"{path}: {exc}")]
+    scopes = ", ".join(f"{scope} {count}" for scope, count in stats.seeds_by_scope.items()) or "none"
+    embedder = f"{stats.embedder[0]} ({stats.embedder[1]} dims)" if stats.embedder else "none yet"
+    return [
+        (
+            "store",
+            integrity == "ok",
+            f"{path} ({_size(stats.size_bytes)}, schema {stats.schema_version}, integrity {integrity})",
+        ),
+        ("memories", None, f"{stats.seeds} ({scopes}); vectors from {embedder}"),
+    ]
+
+
+def _decision_check(settings: Settings, paths: dict[str, Path]) -> list[tuple[str, bool | None, str]]:
+    from server.memory import load_cerebellum, load_embedder
+
+    if set(paths) != {"cerebellum", "embedder"}:
+        return [("test decision", False, "skipped: a model file is missing")]
+    checks: list[tuple[str, bool | None, str]] = []
+    try:
+        with _err().status("loading the models for a test decision..."):
+            started = time.perf_counter()
+            embedder = load_embedder(paths["embedder"], settings)
+            cerebellum = load_cerebellum(paths["cerebellum"], settings)
+            loaded = time.perf_counter() - started
+        try:
+            vector = embedder.embed_document(DOCTOR_SAMPLE)
+            verdict = cerebellum.memorize(DOCTOR_SAMPLE)
+        finally:
+            embedder.close()
+            cerebellum.close()
+    except Exception as exc:  # the point of doctor is to show whatever goes wrong, named
+        return [("test decision", False, f"{type(exc).__name__}: {exc}")]
+    checks.append(("embedding", True, f"{len(vector)} dimensions (models loaded in {loaded:.1f} s)"))
+    checks.append(
+        (
+            "test decision",
+            True,
+            f"{verdict.decision} ({verdict.category}: {verdict.reason}) in {verdict.elapsed_ms:.0f} ms\n"
+            f"for: {DOCTOR_SAMPLE}",
+        )
+    )
+    return checks
+
+
+def _launch_command(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The command and arguments a client should run to start this server as configured now."""
+    script = Path(sys.argv[0])
+    if script.name.startswith("cerebellum-mcp") and script.is_file():
+        command = str(script.absolute())
+    else:
+        beside = Path(sys.executable).parent / ("cerebellum-mcp.exe" if os.name == "nt" else "cerebellum-mcp")
+        command = str(beside) if beside.is_file() else ""
+    launch: list[str] = [] if command else ["-m", "server"]
+    command = command or sys.executable
+    for flag in SETTING_FLAGS:
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        option = "--" + flag.replace("_", "-")
+        if flag == "offline":
+            launch.append(option) if value else None
+            continue
+        if flag == "db" or (flag in ("model", "embedder") and Path(str(value)).expanduser().exists()):
+            value = str(Path(str(value)).expanduser().absolute())  # the client starts it from another folder
+        launch += [option, str(value)]
+    return command, launch
+
+
+def _client_config_path(client: str) -> Path:
+    home = Path.home()
+    if client == "cursor":
+        return home / ".cursor" / "mcp.json"
+    if client == "claude-code":
+        return Path.cwd() / ".mcp.json"  # the project's shared Claude Code configuration
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / "Claude" / "claude_desktop_config.json"
+    if os.name == "nt":
+        return Path(os.environ.get("APPDATA", home / "AppData" / "Roaming")) / "Claude" / "claude_desktop_config.json"
+    return home / ".config" / "Claude" / "claude_desktop_config.json"
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> None:
+    command, launch = _launch_command(args)
+    entry: dict[str, Any] = {"command": command, "args": launch}
+    if args.client == "claude-code":
+        entry = {"type": "stdio", **entry, "env": {}}
+    path = Path(args.path).expanduser() if args.path else _client_config_path(args.client)
+    out = _out()
+    if not args.write:
+        if args.client == "claude-code":
+            out.print(shlex.join(["claude", "mcp", "add", args.name, "--", command, *launch]), soft_wrap=True)
+            out.print(f"\n(or, with --write, into {path} for everyone on the project:)")
+        else:
+            out.print(f"Add to {path}:")
+        out.print_json(json.dumps({"mcpServers": {args.name: entry}}))
+        return
+    config: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8") or "{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CliError(f"{path} is not valid JSON ({exc}); fix or move it first. Nothing was written.") from exc
+        if not isinstance(loaded, dict):
+            raise CliError(f"{path} does not hold a JSON object. Nothing was written.")
+        config = cast(dict[str, Any], loaded)
+        if not isinstance(config.get("mcpServers", {}), dict):
+            raise CliError(f"{path} has an 'mcpServers' that is not a JSON object. Nothing was written.")
+    servers: dict[str, Any] = dict(config.get("mcpServers", {}))
+    if servers.get(args.name) == entry:
+        out.print(f"{path} already has this '{args.name}' server; nothing written.")
+        return
+    servers[args.name] = entry
+    config["mcpServers"] = servers
+    backup = None
+    if path.exists():
+        backup = path.with_name(f"{path.name}.bak-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}")
+        shutil.copy2(path, backup)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    partial.replace(path)
+    kept = f" (previous file kept as {backup})." if backup else "."
+    out.print(f"Wrote the '{args.name}' server into {path}{kept}")
+    out.print(f"Restart {args.client} to pick it up.")
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
+    "recall": cmd_recall,
+    "list": cmd_list,
+    "show": cmd_show,
+    "export": cmd_export,
+    "import": cmd_import,
+    "reconcile": cmd_reconcile,
+    "stats": cmd_stats,
+    "download": cmd_download,
+    "doctor": cmd_doctor,
+    "config": cmd_config,
+}
 
 
 if __name__ == "__main__":

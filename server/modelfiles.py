@@ -84,3 +84,85 @@ def _check_gguf(path: Path, role: str, fix: str) -> None:
         magic = handle.read(4)
     if magic != b"GGUF":
         raise ModelUnavailable(f"The {role} model file '{path}' is not a GGUF file. {fix}")
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where a configured model is now: a local file, a file in the hub cache, or not here yet."""
+
+    spec: str
+    path: Path | None
+    hub: HubFile | None
+
+    @property
+    def size(self) -> int | None:
+        return self.path.stat().st_size if self.path is not None and self.path.is_file() else None
+
+
+def locate_model(spec: str, hub_cache: Path | None = None) -> ModelLocation:
+    """Find a model without downloading anything (for `doctor` and `download`)."""
+    target = parse_spec(spec)
+    if isinstance(target, Path):
+        return ModelLocation(spec, target if target.is_file() else None, None)
+    return ModelLocation(spec, _from_cache(target, hub_cache), target)
+
+
+def download_model(spec: str, *, role: str, setting: str, hub_cache: Path | None = None) -> Path:
+    """Fetch a hub model into the hub cache now (progress on stderr); a cached or local file is returned as is."""
+    found = locate_model(spec, hub_cache)
+    if found.path is not None:
+        return found.path
+    if found.hub is None:
+        raise ModelUnavailable(
+            f"The {role} model file '{spec}' does not exist, and it is not a Hugging Face 'repo_id:filename' "
+            f"reference to download. Pass {setting} with a local .gguf file or a hub reference."
+        )
+    try:
+        from huggingface_hub import hf_hub_download  # pyright: ignore[reportUnknownVariableType]
+
+        path = Path(hf_hub_download(repo_id=found.hub.repo_id, filename=found.hub.filename, cache_dir=hub_cache))
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"Could not download the {role} model {found.hub.repo_id}:{found.hub.filename} from Hugging Face: "
+            f"{type(exc).__name__}: {exc}. Check that this machine reaches huggingface.co (or set HF_ENDPOINT to "
+            f"a mirror, HF_TOKEN for a gated repo), or download the .gguf file another way and pass its path "
+            f"with {setting}."
+        ) from exc
+    _check_gguf(path, role, f"Pass {setting} with the path of a local .gguf file.")
+    return path
+
+
+def probe_hub_file(hub: HubFile, *, role: str, setting: str) -> int | None:
+    """Ask the hub for the file (one quick request, no retries); its size in bytes when the hub says.
+
+    A download of an unreachable hub retries for half a minute before it fails; asking first makes
+    `cerebellum-mcp download` fail at once, with the reason.
+    """
+    try:
+        from huggingface_hub import HfApi
+
+        infos = HfApi().get_paths_info(hub.repo_id, [hub.filename])
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"Could not reach Hugging Face for the {role} model {hub.repo_id}:{hub.filename} "
+            f"({type(exc).__name__}: {exc}). Check that this machine reaches huggingface.co (or set HF_ENDPOINT "
+            f"to a mirror, HF_TOKEN for a gated repo, and unset HF_HUB_OFFLINE), or download the .gguf file "
+            f"another way and pass its path with {setting}."
+        ) from exc
+    if not infos:
+        raise ModelUnavailable(
+            f"Hugging Face has no file {hub.filename} in {hub.repo_id} (the {role} model). Check the name given "
+            f"with {setting}."
+        )
+    size = getattr(infos[0], "size", None)
+    return int(size) if isinstance(size, int) else None
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,390 @@
+"""The `cerebellum-mcp` commands for people, on real SQLite files with sqlite-vec and the real SmolLM2 GGUF.
+
+Most run in process through `main()` (the same code the console script runs) so their output can be
+read; the console script itself is run for `download`, `serve` and a few exit codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from seeds import SeedStore
+from server.cli import main
+from server.embedder import Embedder
+from server.memory import Memory
+
+
+@pytest.fixture
+def env(tmp_path: Path, smollm2: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Settings through the environment, as a user would export them; returns the store's path."""
+    db = tmp_path / "seeds.db"
+    for name, value in {
+        "CEREBELLUM_DB": str(db),
+        "CEREBELLUM_MODEL": str(smollm2),
+        "CEREBELLUM_EMBEDDER": str(smollm2),
+        "CEREBELLUM_THREADS": "2",
+        "CEREBELLUM_CONTEXT_SIZE": "2048",
+        "CEREBELLUM_OFFLINE": "1",
+        "COLUMNS": "250",  # wide tables: one row per line
+    }.items():
+        monkeypatch.setenv(name, value)
+    return db
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:
+    """Run a command in process; (stdout, stderr). A failing command raises SystemExit."""
+    capsys.readouterr()
+    main(list(argv))
+    captured = capsys.readouterr()
+    return captured.out, captured.err
+
+
+def fails(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Run a command that must fail; its error message."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    assert exit_info.value.code not in (0, None)
+    assert capsys.readouterr().out == ""  # errors never go to stdout
+    return str(exit_info.value.code)
+
+
+def write_lines(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+ROWS: list[dict[str, Any]] = [
+    {"scope": "web", "text": "The release checklist lives in docs/RELEASE.md.", "tags": ["docs"]},
+    {"scope": "web", "text": "Frontend builds use Vite with the React plugin.", "category": "decision"},
+    {"scope": "team/api", "text": "Lesson: the integration tests hang unless REDIS_URL is set.", "category": "lesson"},
+    {"scope": "team/api", "text": "我们的预发布数据库在 5433 端口。", "created_at": "2026-01-05T10:00:00+00:00"},
+]
+
+
+@pytest.fixture
+def filled(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A store with ROWS imported as they are, and one seed updated so that it has history."""
+    out, _ = run(capsys, "import", "--raw", str(write_lines(tmp_path / "rows.jsonl", ROWS)))
+    assert "4 imported" in out
+    return env
+
+
+@pytest.fixture
+def opened(filled: Path, embedder: Embedder) -> Iterator[SeedStore]:
+    store = SeedStore.open(filled)
+    store.bind_embedder(embedder.name, embedder.dimension)
+    yield store
+    store.close()
+
+
+def test_list_filters_by_scope_category_and_time(filled: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, _ = run(capsys, "list")
+    lines = [line for line in out.splitlines() if "│" in line]
+    assert len(lines) == 4  # one row per seed (the header is drawn with ┃)
+    assert "4 of 4 memories shown" in out
+    # Newest first: the January seed is last.
+    assert "5433" in lines[-1]
+
+    out, _ = run(capsys, "list", "--scope", "team/api")
+    assert "REDIS_URL" in out and "Vite" not in out and "2 of 2" in out
+    out, _ = run(capsys, "list", "--category", "decision")
+    assert "Vite" in out and "1 of 1" in out
+    out, _ = run(capsys, "list", "--since", "2026-02-01")
+    assert "5433" not in out and "3 of 3" in out
+    out, _ = run(capsys, "list", "--since", "1d", "--limit", "1")
+    assert "1 of 3 memories shown" in out
+    out, _ = run(capsys, "list", "--scope", "nothing-here")
+    assert out.strip() == "No memories match."
+
+    assert "is not a date or time" in fails(capsys, "list", "--since", "last tuesday")
+    assert "invalid setting: scope" in fails(capsys, "list", "--scope", "bad scope")
+
+
+def test_commands_on_a_missing_store_say_so_and_create_nothing(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["list"], ["show", "1"], ["stats"], ["export"], ["recall", "x"], ["reconcile"]):
+        assert "There is no seed store at" in fails(capsys, *command)
+    assert not env.exists()
+
+
+def test_show_gives_the_seed_and_its_history(
+    filled: Path, opened: SeedStore, embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed = opened.list_seeds("web")[0]
+    updated, operation_id = opened.update(
+        seed.id,
+        "The release checklist moved to docs/release/CHECKLIST.md.",
+        embedder.embed_document("The release checklist moved to docs/release/CHECKLIST.md."),
+        reason="the file moved",
+        trigger_text="We moved the checklist to docs/release/.",
+    )
+    out, _ = run(capsys, "show", str(seed.id))
+    assert f"seeds://web/{seed.id}" in out and "docs/release/CHECKLIST.md" in out
+    assert "history" in out and operation_id in out and "UPDATE" in out and "the file moved" in out
+    assert "The release checklist lives in docs/RELEASE.md." in out  # the text before
+
+    removed, delete_op = opened.delete(updated.id, reason="obsolete")
+    out, _ = run(capsys, "show", str(seed.id))
+    assert f"removed by operation {delete_op}" in out and removed.text in out
+
+    assert "No seed with id 999" in fails(capsys, "show", "999")
+
+
+def test_stats_counts_scopes_categories_and_operations(
+    filled: Path, opened: SeedStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    opened.delete(opened.list_seeds("web")[0].id, reason="obsolete")
+    out, _ = run(capsys, "stats")
+    assert "memories    3" in out or "memories  3" in " ".join(out.split("│"))
+    rows = {tuple(cell.strip() for cell in line.split("│")[1:3]) for line in out.splitlines() if "│" in line}
+    assert ("team/api", "2") in rows and ("web", "1") in rows
+    assert ("lesson", "1") in rows and ("decision", "1") in rows
+    assert "1 (with 1 earlier versions kept)" in out
+    assert "SmolLM2-135M-Instruct.Q4_1.gguf (576 dimensions)" in out
+
+
+def test_export_then_raw_import_into_an_empty_store_reproduces_it(
+    env: Path, tmp_path: Path, memory: Memory, embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A store made by the pipeline itself, with the real model: remembers, a merge, tags, two scopes.
+    source = memory.store.path
+    for text, scope in (
+        ("Use Postgres 16 in CI.", "proj"),
+        ("The deploy script lives in scripts/deploy.sh.", "proj"),
+        ("部署脚本在 scripts/deploy.sh。", "proj"),
+        ("Lunch is at noon on Fridays.", "team/office"),
+    ):
+        memory.remember(text, scope, tags=["t1"], force=True)
+    first = memory.store.list_seeds()[0]
+    memory.store.update(
+        first.id, "Use Postgres 17 in CI.", embedder.embed_document("Use Postgres 17 in CI."), reason="x"
+    )
+    exported, _ = run(capsys, "--db", source, "export")
+    lines = exported.splitlines()
+    assert len(lines) == memory.store.count() >= 2
+    assert all(json.loads(line)["tags"] == ["t1"] for line in lines)
+    dump = write_lines(tmp_path / "dump.jsonl", [json.loads(line) for line in lines])
+
+    target = tmp_path / "copy.db"
+    out, _ = run(capsys, "--db", str(target), "import", "--raw", str(dump))
+    assert f"{len(lines)} imported" in out
+    _, err = run(capsys, "--db", str(target), "export", "-o", str(tmp_path / "again.jsonl"))
+    assert f"exported {len(lines)} memories to" in err
+    assert (tmp_path / "again.jsonl").read_text(encoding="utf-8") == exported
+
+    # The same store, vectors included: the embedder gives the same vector for the same text.
+    copy = SeedStore.open(target)
+    try:
+        assert copy.list_seeds() == memory.store.list_seeds()
+        for seed in copy.list_seeds():
+            assert copy.embedding(seed.id) == pytest.approx(memory.store.embedding(seed.id), abs=1e-6)
+        # And it answers the same recall.
+        assert copy.search(embedder.embed_query("Postgres"), "proj", 1)[0].seed.text == "Use Postgres 17 in CI."
+    finally:
+        copy.close()
+
+    # Importing the same file again changes nothing.
+    out, _ = run(capsys, "--db", str(target), "import", "--raw", str(dump))
+    assert f"{len(lines)} duplicate" in out and "imported" not in out.split(":")[-1]
+    check = SeedStore.open(target)
+    assert check.count() == len(lines)
+    check.close()
+
+
+def test_a_bad_import_file_is_refused_whole_and_stores_nothing(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        "\n".join(
+            [
+                json.dumps({"scope": "web", "text": "A fine line."}),
+                json.dumps({"scope": "no spaces!", "text": "Bad scope."}),
+                "{not json",
+                json.dumps({"scope": "web", "text": "token ghp_" + "Ab3dE" * 7 + "x"}),
+                json.dumps({"scope": "web"}),
+                json.dumps({"scope": "web", "text": "x", "created_at": "2026-01-01T00:00:00"}),
+                json.dumps({"scope": "web", "text": "x", "colour": "red"}),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    for raw in ([], ["--raw"]):
+        message = fails(capsys, "import", *raw, str(bad))
+        assert "6 line(s) can't be imported, so nothing was stored" in message
+        for expected in ("line 2: scope", "line 3:", "line 4: text", "GitHub token", "line 5: text", "time zone"):
+            assert expected in message
+        assert "ghp_" not in message  # the secret itself is never echoed
+        assert "line 1:" not in message
+    assert not env.exists()
+    assert "Could not read" in fails(capsys, "import", str(tmp_path / "missing.jsonl"))
+
+
+def test_import_without_raw_goes_through_the_gate_and_the_arbiter(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        {"scope": "proj", "text": "Lesson: pytest-xdist workers each need their own SQLite file."},
+        {"scope": "proj", "text": "fix: handle None in the config parser (#123)"},  # a commit subject: skipped
+        {"scope": "proj", "text": "Lesson: pytest-xdist workers each need their own SQLite file."},  # repeat
+    ]
+    out, _ = run(capsys, "import", str(write_lines(tmp_path / "rows.jsonl", rows)))
+    assert "through the gate and the arbiter" in out
+    assert "1 skipped" in out and "1 duplicate" in out and "1 saved" in out
+    store = SeedStore.open(env)
+    try:
+        (seed,) = store.list_seeds()
+        assert seed.text == rows[0]["text"] and seed.source == "import"
+    finally:
+        store.close()
+
+
+def test_recall_prints_the_best_hits(filled: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, _ = run(capsys, "--scope", "web", "recall", "Frontend builds use Vite with the React plugin.", "-k", "1")
+    rows = [line for line in out.splitlines() if "│" in line]
+    assert len(rows) == 1 and "Vite with the React plugin" in rows[0]
+    assert "recall in 'web'" in out
+    out, _ = run(capsys, "recall", "anything", "--scope", "empty")
+    assert "No memories in scope 'empty' match." in out
+    assert "-k must be between 1 and 50" in fails(capsys, "recall", "x", "-k", "0")
+    assert "nothing was stored" in fails(capsys, "recall", "postgres://app:Zq8vR2mK9tLp@db.internal/app")
+
+
+def test_reconcile_dry_run_shows_the_plan_and_the_real_run_applies_it(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CEREBELLUM_RECONCILE_SIMILARITY", "0.0")  # SmolLM2's vectors: let every pair be asked
+    texts = ("Use ruff for linting.", "Lint with ruff.", "Ruff is the linter here.")
+    rows = [{"scope": "proj", "text": text} for text in texts]
+    run(capsys, "import", "--raw", str(write_lines(tmp_path / "rows.jsonl", rows)))
+    rows_out, err = run(capsys, "--scope", "proj", "reconcile", "--dry-run")
+    assert "plan for scope 'proj': 3 memories examined" in rows_out
+    assert "3/3" in err  # the progress bar, on stderr
+    planned = sum(rows_out.count(f"│ {kind} ") for kind in ("merge-duplicate", "update", "delete"))
+    assert f"{planned} changes would be made" in rows_out
+    assert rows_out.count("(dry run)") == planned
+    store = SeedStore.open(env)
+    assert store.count("proj") == 3  # a dry run changes nothing
+    store.close()
+
+    out, _ = run(capsys, "--scope", "proj", "reconcile")
+    assert f"{planned} changes were made" in out and "op_" in out
+    store = SeedStore.open(env)
+    try:
+        assert store.count("proj") == 3 - planned
+    finally:
+        store.close()
+
+
+def test_doctor_reports_versions_checksums_the_store_and_a_decision(
+    filled: Path, smollm2: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = run(capsys, "doctor")
+    digest = hashlib.sha256(smollm2.read_bytes()).hexdigest()
+    assert out.count(f"sha256 {digest}") == 2  # cerebellum and embedder (the same file here)
+    for expected in ("Python", "SQLite", "sqlite-vec", "v0.1.", "llama-cpp-python", str(filled), "team/api 2"):
+        assert expected in out
+    decision = next(line for line in out.splitlines() if "test decision" in line)
+    assert "ok" in decision and ("SAVE" in decision or "SKIP" in decision)
+    assert "FAIL" not in out
+
+
+def test_doctor_fails_on_a_missing_model_and_names_it(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(tmp_path / "gone.gguf"), "doctor"])
+    assert "check(s) failed: cerebellum model" in str(exit_info.value.code)
+    out = capsys.readouterr().out
+    assert "gone.gguf: not found" in out and "skipped: a model file is missing" in out
+    assert not env.exists()  # doctor does not create a store
+
+
+def cli() -> str:
+    command = shutil.which("cerebellum-mcp", path=str(Path(sys.executable).parent))
+    assert command, "the cerebellum-mcp console script is not installed: run `make setup`"
+    return command
+
+
+def test_download_fails_with_a_clear_message_when_the_hub_is_unreachable(tmp_path: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "CEREBELLUM_"))}
+    # Nothing listens on port 9: the hub is unreachable, as it is from this machine.
+    environment |= {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_CACHE": str(tmp_path / "hub")}
+    run = subprocess.run([cli(), "download"], capture_output=True, text=True, env=environment, timeout=120)
+    assert run.returncode == 1
+    assert "Could not reach Hugging Face for the cerebellum model doncxy/BIJA-cerebellum-Qwen3-1.7B-v1" in run.stderr
+    assert "Could not reach Hugging Face for the embedder model Qwen/Qwen3-Embedding-0.6B-GGUF" in run.stderr
+    assert "--model / CEREBELLUM_MODEL" in run.stderr and "HF_ENDPOINT" in run.stderr
+    assert not (tmp_path / "hub").exists() or not any((tmp_path / "hub").rglob("*.gguf"))
+
+
+def test_download_reports_local_files_and_their_sizes(smollm2: Path) -> None:
+    run = subprocess.run(
+        [cli(), "--model", str(smollm2), "--embedder", str(smollm2), "download"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("local file") == 2 and "MB" in run.stdout
+
+
+def config_json(out: str) -> dict[str, Any]:
+    return json.loads(out[out.index("{") : out.rindex("}") + 1])
+
+
+def test_config_prints_the_snippet_for_each_client(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out, _ = run(capsys, "--scope", "my-project", "config", "claude-desktop")
+    entry = config_json(out)["mcpServers"]["cerebellum"]
+    assert Path(entry["command"]).is_absolute() and Path(entry["command"]).exists()
+    assert entry["args"] == ["--scope", "my-project"]
+    out, _ = run(capsys, "config", "cursor", "--db", "rel/seeds.db", "--name", "memory")
+    entry = config_json(out)["mcpServers"]["memory"]
+    assert entry["args"] == ["--db", str(tmp_path / "rel" / "seeds.db")]  # made absolute for the client
+    out, _ = run(capsys, "config", "claude-code", "--scope", "p")
+    first = out.splitlines()[0]
+    assert first.startswith("claude mcp add cerebellum -- /") and first.endswith("--scope p")
+    assert config_json(out)["mcpServers"]["cerebellum"]["type"] == "stdio"
+
+
+def test_config_write_merges_into_the_existing_file_and_keeps_a_backup(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "claude_desktop_config.json"
+    original = {"mcpServers": {"other": {"command": "other-server", "args": []}}, "theme": "dark"}
+    path.write_text(json.dumps(original), encoding="utf-8")
+    out, _ = run(capsys, "--scope", "p", "config", "claude-desktop", "--write", "--path", str(path))
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert written["theme"] == "dark" and written["mcpServers"]["other"] == original["mcpServers"]["other"]
+    assert written["mcpServers"]["cerebellum"]["args"] == ["--scope", "p"]
+    (backup,) = tmp_path.glob("claude_desktop_config.json.bak-*")
+    assert json.loads(backup.read_text(encoding="utf-8")) == original and str(backup) in out
+
+    out, _ = run(capsys, "--scope", "p", "config", "claude-desktop", "--write", "--path", str(path))
+    assert "nothing written" in out and len(list(tmp_path.glob("*.bak-*"))) == 1
+
+    path.write_text("{broken", encoding="utf-8")
+    assert "is not valid JSON" in fails(capsys, "config", "cursor", "--write", "--path", str(path))
+    assert path.read_text(encoding="utf-8") == "{broken"
+
+    fresh = tmp_path / "new" / "mcp.json"
+    run(capsys, "config", "cursor", "--write", "--path", str(fresh))
+    assert "cerebellum" in json.loads(fresh.read_text(encoding="utf-8"))["mcpServers"]
+
+
+def test_version_and_a_bad_command() -> None:
+    version = subprocess.run([cli(), "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("cerebellum-mcp 0.")
+    bad = subprocess.run([cli(), "frobnicate"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr and bad.stdout == ""

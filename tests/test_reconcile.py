@@ -16,17 +16,24 @@ from server.prompts import Candidate
 
 @dataclass
 class AskedAbout:
-    """The real model, recording which seed each arbitration was about."""
+    """Records which seed each arbitration was about; answers with the real model, or ADD (keep both) at unit speed.
 
-    inner: Cerebellum
+    SmolLM2 takes seconds per arbitration on two busy cores; what is tested here is which seeds are asked
+    about, not the answer (reconcile with the model's answers is tested in test_memory.py and test_resources.py).
+    """
+
+    inner: Cerebellum | None = None
     texts: list[str] = field(default_factory=list[str])
     name: str = "recording"
 
     def memorize(self, text: str) -> MemorizeVerdict:
+        assert self.inner is not None
         return self.inner.memorize(text)
 
     def arbitrate(self, text: str, candidates: Sequence[Candidate]) -> ArbitrateVerdict:
         self.texts.append(text)
+        if self.inner is None:
+            return ArbitrateVerdict("ADD", None, "", "keep both", 0.0)
         return self.inner.arbitrate(text, candidates)
 
 
@@ -79,9 +86,9 @@ def test_an_interrupted_sweep_goes_on_where_it_stopped(
 
 
 def test_a_resumed_sweep_does_not_ask_the_model_again_about_seeds_it_finished(
-    store: SeedStore, cerebellum: Cerebellum, embedder: Embedder
+    store: SeedStore, embedder: Embedder
 ) -> None:
-    brain = AskedAbout(cerebellum)
+    brain = AskedAbout()
     memory = Memory(store, brain, embedder, reconcile_similarity=-1.0)  # every seed has older neighbours
     for text in TEXTS[:4]:
         store.add("p", text, embedder.embed_document(text))
@@ -91,11 +98,11 @@ def test_a_resumed_sweep_does_not_ask_the_model_again_about_seeds_it_finished(
             raise Stop
 
     with pytest.raises(Stop):
-        memory.reconcile("p", dry_run=False, progress=stop_after_three)
-    asked_before = list(brain.texts)
-    assert asked_before  # the model was asked about the second and third seeds (unless they were folded)
+        memory.reconcile("p", progress=stop_after_three)
+    assert brain.texts == TEXTS[1:3]  # the first seed has nothing older
     brain.texts.clear()
-    memory.reconcile("p")
-    # Only the seed after the mark is asked about now: nothing from before the interruption again.
-    assert brain.texts in ([TEXTS[3]], [])
-    assert not set(brain.texts) & set(asked_before)
+    result = memory.reconcile("p")
+    assert result.examined == 1 and result.arbitrated == 1
+    assert brain.texts == [TEXTS[3]]  # only the seed after the mark
+    brain.texts.clear()
+    assert memory.reconcile("p").examined == 4 and brain.texts == TEXTS[1:4]  # a finished sweep starts over

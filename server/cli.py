@@ -490,6 +490,16 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     out.print(f"{len(records)} lines read from {args.file}, imported {mode}: {counts}.")
     for old, new in report.renumbered:
         out.print(f"  seed {old} of the file is seed {new} here (its id was taken)")
+    if report.results:
+        table = Table(title_justify="left")
+        for column in ("#", "status", "seed", "gate", "arbiter", "text"):
+            table.add_column(column, overflow="fold", justify="right" if column in ("#", "seed") else "left")
+        for number, (record, result) in enumerate(zip(records, report.results, strict=True), start=1):
+            gate = f"{result.gate.decision} {result.gate.category} ({result.gate.decided_by})" if result.gate else "-"
+            arbiter = f"{result.arbiter.action} ({result.arbiter.decided_by})" if result.arbiter else "-"
+            seed = str(result.seed.id) if result.seed else "-"
+            table.add_row(str(number), result.status, seed, gate, arbiter, record.text)
+        out.print(table)
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from seeds import Seed, SeedStore, text_hash
 from server import secrets
-from server.memory import Embeds, Memory
+from server.memory import Embeds, Memory, RememberResult
 from server.settings import SCOPE_PATTERN
 
 MAX_TEXT_CHARS = 20_000
@@ -136,6 +136,8 @@ class ImportReport:
     counts: dict[str, int] = field(default_factory=dict[str, int])
     renumbered: list[tuple[int, int]] = field(default_factory=list[tuple[int, int]])
     """(id in the file, id given here) for raw records whose id was taken."""
+    results: list[RememberResult] = field(default_factory=list[RememberResult])
+    """Without raw: remember's answer for each record, in order."""
 
     def add(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
@@ -188,6 +190,7 @@ def import_gated(memory: Memory, records: list[SeedRecord], progress: ImportProg
     for done, record in enumerate(records, start=1):
         result = memory.remember(record.text, record.scope, tags=record.tags, source=record.source)
         report.add(result.status)
+        report.results.append(result)
         if progress is not None:
             progress(done, len(records))
     return report

@@ -249,6 +249,8 @@ def test_import_without_raw_goes_through_the_gate_and_the_arbiter(
     out, _ = run(capsys, "import", str(write_lines(tmp_path / "rows.jsonl", rows)))
     assert "through the gate and the arbiter" in out
     assert "1 skipped" in out and "1 duplicate" in out and "1 saved" in out
+    # One row per line of the file: what the gate and the arbiter did with it.
+    assert "SKIP commit-log (rule)" in out and "NONE (exact-match)" in out and "ADD (no-candidates)" in out
     store = SeedStore.open(env)
     try:
         (seed,) = store.list_seeds()

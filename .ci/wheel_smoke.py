@@ -25,7 +25,7 @@ async def smoke(model: str) -> None:
         )
         async with Client(params, read_timeout_seconds=120) as client:
             tools = sorted(tool.name for tool in (await client.list_tools()).tools)
-            assert tools == ["recall", "reconcile", "remember"], tools
+            assert {"recall", "reconcile", "remember"} <= set(tools), tools
             text = "The wheel check stored this."
             saved = await client.call_tool("remember", {"text": text, "force": True})
             assert not saved.is_error, saved.content

@@ -411,7 +411,7 @@ def test_serve_and_python_m_server_speak_mcp_on_stdio(tmp_path: Path, smollm2: P
 
     async def session() -> dict[str, Any]:
         async with Client(params, read_timeout_seconds=120) as client:
-            assert {tool.name for tool in (await client.list_tools()).tools} == {"remember", "recall", "reconcile"}
+            assert {"remember", "recall", "reconcile"} <= {tool.name for tool in (await client.list_tools()).tools}
             result = await client.call_tool("recall", {"query": "anything"})
             assert not result.is_error, result.content
             assert isinstance(result.structured_content, dict)

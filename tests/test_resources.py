@@ -1,16 +1,24 @@
-"""MCP resources, the prompt and reconcile progress, through the SDK's client against the real store and GGUF."""
+"""MCP resources, the prompt, reconcile progress and cancellation, through the SDK client on the real store and GGUF."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 
+from seeds import SeedStore
 from server.app import create_server
-from server.memory import RememberResult, seed_uri
+from server.cerebellum import ArbitrateVerdict, MemorizeVerdict
+from server.embedder import Embedder
+from server.memory import Memory, ReconcileResult, RememberResult, seed_uri
+from server.prompts import Candidate
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -109,3 +117,61 @@ async def test_reconcile_reports_progress_for_every_seed(settings: Settings) -> 
         assert not result.is_error
     assert [(p, t) for p, t, _ in seen] == [(1, 3), (2, 3), (3, 3)]
     assert all(m and m.startswith("seed ") for _, _, m in seen)
+
+
+@dataclass
+class SlowBrain:
+    """Keeps both seeds of every pair, slowly: a sweep long enough to be cancelled halfway (unit-speed fake;
+    the real model's answers in a sweep are tested in test_memory.py)."""
+
+    asked: list[str] = field(default_factory=list[str])
+    name: str = "slow"
+
+    def memorize(self, text: str) -> MemorizeVerdict:
+        return MemorizeVerdict("SAVE", "fact", "kept", 0.0)
+
+    def arbitrate(self, text: str, candidates: Sequence[Candidate]) -> ArbitrateVerdict:
+        self.asked.append(text)
+        time.sleep(0.3)
+        return ArbitrateVerdict("ADD", None, "", "both kept", 300.0)
+
+
+async def test_a_cancelled_reconcile_call_goes_on_where_it_stopped_next_time(
+    settings: Settings, embedder: Embedder
+) -> None:
+    store = SeedStore.open(settings.db)
+    store.bind_embedder(embedder.name, embedder.dimension)
+    texts = [f"Service number {n} listens on port {8000 + n}." for n in range(8)]
+    for text in texts:
+        store.add("p", text, embedder.embed_document(text))
+    brain = SlowBrain()
+    memory = Memory(store, brain, embedder, reconcile_similarity=-1.0)
+    progress: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(done)
+
+    async with Client(create_server(settings, memory_factory=lambda _: memory)) as client:
+        async with anyio.create_task_group() as tg:
+
+            async def sweep() -> None:
+                await client.call_tool("reconcile", {"scope": "p"}, progress_callback=on_progress)
+
+            tg.start_soon(sweep)
+            with anyio.fail_after(60):
+                while len(progress) < 3:
+                    await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()  # the client gives up: the SDK sends notifications/cancelled
+        with anyio.fail_after(60):
+            while memory.lock.locked():  # the server's worker thread stops at its next seed
+                await anyio.sleep(0.05)
+        stopped_after = len(brain.asked)
+        assert 2 <= stopped_after < len(texts) - 1
+
+        result = await client.call_tool("reconcile", {"scope": "p"})
+        assert not result.is_error, result.content
+        resumed = ReconcileResult.model_validate(result.structured_content)
+    assert resumed.resumed_after is not None
+    # Every seed was asked about once over the two calls: none again, none skipped.
+    assert brain.asked == texts[1:]
+    assert resumed.examined == len(texts) - 1 - stopped_after

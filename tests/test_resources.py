@@ -146,12 +146,12 @@ async def test_a_cancelled_reconcile_call_goes_on_where_it_stopped_next_time(
         store.add("p", text, embedder.embed_document(text))
     brain = SlowBrain()
     memory = Memory(store, brain, embedder, reconcile_similarity=-1.0)
-    progress: list[float] = []
+    reported: list[float] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append(done)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        reported.append(progress)
 
-    async with Client(create_server(settings, memory_factory=lambda _: memory)) as client:
+    async with Client(create_server(settings, memory_factory=lambda _settings, _store: memory)) as client:
         async with anyio.create_task_group() as tg:
 
             async def sweep() -> None:
@@ -159,7 +159,7 @@ async def test_a_cancelled_reconcile_call_goes_on_where_it_stopped_next_time(
 
             tg.start_soon(sweep)
             with anyio.fail_after(60):
-                while len(progress) < 3:
+                while len(reported) < 3:
                     await anyio.sleep(0.05)
             tg.cancel_scope.cancel()  # the client gives up: the SDK sends notifications/cancelled
         with anyio.fail_after(60):

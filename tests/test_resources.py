@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from seeds import SeedStore
 from server.app import create_server
 from server.cerebellum import ArbitrateVerdict, MemorizeVerdict
 from server.embedder import Embedder
-from server.memory import Memory, ReconcileResult, RememberResult, seed_uri
+from server.memory import Memory, ReconcileResult, RememberResult, open_memory, seed_uri
 from server.prompts import Candidate
 from server.settings import Settings
 
@@ -175,3 +176,26 @@ async def test_a_cancelled_reconcile_call_goes_on_where_it_stopped_next_time(
     # Every seed was asked about once over the two calls: none again, none skipped.
     assert brain.asked == texts[1:]
     assert resumed.examined == len(texts) - 1 - stopped_after
+
+
+async def test_resources_answer_while_the_models_are_still_loading(settings: Settings, embedder: Embedder) -> None:
+    store = SeedStore.open(settings.db)
+    store.bind_embedder(embedder.name, embedder.dimension)
+    seed = store.add("p", "Deploys go out on Tuesdays.", embedder.embed_document("Deploys go out on Tuesdays."))
+    store.close()
+    release = threading.Event()
+
+    def slow_factory(s: Settings, opened: SeedStore) -> Memory:
+        release.wait(timeout=120)
+        return open_memory(s, opened)
+
+    try:
+        async with Client(create_server(settings, memory_factory=slow_factory)) as client:
+            with anyio.fail_after(30):
+                one = json.loads(text_of(await client.read_resource(seed_uri("p", seed.id))))
+                recent = json.loads(text_of(await client.read_resource("seeds://p/recent")))
+            assert not release.is_set()  # the models are not loaded yet
+            assert one["text"] == "Deploys go out on Tuesdays." and [s["id"] for s in recent["seeds"]] == [seed.id]
+            release.set()
+    finally:
+        release.set()

@@ -545,6 +545,7 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
     with _store(settings) as store:
         stats = store.stats()
+        waiting = store.inbox_count("pending")
     out = _out()
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
@@ -553,6 +554,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
     summary.add_row("embedder", f"{stats.embedder[0]} ({stats.embedder[1]} dimensions)" if stats.embedder else "-")
     summary.add_row("memories", str(stats.seeds))
     summary.add_row("operations", f"{stats.operations} (with {stats.history_entries} earlier versions kept)")
+    summary.add_row("inbox", f"{waiting} texts waiting for a decision (queued; the server or reconcile decides them)")
     if stats.oldest and stats.newest:
         summary.add_row("stored", f"{_when(stats.oldest)} .. {_when(stats.newest)}")
     out.print(summary)

@@ -22,7 +22,7 @@ from seeds import SeedStore
 from server.cerebellum import Cerebellum
 from server.cli import main
 from server.embedder import Embedder
-from server.memory import Memory
+from server.memory import Memory, receive
 
 
 @pytest.fixture
@@ -145,12 +145,14 @@ def test_stats_counts_scopes_categories_and_operations(
     filled: Path, opened: SeedStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
     opened.delete(opened.list_seeds("web")[0].id, reason="obsolete")
+    receive(opened, "Lesson: a text the server has not decided yet.", "web")  # as a remember past its deadline
     out, _ = run(capsys, "stats")
     assert "memories    3" in out or "memories  3" in " ".join(out.split("│"))
     rows = {tuple(cell.strip() for cell in line.split("│")[1:3]) for line in out.splitlines() if "│" in line}
     assert ("team/api", "2") in rows and ("web", "1") in rows
     assert ("lesson", "1") in rows and ("decision", "1") in rows
     assert "1 (with 1 earlier versions kept)" in out
+    assert "1 texts waiting for a decision" in out
     assert "SmolLM2-135M-Instruct.Q4_1.gguf (576 dimensions)" in out
 
 

@@ -21,7 +21,8 @@ async def smoke(model: str) -> None:
         params = StdioServerParameters(
             command=str(command),
             args=["--db", f"{tmp}/seeds.db", "--model", model, "--embedder", model, "--offline", "--threads", "2"],
-            env={"HF_HUB_OFFLINE": "1"},
+            # Loading can outlast remember's deadline on busy cores; a 'queued' text is not recallable yet.
+            env={"HF_HUB_OFFLINE": "1", "CEREBELLUM_DEADLINE_SECONDS": "300"},
         )
         async with Client(params, read_timeout_seconds=120) as client:
             tools = sorted(tool.name for tool in (await client.list_tools()).tools)

@@ -15,6 +15,6 @@ from eval.inspector_check import check
 def test_the_inspector_cli_lists_the_tools_and_recalls_what_was_remembered(smollm2: Path) -> None:
     log = io.StringIO()
     report = check(smollm2, smollm2, "0.15.0", quick=True, log=log)
-    assert [line.split()[1] for line in report] == ["tools/list", "tools/call", "tools/call"]
+    assert [line.split()[1] for line in report] == ["tools/list", "cerebellum-mcp", "tools/call"]
     assert "recall, reconcile, remember" in report[0]
     assert "first hit: The release checklist lives in docs/RELEASE.md." in report[2]

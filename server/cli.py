@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="store the lines as they are (ids, timestamps), without the gate and the arbiter",
     )
 
+    forget = command("forget", "remove one memory (recorded: 'undo' brings it back)")
+    forget.add_argument("id", type=int, help="the seed id (with --scope: only a seed of that scope)")
+    undo = command("undo", "reverse one recorded change (an update, a delete, a reconcile action, a forget, an undo)")
+    undo.add_argument("operation", help="the operation id, as 'show', 'reconcile' and 'forget' print it (op_...)")
+
     reconcile = command("reconcile", "fold duplicates and resolve contradictions in a scope")
     reconcile.add_argument("--dry-run", action="store_true", help="only show the plan; change nothing")
 
@@ -803,6 +808,46 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> None:
     out.print(f"Restart {args.client} to pick it up.")
 
 
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> None:
+    from seeds import SeedNotFound, StoreError
+    from server.memory import forget_seed
+
+    scope = _explicit_scope(args)
+    with _store(settings) as store:
+        try:
+            result = forget_seed(store, args.id, scope)
+        except SeedNotFound as exc:
+            raise CliError(f"{exc} List them with 'cerebellum-mcp list'.") from exc
+        except StoreError as exc:
+            raise CliError(str(exc)) from exc
+    out = _out()
+    out.print(f"Forgot seed {result.seed.id} in '{result.seed.scope}': {result.seed.text}")
+    out.print(f"Operation {result.operation_id}; 'cerebellum-mcp undo {result.operation_id}' brings it back.")
+
+
+def cmd_undo(args: argparse.Namespace, settings: Settings) -> None:
+    from seeds import StoreError
+
+    with _store(settings) as store:
+        try:
+            outcome = store.undo(args.operation)
+        except StoreError as exc:
+            raise CliError(str(exc)) from exc
+    out = _out()
+    out.print(
+        f"Undid {outcome.undone.kind} {outcome.undone.id} in '{outcome.undone.scope}' "
+        f"(recorded as {outcome.operation.id}; undo that to apply it again)."
+    )
+    table = Table(title_justify="left")
+    for column in ("", "seed", "text"):
+        table.add_column(column, overflow="fold")
+    for what, seeds in (("restored", outcome.restored), ("removed", outcome.removed)):
+        for seed in seeds:
+            table.add_row(what, str(seed.id), seed.text)
+    if outcome.restored or outcome.removed:
+        out.print(table)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "recall": cmd_recall,
     "list": cmd_list,
@@ -814,6 +859,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "download": cmd_download,
     "doctor": cmd_doctor,
     "config": cmd_config,
+    "forget": cmd_forget,
+    "undo": cmd_undo,
 }
 
 

@@ -422,3 +422,23 @@ def test_serve_and_python_m_server_speak_mcp_on_stdio(tmp_path: Path, smollm2: P
     answer = anyio.run(session)
     assert (answer["query"], answer["scope"], answer["hits"]) == ("anything", "served", [])
     assert (tmp_path / "s.db").exists()
+
+
+def test_forget_then_undo_brings_the_memory_back_as_it_was(
+    filled: Path, opened: SeedStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed = opened.list_seeds("web")[0]
+    out, _ = run(capsys, "forget", str(seed.id))
+    (operation,) = {word.strip(";'.") for word in out.split() if word.startswith(("op_", "'op_"))} or {""}
+    assert f"Forgot seed {seed.id} in 'web'" in out and operation.startswith("op_")
+    assert opened.get(seed.id) is None
+
+    out, _ = run(capsys, "undo", operation)
+    assert f"Undid forget {operation}" in out and "restored" in out
+    assert opened.get(seed.id) == seed  # the same id, text, tags and timestamps
+
+    assert "No seed with id 999" in fails(capsys, "forget", "999")
+    assert f"No seed with id {seed.id} in scope 'team/api'" in fails(
+        capsys, "--scope", "team/api", "forget", str(seed.id)
+    )
+    assert "op_nothing" in fails(capsys, "undo", "op_nothing")

@@ -269,21 +269,27 @@ class Cerebellum:
         self.memorize("warm-up")
         logger.info("cerebellum warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
 
-    def _complete(
-        self, system: str, user: str, grammar: Any, max_tokens: int, prefill: str = ""
-    ) -> tuple[str, str | None, float]:
-        tokens, formatted = self._prompt_tokens(system, user, prefill)
-        if len(tokens) + max_tokens > self.context_size:
+    def _prepare(self, system: str, tokens: Sequence[int], room: int) -> int:
+        """Check the prompt fits, put the task's cached head in the context (or empty it), and return
+        how many of the prompt's tokens are already evaluated."""
+        if len(tokens) + room > self.context_size:
             raise CerebellumError(
                 f"the prompt ({len(tokens)} tokens) does not fit the context of {self.context_size}; "
                 "raise --context-size"
             )
-        started = time.perf_counter()
         if self.reuse_prefix:
             self._restore(self._task_prefix(system))
         else:
             self._llm.reset()
-        reused = min(_common_prefix(self._llm.input_ids[: self._llm.n_tokens].tolist(), tokens), len(tokens) - 1)
+        evaluated = self._llm.input_ids[: self._llm.n_tokens].tolist()
+        return min(_common_prefix(evaluated, tokens), len(tokens) - 1)
+
+    def _complete(
+        self, system: str, user: str, grammar: Any, max_tokens: int, prefill: str = ""
+    ) -> tuple[str, str | None, float]:
+        tokens, formatted = self._prompt_tokens(system, user, prefill)
+        started = time.perf_counter()
+        reused = self._prepare(system, tokens, max_tokens)
         result = cast(
             dict[str, Any],
             self._llm.create_completion(
@@ -340,18 +346,9 @@ class Cerebellum:
         """
         prefill = f'{{"{field}": "'
         tokens, _ = self._prompt_tokens(system, user, prefill)
-        if len(tokens) + LABEL_MAX_TOKENS > self.context_size:
-            raise CerebellumError(
-                f"the prompt ({len(tokens)} tokens) does not fit the context of {self.context_size}; "
-                "raise --context-size"
-            )
         started = time.perf_counter()
+        reused = self._prepare(system, tokens, LABEL_MAX_TOKENS)
         llm = self._llm
-        if self.reuse_prefix:
-            self._restore(self._task_prefix(system))
-        else:
-            llm.reset()
-        reused = min(_common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
         llm.n_tokens = reused
         llm.eval(tokens[reused:])
         spelled = {label: self._label_tokens(label) for label in labels}

@@ -237,6 +237,21 @@ def _utc_iso(moment: str | datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+def _seed_filter(scope: str | None, category: str | None, since: str | datetime | None) -> tuple[str, list[object]]:
+    """The WHERE clause (with its leading space, or empty) and parameters for seed listings and counts."""
+    conditions: list[str] = []
+    params: list[object] = []
+    for column, value, test in (
+        ("scope", scope, "="),
+        ("category", category, "="),
+        ("created_at", None if since is None else _utc_iso(since), ">="),
+    ):
+        if value is not None:
+            conditions.append(f"{column} {test} ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
 _INBOX_COLUMNS = "id, scope, text, tags, force, source, received_at, state, reason, attempts, last_error"
 
 
@@ -712,22 +727,15 @@ class SeedStore:
         limit: int | None = None,
         *,
         category: str | None = None,
-        since: str | None = None,
+        since: str | datetime | None = None,
         newest_first: bool = False,
     ) -> list[Seed]:
         """Seeds oldest first (or newest first), optionally in one scope, of one category, stored since a time.
 
-        `since` is an ISO 8601 UTC timestamp as the store writes them; seeds created at or after it are kept.
+        `since` is an ISO 8601 string or a datetime (naive ones are UTC); seeds created at or after it are kept.
         """
-        conditions: list[str] = []
-        params: list[object] = []
-        for column, value, test in (("scope", scope, "="), ("category", category, "="), ("created_at", since, ">=")):
-            if value is not None:
-                conditions.append(f"{column} {test} ?")
-                params.append(value)
-        sql = f"SELECT {_SEED_COLUMNS} FROM seeds"
-        if conditions:
-            sql += " WHERE " + " AND ".join(conditions)
+        where, params = _seed_filter(scope, category, since)
+        sql = f"SELECT {_SEED_COLUMNS} FROM seeds{where}"
         sql += " ORDER BY created_at DESC, id DESC" if newest_first else " ORDER BY created_at, id"
         if limit is not None:
             sql += " LIMIT ?"
@@ -740,13 +748,13 @@ class SeedStore:
         with self._lock:
             return [str(r[0]) for r in self._conn.execute("SELECT DISTINCT scope FROM seeds ORDER BY scope")]
 
-    def count(self, scope: str | None = None) -> int:
+    def count(
+        self, scope: str | None = None, *, category: str | None = None, since: str | datetime | None = None
+    ) -> int:
+        """How many seeds `list_seeds` would return for the same filters."""
+        where, params = _seed_filter(scope, category, since)
         with self._lock:
-            if scope is None:
-                row = self._conn.execute("SELECT count(*) FROM seeds").fetchone()
-            else:
-                row = self._conn.execute("SELECT count(*) FROM seeds WHERE scope = ?", (scope,)).fetchone()
-        return int(row[0])
+            return int(self._conn.execute(f"SELECT count(*) FROM seeds{where}", params).fetchone()[0])
 
     def history(self, seed_id: int) -> list[HistoryEntry]:
         """Every earlier version of a seed, oldest first."""

@@ -316,22 +316,18 @@ def _when(timestamp: str) -> str:
     return timestamp[:19].replace("T", " ")
 
 
-def _since(value: str) -> str:
-    """--since as the ISO UTC timestamp the store compares with."""
+def _since(value: str) -> datetime:
+    """--since as a moment: 7d / 12h / 30m ago, or an ISO date or time (the store takes naive ones as UTC)."""
     relative = re.fullmatch(r"(\d+)\s*([dhm])", value.strip())
     if relative:
         unit = {"d": "days", "h": "hours", "m": "minutes"}[relative[2]]
-        moment = datetime.now(UTC) - timedelta(**{unit: int(relative[1])})
-    else:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise CliError(
-                f"--since {value!r} is not a date or time: use 2026-11-01, 2026-11-01T09:30 or 7d / 12h / 30m."
-            ) from exc
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+        return datetime.now(UTC) - timedelta(**{unit: int(relative[1])})
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CliError(
+            f"--since {value!r} is not a date or time: use 2026-11-01, 2026-11-01T09:30 or 7d / 12h / 30m."
+        ) from exc
 
 
 def _size(size: int | None) -> str:
@@ -392,7 +388,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
     since = _since(args.since) if args.since else None
     with _store(settings) as store:
         seeds = store.list_seeds(scope, args.limit, category=args.category, since=since, newest_first=True)
-        total = len(store.list_seeds(scope, category=args.category, since=since))
+        total = store.count(scope, category=args.category, since=since)
     out = _out()
     if not seeds:
         out.print("No memories match.")

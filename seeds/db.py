@@ -196,6 +196,26 @@ MIGRATIONS: list[str] = [
     CREATE INDEX seed_history_seed ON seed_history (seed_id);
     CREATE INDEX seed_history_operation ON seed_history (operation_id);
     """,
+    # 5: a full-text index of the inbox, so that recall finds a text that is kept but not decided yet
+    # (remembered while the models load) by the same content words as a seed. Every inbox row is
+    # indexed, skipped ones too: recall filters on state, and an external-content index must hold
+    # exactly the rows its delete trigger will remove.
+    """
+    CREATE VIRTUAL TABLE inbox_fts USING fts5(
+        text, content='inbox', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER inbox_fts_insert AFTER INSERT ON inbox BEGIN
+        INSERT INTO inbox_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER inbox_fts_delete AFTER DELETE ON inbox BEGIN
+        INSERT INTO inbox_fts (inbox_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER inbox_fts_update AFTER UPDATE OF text ON inbox BEGIN
+        INSERT INTO inbox_fts (inbox_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO inbox_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    INSERT INTO inbox_fts (inbox_fts) VALUES ('rebuild');
+    """,
 ]
 
 

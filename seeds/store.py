@@ -390,6 +390,23 @@ class SeedStore:
             self._conn.execute("COMMIT")
 
     @contextmanager
+    def snapshot(self) -> Generator[None]:
+        """Reads inside see the file as it was at the first of them, whatever other processes write meanwhile.
+
+        Recall reads the seeds and the inbox: a text decided by another process between the two
+        reads would otherwise show up in both, or in neither. Reentrant; never for writes.
+        """
+        with self._lock:
+            if self._conn.in_transaction:
+                yield
+                return
+            self._conn.execute("BEGIN")  # deferred: a read transaction; WAL lets writers go on
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
+    @contextmanager
     def operation(
         self, kind: str, scope: str, reason: str, trigger_text: str | None = None, *, settles: int | None = None
     ) -> Generator[Operation]:
@@ -606,6 +623,30 @@ class SeedStore:
             params.append(limit)
         with self._lock:
             return [_received_from_row(r) for r in self._conn.execute(sql, params).fetchall()]
+
+    def inbox_search(self, query: str, scope: str | Sequence[str] | None, limit: int) -> list[Received]:
+        """Pending inbox texts (received, not decided yet) that match the query's content words, best first.
+
+        The same full-text match as `keyword_search` (content words OR-ed, stemmed). Texts the gate
+        skipped are never returned: they were judged not worth keeping.
+        """
+        match = fts_query(query)
+        scopes = _scope_names(scope)
+        if not match or limit <= 0 or scopes == []:
+            return []
+        columns = ", ".join("i." + c for c in _INBOX_COLUMNS.split(", "))
+        sql = (
+            f"SELECT {columns} FROM inbox_fts JOIN inbox i ON i.id = inbox_fts.rowid "
+            "WHERE inbox_fts MATCH ? AND i.state = 'pending'"
+        )
+        params: list[object] = [match]
+        if scopes is not None:
+            sql += f" AND i.scope IN ({','.join('?' * len(scopes))})"
+            params.extend(scopes)
+        sql += " ORDER BY bm25(inbox_fts), i.id LIMIT ?"
+        params.append(limit)
+        with self._lock:
+            return [_received_from_row(row) for row in self._conn.execute(sql, params).fetchall()]
 
     def inbox_count(self, state: Literal["pending", "skipped"] = "pending", scope: str | None = None) -> int:
         sql, params = "SELECT count(*) FROM inbox WHERE state = ?", list[object]([state])
@@ -956,7 +997,7 @@ class SeedStore:
         date or time, UTC unless it says otherwise; all when None). Purged operations can no longer
         be undone, and seeds they deleted are gone. Texts the gate skipped (kept in the inbox for
         review) in that scope and time go too; texts still waiting to be decided stay. The
-        full-text index is merged, the file is vacuumed and the WAL checkpointed and truncated, so
+        full-text indexes are merged, the file is vacuumed and the WAL checkpointed and truncated, so
         the purged text does not linger in free pages of either file.
         """
         where: list[str] = []
@@ -981,6 +1022,7 @@ class SeedStore:
                 ).rowcount
                 # FTS5 keeps a deleted row's terms in older index segments until they are merged.
                 self._conn.execute("INSERT INTO seeds_fts (seeds_fts) VALUES ('optimize')")
+                self._conn.execute("INSERT INTO inbox_fts (inbox_fts) VALUES ('optimize')")
             # A delete leaves the row's bytes in free space inside the file; VACUUM rewrites the file without
             # them, and the checkpoint moves that into the main file and empties the WAL.
             self._conn.execute("VACUUM")

@@ -202,6 +202,57 @@ def test_a_store_from_schema_1_gains_the_keyword_index(tmp_path: Path, monkeypat
     upgraded.close()
 
 
+def test_inbox_search_finds_pending_texts_by_content_words_never_skipped_ones(bound: SeedStore) -> None:
+    waiting = bound.receive("p", "The staging database listens on port 5433.", tags=["db"])
+    bound.receive("q", "The staging database of team q listens on port 6543.")
+    skipped = bound.receive("p", "ok, the staging database is up again")
+    bound.skip(skipped.id, "status: a passing remark")
+    (found,) = bound.inbox_search("Which port does the staging database use?", "p", 5)
+    assert found == waiting and found.tags == ("db",) and found.state == "pending"
+    assert bound.inbox_search("ports", "p", 5) == [waiting]  # stemmed, as seeds are
+    assert {r.scope for r in bound.inbox_search("staging database", None, 5)} == {"p", "q"}
+    assert {r.scope for r in bound.inbox_search("staging database", ["q", "p", "q"], 5)} == {"p", "q"}
+    assert len(bound.inbox_search("staging database", None, 1)) == 1
+    assert bound.inbox_search("staging database", [], 5) == []
+    assert bound.inbox_search("what is it?", "p", 5) == []  # nothing but question words
+    assert bound.inbox_search("passing remark", "p", 5) == []  # only the skipped text has those words
+    # Decided: it leaves the inbox, and the search, in the same transaction that stores the seed.
+    bound.add("p", waiting.text, unit(1, 0, 0, 0), settles=waiting.id)
+    assert bound.inbox_search("staging database", "p", 5) == []
+
+
+def test_a_store_from_schema_4_indexes_the_texts_already_in_its_inbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.db"
+    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:4])
+    old = SeedStore.open(path)
+    waiting = old.receive("p", "Received before the inbox had a full-text index.")
+    old.close()
+    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
+    upgraded = SeedStore.open(path)
+    assert upgraded.inbox_search("full-text index", "p", 5) == [waiting]
+    upgraded.close()
+
+
+def test_a_snapshot_sees_a_text_either_waiting_or_decided_never_both(tmp_path: Path) -> None:
+    reader, decider = SeedStore.open(tmp_path / "s.db"), SeedStore.open(tmp_path / "s.db")
+    try:
+        reader.bind_embedder("e", 4)
+        decider.bind_embedder("e", 4)
+        waiting = reader.receive("p", "Decided by another process while recall reads.")
+        with reader.snapshot():
+            assert reader.inbox_search("decided process", "p", 5) == [waiting]
+            decider.add("p", waiting.text, unit(1, 0, 0, 0), settles=waiting.id)  # the other server decides it
+            assert reader.keyword_search("decided process", "p", 5) == []
+            assert reader.inbox_search("decided process", "p", 5) == [waiting]
+        assert [seed.text for seed, _ in reader.keyword_search("decided process", "p", 5)] == [waiting.text]
+        assert reader.inbox_search("decided process", "p", 5) == []
+    finally:
+        reader.close()
+        decider.close()
+
+
 def test_neighbours_are_the_seeds_stored_beside_it_in_the_same_session(bound: SeedStore) -> None:
     a = bound.add("p", "one", unit(1, 0, 0, 0))
     bound.add("other", "elsewhere", unit(1, 0, 0, 0))

@@ -462,9 +462,14 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
                 "or '*' for every scope."
             ),
         ] = None,
-        k: Annotated[int, Field(description=f"How many memories to return (1-{MAX_RECALL_K}).")] = 5,
+        k: Annotated[
+            int,
+            Field(description=f"How many memories to return (1-{MAX_RECALL_K}), and at most as many queued texts."),
+        ] = 5,
     ) -> RecallResult:
-        """Find the stored memories most relevant to a query, best first, with scores, timestamps and scope."""
+        """Find the stored memories most relevant to a query, best first, with scores, timestamps and scope.
+        Texts remembered but not decided yet (`queued`: the models were loading or busy) that share words with
+        the query are listed apart, in `queued`; they are not memories yet and may still be skipped or merged."""
         state = _state(ctx)
         scope_name = await _scopes(ctx, scope)
         _text(query, "query", MAX_QUERY_CHARS)

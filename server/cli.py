@@ -370,15 +370,27 @@ def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
     out = _out()
     if not result.hits:
         out.print(f"No memories in scope '{result.scope}' match.")
-        return
-    table = Table(title=f"recall in '{result.scope}': {result.query}", title_justify="left")
-    for column in ("#", "id", "score", "similarity", "stored", "text"):
-        table.add_column(column, overflow="fold", justify="right" if column in ("#", "id") else "left")
-    for rank, hit in enumerate(result.hits, start=1):
-        table.add_row(
-            str(rank), str(hit.id), f"{hit.score:.3f}", f"{hit.similarity:.3f}", _when(hit.created_at), hit.text
+    else:
+        table = Table(title=f"recall in '{result.scope}': {result.query}", title_justify="left")
+        for column in ("#", "id", "score", "similarity", "stored", "text"):
+            table.add_column(column, overflow="fold", justify="right" if column in ("#", "id") else "left")
+        for rank, hit in enumerate(result.hits, start=1):
+            table.add_row(
+                str(rank), str(hit.id), f"{hit.score:.3f}", f"{hit.similarity:.3f}", _when(hit.created_at), hit.text
+            )
+        out.print(table)
+    if result.queued:
+        # Apart from the memories: the cerebellum may still skip these, or merge them into a stored one.
+        table = Table(
+            title=f"queued, not decided yet: {len(result.queued)} remembered text(s) the cerebellum has not "
+            "judged, matched by their words",
+            title_justify="left",
         )
-    out.print(table)
+        for column in ("", "inbox id", "scope", "received", "text"):
+            table.add_column(column, overflow="fold", justify="right" if column == "inbox id" else "left")
+        for waiting in result.queued:
+            table.add_row("queued", str(waiting.inbox_id), waiting.scope, _when(waiting.received_at), waiting.text)
+        out.print(table)
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> None:

@@ -276,15 +276,49 @@ class RecallHit(SeedView):
     ]
 
 
+class QueuedText(BaseModel):
+    """A text remember kept that the cerebellum has not decided yet: not a memory, and no seed id."""
+
+    inbox_id: Annotated[int, Field(description="The text's id in the inbox (not a seed id: it has none yet).")]
+    scope: Annotated[str, Field(description="The scope it was remembered in.")]
+    text: Annotated[str, Field(description="The text as remember kept it (secrets already taken out).")]
+    tags: Annotated[list[str], Field(description="Tags given with it.")]
+    received_at: Annotated[str, Field(description="When remember received it (UTC, ISO 8601).")]
+
+    @classmethod
+    def of(cls, received: Received) -> QueuedText:
+        return cls(
+            inbox_id=received.id,
+            scope=received.scope,
+            text=received.text,
+            tags=list(received.tags),
+            received_at=received.received_at,
+        )
+
+
 class RecallResult(BaseModel):
     query: str
     scope: Annotated[
         str, Field(description="The scope searched; '*' for every scope, or several names joined by commas.")
     ]
     hits: Annotated[list[RecallHit], Field(description="Best first; each names its own scope.")]
+    queued: Annotated[
+        list[QueuedText],
+        Field(
+            description="Texts remember kept that are NOT decided yet (remembered while the models were loading, "
+            "or still waiting for the cerebellum) and share words with the query, best match first, at most k. "
+            "Not memories yet: each may still be skipped, merged into a stored memory, or dropped as a repeat; "
+            "once decided, a kept one is a hit like any other."
+        ),
+    ] = []
     note: Annotated[
         str | None, Field(description="Set when the search was degraded (keyword-only while the models load).")
     ] = None
+
+
+def queued_matches(store: SeedStore, query: str, scopes: list[str] | None, k: int) -> list[QueuedText]:
+    """The texts waiting in the inbox that match the query's words (embedded only once decided)."""
+    return [QueuedText.of(received) for received in store.inbox_search(query, scopes, k)]
 
 
 def keyword_recall(
@@ -295,12 +329,15 @@ def keyword_recall(
     if not query:
         raise ValueError("query is empty")
     query, _ = screen_secrets(query, "query", secrets_mode)
-    matches = store.keyword_search(query, scope_filter(scope), k)
+    scopes = scope_filter(scope)
+    with store.snapshot():
+        matches = store.keyword_search(query, scopes, k)
+        waiting = queued_matches(store, query, scopes, k)
     hits = [
         RecallHit(score=round((RRF_K + 1) / (RRF_K + rank + 1), 4), similarity=None, **SeedView.of(seed).model_dump())
         for rank, (seed, _) in enumerate(matches)
     ]
-    return RecallResult(query=query, scope=scope_label(scope), hits=hits, note=note)
+    return RecallResult(query=query, scope=scope_label(scope), hits=hits, queued=waiting, note=note)
 
 
 class ReconcileAction(BaseModel):
@@ -647,6 +684,8 @@ class Memory:
         conversation while the answer is in the next. Weights were set on LoCoMo's dev split.
 
         `scope` is one scope, a list of them, or "*" for every scope; each hit names its own.
+        Texts still waiting in the inbox (remembered, not decided yet) that share the query's
+        words come back apart, in `queued`, matched by keywords only: they are embedded once decided.
         """
         query = query.strip()
         if not query:
@@ -658,39 +697,47 @@ class Memory:
             return RecallResult(query=query, scope=label, hits=[])
         with self.lock:
             embedding = self.embedder.embed_query(query)
-            pool = max(k, RECALL_POOL)
-            by_vector = self.store.search(embedding, scopes, pool)
-            by_keyword = self.store.keyword_search(query, scopes, pool) if self.keyword_weight > 0 else []
-            fused: dict[int, float] = {}
-            for rank, hit in enumerate(by_vector):
-                fused[hit.seed.id] = fused.get(hit.seed.id, 0.0) + 1.0 / (RRF_K + rank + 1)
-            for rank, (seed, _) in enumerate(by_keyword):
-                fused[seed.id] = fused.get(seed.id, 0.0) + self.keyword_weight / (RRF_K + rank + 1)
-            if self.neighbour_weight > 0 and fused:
-                strongest = sorted(fused, key=fused.__getitem__, reverse=True)[:RECALL_POOL]
-                shared: dict[int, float] = {}
-                for seed_id, around in self.store.neighbours(strongest).items():
-                    for neighbour in around:
-                        share = self.neighbour_weight * fused[seed_id]
-                        shared[neighbour] = max(shared.get(neighbour, 0.0), share)
-                for seed_id, share in shared.items():
-                    fused[seed_id] = fused.get(seed_id, 0.0) + share
-            best = sorted(fused, key=lambda seed_id: (-fused[seed_id], seed_id))[:k]
-            seeds = {hit.seed.id: hit.seed for hit in by_vector} | {seed.id: seed for seed, _ in by_keyword}
-            hits: list[RecallHit] = []
-            for seed_id in best:
-                seed = seeds.get(seed_id) or self.store.get(seed_id)
-                if seed is None:
-                    continue
-                similarity = dot(embedding, self.store.embedding(seed_id))
-                hits.append(
-                    RecallHit(
-                        score=round(fused[seed_id] * (RRF_K + 1) / (1 + self.keyword_weight), 4),
-                        similarity=round(similarity, 4),
-                        **SeedView.of(seed).model_dump(),
-                    )
+            # One snapshot of the file: a text another process decides meanwhile is a hit or queued, not both.
+            with self.store.snapshot():
+                hits = self._ranked(query, embedding, scopes, k)
+                waiting = queued_matches(self.store, query, scopes, k)
+        return RecallResult(query=query, scope=label, hits=hits, queued=waiting)
+
+    def _ranked(self, query: str, embedding: list[float], scopes: list[str] | None, k: int) -> list[RecallHit]:
+        """The k best seeds for the query: vector and keyword ranks fused, session neighbours sharing."""
+        pool = max(k, RECALL_POOL)
+        by_vector = self.store.search(embedding, scopes, pool)
+        by_keyword = self.store.keyword_search(query, scopes, pool) if self.keyword_weight > 0 else []
+        fused: dict[int, float] = {}
+        for rank, hit in enumerate(by_vector):
+            fused[hit.seed.id] = fused.get(hit.seed.id, 0.0) + 1.0 / (RRF_K + rank + 1)
+        for rank, (seed, _) in enumerate(by_keyword):
+            fused[seed.id] = fused.get(seed.id, 0.0) + self.keyword_weight / (RRF_K + rank + 1)
+        if self.neighbour_weight > 0 and fused:
+            strongest = sorted(fused, key=fused.__getitem__, reverse=True)[:RECALL_POOL]
+            shared: dict[int, float] = {}
+            for seed_id, around in self.store.neighbours(strongest).items():
+                for neighbour in around:
+                    share = self.neighbour_weight * fused[seed_id]
+                    shared[neighbour] = max(shared.get(neighbour, 0.0), share)
+            for seed_id, share in shared.items():
+                fused[seed_id] = fused.get(seed_id, 0.0) + share
+        best = sorted(fused, key=lambda seed_id: (-fused[seed_id], seed_id))[:k]
+        seeds = {hit.seed.id: hit.seed for hit in by_vector} | {seed.id: seed for seed, _ in by_keyword}
+        hits: list[RecallHit] = []
+        for seed_id in best:
+            seed = seeds.get(seed_id) or self.store.get(seed_id)
+            if seed is None:
+                continue
+            similarity = dot(embedding, self.store.embedding(seed_id))
+            hits.append(
+                RecallHit(
+                    score=round(fused[seed_id] * (RRF_K + 1) / (1 + self.keyword_weight), 4),
+                    similarity=round(similarity, 4),
+                    **SeedView.of(seed).model_dump(),
                 )
-        return RecallResult(query=query, scope=label, hits=hits)
+            )
+        return hits
 
     # reconcile ----------------------------------------------------------------------------
 

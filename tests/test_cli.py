@@ -272,6 +272,25 @@ def test_recall_prints_the_best_hits(filled: Path, capsys: pytest.CaptureFixture
     assert "nothing was stored" in fails(capsys, "recall", "postgres://app:Zq8vR2mK9tLp@db.internal/app")
 
 
+def test_recall_lists_queued_texts_apart_marked_as_not_decided(
+    filled: Path, opened: SeedStore, embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    waiting = receive(opened, "Lesson: the web app's staging server listens on port 8443.", "web")
+    skipped = opened.receive("web", "ok, the staging server is up again")
+    opened.skip(skipped.id, "status: a passing remark")
+    out, _ = run(capsys, "--scope", "web", "recall", "staging server port")
+    assert "recall in 'web'" in out and "queued, not decided yet" in out
+    (row,) = [line for line in out.splitlines() if "8443" in line]
+    assert row.split("│")[1].strip() == "queued" and str(waiting.id) in row
+    assert "is up again" not in out  # skipped: never listed
+    out, _ = run(capsys, "--scope", "team/api", "recall", "staging server port")
+    assert "8443" not in out and "queued" not in out
+    # Decided (here by hand, as the server would): a memory like the others, no longer queued.
+    opened.add("web", waiting.text, embedder.embed_document(waiting.text), settles=waiting.id)
+    out, _ = run(capsys, "--scope", "web", "recall", "staging server port")
+    assert "queued" not in out and out.count("8443") == 1
+
+
 def test_reconcile_dry_run_shows_the_plan_and_the_real_run_applies_it(
     env: Path, opened: SeedStore, embedder: Embedder, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -183,5 +183,11 @@ async def test_a_queued_text_is_redacted_before_it_reaches_the_inbox(tmp_path: P
             structured(await client.call_tool("remember", {"text": f"CI pushes with token {token}.", "force": True}))
         )
         assert kept.status == "queued" and kept.redacted == ["github-token"]
+        # recall lists it as queued, as it was kept; a query with the secret is searched without it.
+        found = RecallResult.model_validate(
+            structured(await client.call_tool("recall", {"query": f"which token does CI push with? {token}"}))
+        )
+        assert token not in found.query and "[REDACTED:github-token]" in found.query
+        assert [q.text for q in found.queued] == ["CI pushes with token [REDACTED:github-token]."]
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("seeds.db"))
     assert b"CI pushes with token [REDACTED:github-token]." in raw and token.encode() not in raw

@@ -23,7 +23,7 @@ from seeds import AlreadySettled, SeedStore, connect
 from server.app import create_server
 from server.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
 from server.embedder import Embedder
-from server.memory import DecisionFailed, Memory, RememberResult
+from server.memory import DecisionFailed, Memory, RecallResult, RememberResult, keyword_recall, receive
 from server.prompts import Candidate
 from server.settings import Settings
 from tests.test_mcp import cerebellum_command, structured
@@ -145,6 +145,34 @@ def test_a_text_is_decided_once_even_by_two_processes(tmp_path: Path) -> None:
         second.close()
 
 
+STAGING = "Lesson: the staging database listens on port 5433, not 5432."
+STAGING_QUERY = "which port does the staging database use"
+
+
+def test_recall_lists_a_queued_text_until_it_is_decided_then_once_as_a_memory(memory: Memory, store: SeedStore) -> None:
+    waiting = receive(store, STAGING, "p", force=True)  # as a remember past its deadline: kept, not decided
+    receive(store, "Lesson: team q's staging database listens on port 6543.", "q", force=True)
+    skipped = store.receive("p", "ok, the staging database port is open again")
+    store.skip(skipped.id, "status: a passing remark")
+
+    found = memory.recall(STAGING_QUERY, "p")
+    assert found.hits == []
+    assert [(q.inbox_id, q.scope, q.text, q.received_at) for q in found.queued] == [
+        (waiting.id, "p", STAGING, waiting.received_at)
+    ]
+    # Without the models (the server while they load): the same queued texts, by keywords.
+    assert keyword_recall(store, STAGING_QUERY, "p", 5, "models loading").queued == found.queued
+    assert {q.scope for q in memory.recall(STAGING_QUERY, "*").queued} == {"p", "q"}
+    assert {q.scope for q in memory.recall(STAGING_QUERY, ["q", "elsewhere"]).queued} == {"q"}
+    assert memory.recall(STAGING_QUERY, "elsewhere").queued == []
+
+    (decided,) = memory.drain("p")
+    assert decided.status == "saved" and decided.seed is not None
+    found = memory.recall(STAGING_QUERY, "p")
+    assert found.queued == [] and [(h.id, h.text) for h in found.hits] == [(decided.seed.id, STAGING)]
+    assert [q.scope for q in memory.recall(STAGING_QUERY, "*").queued] == ["q"]  # q's text still waits
+
+
 # -- through the MCP server -----------------------------------------------------------------
 
 
@@ -246,3 +274,49 @@ async def test_four_server_processes_with_a_hundred_concurrent_calls_each_keep_e
     assert conn.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+async def test_recall_shows_a_text_remembered_while_the_model_is_missing_until_it_is_decided(
+    tmp_path: Path, smollm2: Path
+) -> None:
+    model = tmp_path / "models" / "cerebellum.gguf"
+    settings = make_settings(tmp_path, model, smollm2)
+    store = SeedStore.open(settings.db)
+    skipped = store.receive("default", "ok, the staging database port is open again")
+    store.skip(skipped.id, "status: a passing remark")  # judged earlier: never shown
+    store.close()
+    async with Client(create_server(settings)) as client:
+        (tool,) = [t for t in (await client.list_tools()).tools if t.name == "recall"]
+        assert tool.description and "not decided yet" in tool.description
+        assert tool.output_schema is not None and "queued" in tool.output_schema["properties"]
+
+        kept = RememberResult.model_validate(
+            structured(await client.call_tool("remember", {"text": STAGING, "force": True}))
+        )
+        other = RememberResult.model_validate(
+            structured(
+                await client.call_tool(
+                    "remember", {"text": "Lesson: team q's staging database uses port 6543.", "scope": "q"}
+                )
+            )
+        )
+        assert kept.status == other.status == "queued"
+
+        found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": STAGING_QUERY})))
+        assert found.hits == [] and found.note is not None and "keyword search only" in found.note
+        assert [(q.inbox_id, q.scope, q.text) for q in found.queued] == [(kept.inbox_id, "default", STAGING)]
+        every = RecallResult.model_validate(
+            structured(await client.call_tool("recall", {"query": STAGING_QUERY, "scope": "*"}))
+        )
+        assert {q.inbox_id for q in every.queued} == {kept.inbox_id, other.inbox_id}
+        listed = RecallResult.model_validate(
+            structured(await client.call_tool("recall", {"query": STAGING_QUERY, "scope": ["q"]}))
+        )
+        assert [q.inbox_id for q in listed.queued] == [other.inbox_id]
+
+        model.parent.mkdir()
+        shutil.copy(smollm2, model)  # the model is back: the server decides what waits
+        await wait_until_decided(settings.db, STAGING)
+        found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": STAGING_QUERY})))
+        assert found.note is None and found.queued == []
+        assert [h.text for h in found.hits] == [STAGING]

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SETTING_FLAGS = ("db", "model", "embedder", "scope", "threads", "context_size", "offline", "secrets", "log_level")
+EVERY_SCOPE = "*"
+# Commands that read or tidy several scopes take --scope '*' for all of them, as the MCP tools do.
+EVERY_SCOPE_COMMANDS = ("recall", "reconcile", "list", "export", "forget")
 CLIENTS = ("claude-desktop", "cursor", "claude-code")
 DOCTOR_SAMPLE = "Lesson: run the database migrations before the integration tests, or they fail on a missing table."
 
@@ -81,7 +84,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
     group.add_argument(
         "--scope",
         default=default,
-        help=f"scope used when a call names none (CEREBELLUM_SCOPE; default {DEFAULT_SCOPE})",
+        help=f"scope used when a call names none (CEREBELLUM_SCOPE; default {DEFAULT_SCOPE}); "
+        f"'{EVERY_SCOPE}' for every scope with {', '.join(EVERY_SCOPE_COMMANDS)}",
     )
     group.add_argument(
         "--threads", type=int, default=default, help="CPU threads for llama.cpp (CEREBELLUM_THREADS; default: all)"
@@ -180,6 +184,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     given: dict[str, Any] = {
         key: value for key, value in vars(args).items() if key in SETTING_FLAGS and value is not None
     }
+    if given.get("scope") == EVERY_SCOPE and getattr(args, "command", None) in EVERY_SCOPE_COMMANDS:
+        # A selection for this command (see _scope_selection), not a scope to store in.
+        del given["scope"]
     return Settings(**given)
 
 
@@ -189,6 +196,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings_from_args(args)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'setting'}: {e['msg']}" for e in exc.errors())
+        if getattr(args, "scope", None) == EVERY_SCOPE:
+            problems += (
+                f" ('{EVERY_SCOPE}', every scope, is for {', '.join(EVERY_SCOPE_COMMANDS)}; "
+                f"{args.command or 'serving'} needs one scope)"
+            )
         sys.exit(f"cerebellum-mcp: invalid setting: {problems}")
     serving = args.command in (None, "serve")
     level = settings.log_level
@@ -342,14 +354,25 @@ def _size(size: int | None) -> str:
 
 
 def _explicit_scope(args: argparse.Namespace) -> str | None:
-    """--scope as a filter: only when given on the command line (else: every scope)."""
+    """--scope as a filter: only when given on the command line (else, or '*': every scope)."""
     scope = getattr(args, "scope", None)
+    if scope == EVERY_SCOPE:
+        return None
     if scope is not None:
         from server.settings import SCOPE_PATTERN
 
         if not SCOPE_PATTERN.match(scope):
             raise CliError(f"Invalid scope {scope!r}: use 1-128 letters, digits or . _ : / -.")
     return scope
+
+
+def _scope_selection(args: argparse.Namespace, settings: Settings) -> str:
+    """The scope recall and reconcile cover: the settings' one scope, or '*' (every scope) when given."""
+    return EVERY_SCOPE if getattr(args, "scope", None) == EVERY_SCOPE else settings.scope
+
+
+def _in_scope(label: str) -> str:
+    return "every scope" if label == EVERY_SCOPE else f"scope '{label}'"
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -364,19 +387,21 @@ def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
         raise CliError("The query is empty: say what you want to know.")
     with _memory(settings) as memory:
         try:
-            result = memory.recall(args.query, settings.scope, args.k)
+            result = memory.recall(args.query, _scope_selection(args, settings), args.k)
         except SecretInText as exc:
             raise CliError(str(exc)) from exc
     out = _out()
     if not result.hits:
-        out.print(f"No memories in scope '{result.scope}' match.")
+        out.print(f"No memories in {_in_scope(result.scope)} match.")
     else:
-        table = Table(title=f"recall in '{result.scope}': {result.query}", title_justify="left")
-        for column in ("#", "id", "score", "similarity", "stored", "text"):
+        where = "every scope" if result.scope == EVERY_SCOPE else f"'{result.scope}'"
+        table = Table(title=f"recall in {where}: {result.query}", title_justify="left")
+        for column in ("#", "id", "scope", "score", "similarity", "stored", "text"):
             table.add_column(column, overflow="fold", justify="right" if column in ("#", "id") else "left")
         for rank, hit in enumerate(result.hits, start=1):
+            similarity = "-" if hit.similarity is None else f"{hit.similarity:.3f}"
             table.add_row(
-                str(rank), str(hit.id), f"{hit.score:.3f}", f"{hit.similarity:.3f}", _when(hit.created_at), hit.text
+                str(rank), str(hit.id), hit.scope, f"{hit.score:.3f}", similarity, _when(hit.created_at), hit.text
             )
         out.print(table)
     if result.queued:
@@ -521,7 +546,9 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
     with _memory(settings) as memory, _progress("reconciling" if not args.dry_run else "planning") as update:
         try:
             result = memory.reconcile(
-                settings.scope, dry_run=args.dry_run, progress=lambda done, total, _: update(done, total)
+                _scope_selection(args, settings),
+                dry_run=args.dry_run,
+                progress=lambda done, total, _: update(done, total),
             )
         except StoreError as exc:
             raise CliError(f"The seed store refused a change: {exc}. Run reconcile again to go on.") from exc
@@ -533,7 +560,7 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
     if result.resumed_after is not None:
         out.print(f"Went on after seed {result.resumed_after}, where an interrupted sweep stopped.")
     verb = "would be" if result.dry_run else "were"
-    title = f"{'plan' if result.dry_run else 'reconcile'} for scope '{result.scope}'"
+    title = f"{'plan' if result.dry_run else 'reconcile'} for {_in_scope(result.scope)}"
     out.print(
         f"{title}: {result.examined} memories examined, {result.arbitrated} asked about, "
         f"{len(result.actions)} changes {verb} made."
@@ -541,11 +568,12 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
     if not result.actions:
         return
     table = Table(title_justify="left")
-    for column in ("action", "seed", "into / target", "reason", "merged text", "operation"):
+    for column in ("action", "scope", "seed", "into / target", "reason", "merged text", "operation"):
         table.add_column(column, overflow="fold")
     for action in result.actions:
         table.add_row(
             action.action,
+            action.scope,
             str(action.seed_id),
             str(action.target_id),
             action.reason,

@@ -313,6 +313,63 @@ def test_reconcile_dry_run_shows_the_plan_and_the_real_run_applies_it(
     assert operation in out and "removed by operation" in out
 
 
+def test_every_scope_with_a_star_for_recall_list_and_forget(
+    filled: Path, opened: SeedStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    waiting = receive(opened, "Lesson: the api's release checklist is in the wiki.", "team/api")
+    out, _ = run(capsys, "recall", "--scope", "*", "release checklist", "-k", "4")
+    assert "recall in every scope: release checklist" in out
+    hit_scopes = {
+        line.split("│")[3].strip() for line in out.splitlines() if line.startswith("│ ") and "queued" not in line
+    }
+    assert hit_scopes == {"web", "team/api"}  # each hit names its scope
+    (queued_row,) = [line for line in out.splitlines() if "in the wiki" in line]
+    assert "queued" in queued_row and "team/api" in queued_row and str(waiting.id) in queued_row
+    out, _ = run(capsys, "--scope", "web", "recall", "release checklist", "-k", "4")
+    assert "team/api" not in out and "in the wiki" not in out
+
+    out, _ = run(capsys, "list", "--scope", "*")
+    assert "4 of 4 memories shown" in out and "web" in out and "team/api" in out
+    out, _ = run(capsys, "export", "--scope", "*")
+    assert {json.loads(line)["scope"] for line in out.splitlines()} == {"web", "team/api"}
+    seed = opened.list_seeds("team/api")[0]
+    out, _ = run(capsys, "--scope", "*", "forget", str(seed.id))
+    assert f"Forgot seed {seed.id} in 'team/api'" in out
+
+    # A command that works in one scope says so.
+    message = fails(capsys, "--scope", "*", "config", "cursor")
+    assert "invalid setting: scope" in message and "config needs one scope" in message
+
+
+def test_reconcile_of_every_scope_with_a_star_folds_each_scope_on_its_own(
+    env: Path, embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same text twice in two scopes: each scope's pair is folded (by exact match, no model
+    # question), never one scope's seed into the other's.
+    store = SeedStore.open(env)
+    store.bind_embedder(embedder.name, embedder.dimension)
+    ids: dict[str, list[int]] = {}
+    try:
+        for scope in ("web", "team/api", "web", "team/api"):
+            text = "use RUFF for linting" if scope in ids else "Use ruff for linting."
+            ids.setdefault(scope, []).append(store.add(scope, text, embedder.embed_document(text)).id)
+        planned, _ = run(capsys, "--scope", "*", "reconcile", "--dry-run")
+        assert "plan for every scope: 4 memories examined, 0 asked about, 2 changes would be made." in planned
+        rows = [line.split("│") for line in planned.splitlines() if "merge-duplicate" in line]
+        assert {(row[2].strip(), int(row[3]), int(row[4])) for row in rows} == {
+            (scope, later, first) for scope, (first, later) in ids.items()
+        }
+        assert store.count() == 4
+        done, _ = run(capsys, "reconcile", "--scope", "*")
+        assert "reconcile for every scope: 4 memories examined" in done and "2 changes were made" in done
+        assert [(s.id, s.scope) for s in store.list_seeds()] == [
+            (ids["web"][0], "web"),
+            (ids["team/api"][0], "team/api"),
+        ]
+    finally:
+        store.close()
+
+
 def test_doctor_reports_versions_checksums_the_store_and_a_decision(
     filled: Path, smollm2: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

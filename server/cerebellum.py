@@ -179,6 +179,8 @@ class Cerebellum:
         self.total = Usage()
         """Every call since the model was loaded (warm-up included)."""
         self._prefixes: dict[str, _Prefix] = {}
+        self.last_read: list[str] = []
+        """The stored notes the last arbitrate showed the model (for the write benchmark's floor)."""
         self._spellings: dict[str, tuple[int, ...]] = {}
         template = self._llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
         eos_id, bos_id = self._llm.token_eos(), self._llm.token_bos()
@@ -444,7 +446,9 @@ class Cerebellum:
         # same for every pair, so it is evaluated once.
         elapsed = 0.0
         new = self._clip(text)
+        self.last_read = []
         for candidate in candidates[:PAIRWISE_LIMIT]:
+            self.last_read.append(self._clip(candidate.text))
             relation, elapsed_ms = self.label(
                 prompts.RELATE_SYSTEM,
                 prompts.relate_user(self._clip(candidate.text), new),
@@ -483,6 +487,7 @@ class Cerebellum:
 
     def _arbitrate_joint(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
         ids = [c.id for c in candidates]
+        self.last_read = [self._clip(c.text) for c in candidates]
         answer = self.ask(
             prompts.ARBITRATE_SYSTEM,
             prompts.arbitrate_user(
@@ -500,10 +505,13 @@ class Cerebellum:
         merged = "" if answer.truncated else str(fields.get("merged") or "")
         return ArbitrateVerdict(action, target, merged, str(fields.get("reason", "")), answer.elapsed_ms)
 
-    def floor_ms(self, text: str) -> float:
+    def floor_ms(self, text: str, stored: Sequence[str] = ()) -> float:
         """The unavoidable cost of a decision about `text`: its own tokens through the model once, from
-        an empty context (for the benchmark's pipeline / floor ratio). Leaves the context empty."""
-        tokens = self._llm.tokenize(self._clip(text).encode("utf-8"), add_bos=False, special=False)
+        an empty context (for the benchmark's pipeline / floor ratio). With `stored`, the notes an
+        arbiter has to read as well, each once. Leaves the context empty."""
+        tokens: list[int] = []
+        for part in (text, *stored):
+            tokens += self._llm.tokenize(self._clip(part).encode("utf-8"), add_bos=False, special=False)
         self._llm.reset()
         started = time.perf_counter()
         self._llm.eval(tokens)

@@ -204,7 +204,8 @@ class RememberResult(BaseModel):
         RememberStatus,
         Field(
             description="saved: stored as a new seed; updated: merged into an existing seed; deleted: it "
-            "retracted a stored seed, which was removed; duplicate: already stored; skipped: not worth keeping "
+            "retracted a stored seed, which was removed; duplicate: already stored (unless the text was "
+            "identical, it is kept in the inbox with the reason, for review); skipped: not worth keeping "
             "(kept in the inbox with the reason, for review); queued: kept, to be decided later (the model "
             "was loading, missing or slow)."
         ),
@@ -225,7 +226,10 @@ class RememberResult(BaseModel):
     ] = []
     inbox_id: Annotated[
         int | None,
-        Field(description="queued or skipped: the text's id in the inbox, where it is kept (not a seed id)."),
+        Field(
+            description="queued, skipped, or a duplicate the model judged: the text's id in the inbox, where it "
+            "is kept (not a seed id)."
+        ),
     ] = None
     note: Annotated[str | None, Field(description="queued: why it could not be decided now.")] = None
 
@@ -645,8 +649,12 @@ class Memory:
             return RememberResult(status="saved", seed=SeedView.of(seed), gate=gate, arbiter=verdict)
         target = self.store.require(verdict.target_id)
         if verdict.action == "NONE":
-            self.store.discard(inbox_id)
-            return RememberResult(status="duplicate", seed=SeedView.of(target), gate=gate, arbiter=verdict)
+            # A model's "says the same" can be wrong (a small one calls added detail a rewording), so
+            # the text is kept for review like a skipped one, not thrown away.
+            self.store.skip(inbox_id, f"duplicate of seed {target.id}: {verdict.reason}")
+            return RememberResult(
+                status="duplicate", seed=SeedView.of(target), gate=gate, arbiter=verdict, inbox_id=inbox_id
+            )
         if verdict.action == "UPDATE":
             new_text = merged.strip() or text
             new_embedding = embedding if new_text == text else self.embedder.embed_document(new_text)

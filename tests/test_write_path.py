@@ -27,6 +27,7 @@ from server.memory import DecisionFailed, Memory, RecallResult, RememberResult, 
 from server.prompts import Candidate
 from server.settings import Settings
 from tests.test_mcp import cerebellum_command, structured
+from tests.test_memory import ScriptedCerebellum
 
 pytestmark = pytest.mark.anyio
 
@@ -122,6 +123,26 @@ def test_a_skipped_text_is_kept_with_its_reason_for_review(memory: Memory, store
     [kept] = store.inbox("skipped")
     assert kept.id == result.inbox_id and kept.text.startswith("fix(parser)") and kept.reason
     assert store.count() == 0 and store.inbox("pending") == []
+
+
+def test_no_text_is_lost_when_the_model_calls_it_a_duplicate(store: SeedStore, embedder: Embedder) -> None:
+    """A model's "same as seed N" can be wrong; the text is then kept for review, not thrown away."""
+    brain = ScriptedCerebellum(action="NONE", target="first")  # a small model that calls everything the same
+    memory = Memory(store, brain, embedder, candidate_similarity=0.0)
+    stored = memory.remember("Deploys go out on Tuesdays after the release review.", "p", force=True)
+    assert stored.status == "saved" and stored.seed is not None
+    text = "Deploys go out on Tuesdays and Thursdays after the release review."
+    result = memory.remember(text, "p")
+    assert result.status == "duplicate" and result.seed is not None and result.seed.id == stored.seed.id
+    assert result.arbiter is not None and result.arbiter.decided_by == "model"
+    [kept] = store.inbox("skipped")
+    assert kept.id == result.inbox_id and kept.text == text
+    assert f"duplicate of seed {stored.seed.id}" in (kept.reason or "")
+    assert store.count("p") == 1 and store.inbox("pending") == []
+    # An identical text is not kept twice: dropping it loses nothing.
+    again = memory.remember("deploys go out on tuesdays after the release review.", "p")
+    assert again.status == "duplicate" and again.arbiter is not None and again.arbiter.decided_by == "exact-match"
+    assert again.inbox_id is None and len(store.inbox("skipped")) == 1
 
 
 def test_a_text_is_decided_once_even_by_two_processes(tmp_path: Path) -> None:

@@ -610,14 +610,19 @@ class SeedStore:
                 raise AlreadySettled(f"inbox text {inbox_id} was already decided")
 
     def inbox(
-        self, state: Literal["pending", "skipped"] = "pending", scope: str | None = None, limit: int | None = None
+        self,
+        state: Literal["pending", "skipped"] = "pending",
+        scope: str | None = None,
+        limit: int | None = None,
+        *,
+        newest_first: bool = False,
     ) -> list[Received]:
-        """Inbox texts in one state, oldest first."""
+        """Inbox texts in one state, oldest first (or newest first, for review)."""
         sql, params = f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE state = ?", list[object]([state])
         if scope is not None:
             sql += " AND scope = ?"
             params.append(scope)
-        sql += " ORDER BY id"
+        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)

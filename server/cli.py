@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 SETTING_FLAGS = ("db", "model", "embedder", "scope", "threads", "context_size", "offline", "secrets", "log_level")
 EVERY_SCOPE = "*"
 # Commands that read or tidy several scopes take --scope '*' for all of them, as the MCP tools do.
-EVERY_SCOPE_COMMANDS = ("recall", "reconcile", "list", "export", "forget")
+EVERY_SCOPE_COMMANDS = ("recall", "reconcile", "list", "export", "forget", "inbox")
 CLIENTS = ("claude-desktop", "cursor", "claude-code")
 DOCTOR_SAMPLE = "Lesson: run the database migrations before the integration tests, or they fail on a missing table."
 
@@ -143,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--category", help="only this category (lesson, decision, fact, ...)")
     listing.add_argument("--since", help="only memories stored since: a date (2026-11-01), a time, or 7d / 12h / 30m")
     listing.add_argument("--limit", type=int, default=50, help="show at most this many (default 50)")
+
+    inbox = command("inbox", "list texts not stored as memories: waiting for a decision, or skipped (with why)")
+    inbox.add_argument(
+        "--skipped",
+        action="store_true",
+        help="the texts the gate skipped or the arbiter judged duplicates, newest first, with the reason",
+    )
+    inbox.add_argument("--limit", type=int, default=50, help="show at most this many (default 50)")
 
     show = command("show", "show one memory with its history")
     show.add_argument("id", type=int, help="the seed id")
@@ -439,6 +447,35 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
     out.print(f"{len(seeds)} of {total} memories shown, newest first.")
 
 
+def cmd_inbox(args: argparse.Namespace, settings: Settings) -> None:
+    if args.limit < 1:
+        raise CliError(f"--limit must be at least 1; got {args.limit}.")
+    scope = _explicit_scope(args)
+    state: Literal["pending", "skipped"] = "skipped" if args.skipped else "pending"
+    with _store(settings) as store:
+        rows = store.inbox(state, scope, args.limit, newest_first=args.skipped)
+        total = store.inbox_count(state, scope)
+    out = _out()
+    if not rows:
+        out.print("No skipped texts." if args.skipped else "No texts are waiting for a decision.")
+        return
+    table = Table(title_justify="left")
+    why = "reason" if args.skipped else "attempts"
+    for column in ("inbox id", "scope", "received", why, "text"):
+        table.add_column(column, overflow="fold", justify="right" if column == "inbox id" else "left")
+    for row in rows:
+        detail = (row.reason or "-") if args.skipped else str(row.attempts)
+        table.add_row(str(row.id), row.scope, _when(row.received_at), detail, row.text)
+    out.print(table)
+    if args.skipped:
+        out.print(
+            f"{len(rows)} of {total} skipped texts shown, newest first. To keep one, have the agent remember it "
+            "with force=true."
+        )
+    else:
+        out.print(f"{len(rows)} of {total} waiting texts shown, oldest first. The server or reconcile decides them.")
+
+
 def cmd_show(args: argparse.Namespace, settings: Settings) -> None:
     from server.memory import seed_uri
 
@@ -587,6 +624,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
     with _store(settings) as store:
         stats = store.stats()
         waiting = store.inbox_count("pending")
+        skipped = store.inbox_count("skipped")
     out = _out()
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
@@ -595,7 +633,11 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
     summary.add_row("embedder", f"{stats.embedder[0]} ({stats.embedder[1]} dimensions)" if stats.embedder else "-")
     summary.add_row("memories", str(stats.seeds))
     summary.add_row("operations", f"{stats.operations} (with {stats.history_entries} earlier versions kept)")
-    summary.add_row("inbox", f"{waiting} texts waiting for a decision (queued; the server or reconcile decides them)")
+    summary.add_row(
+        "inbox",
+        f"{waiting} texts waiting for a decision (queued; the server or reconcile decides them), "
+        f"{skipped} skipped (see 'inbox --skipped')",
+    )
     if stats.oldest and stats.newest:
         summary.add_row("stored", f"{_when(stats.oldest)} .. {_when(stats.newest)}")
     out.print(summary)
@@ -888,6 +930,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "recall": cmd_recall,
     "list": cmd_list,
     "show": cmd_show,
+    "inbox": cmd_inbox,
     "export": cmd_export,
     "import": cmd_import,
     "reconcile": cmd_reconcile,

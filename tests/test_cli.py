@@ -156,6 +156,32 @@ def test_stats_counts_scopes_categories_and_operations(
     assert "SmolLM2-135M-Instruct.Q4_1.gguf (576 dimensions)" in out
 
 
+def test_inbox_lists_waiting_texts_and_skipped_ones_with_their_reason(
+    filled: Path, opened: SeedStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "No texts are waiting for a decision." in run(capsys, "inbox")[0]
+    waiting = receive(opened, "Lesson: a text the server has not decided yet.", "web")
+    first = receive(opened, "ok thanks!", "web")
+    opened.skip(first.id, "chatter: the cerebellum read it as chatter")
+    second = receive(opened, "Deploys run on Tuesdays, after the review.", "team/api")
+    opened.skip(second.id, "duplicate of seed 2: it says the same as seed 2")
+
+    out, _ = run(capsys, "inbox")
+    assert "Lesson: a text the server has not decided yet." in out and "ok thanks!" not in out
+    assert f"{waiting.id}" in out and "1 of 1 waiting texts shown" in out
+
+    out, _ = run(capsys, "inbox", "--skipped")
+    rows = [line for line in out.splitlines() if "│" in line]
+    assert "duplicate of seed 2" in rows[0] and "chatter" in rows[1]  # newest first
+    assert "2 of 2 skipped texts shown" in out and "force=true" in out
+    out, _ = run(capsys, "--scope", "web", "inbox", "--skipped")
+    assert "ok thanks!" in out and "Deploys run" not in out and "1 of 1 skipped" in out
+    assert "ok thanks!" in run(capsys, "--scope", "*", "inbox", "--skipped")[0]
+    assert "1 texts waiting for a decision" in run(capsys, "stats")[0]
+    assert "2 skipped" in run(capsys, "stats")[0]
+    assert "--limit must be at least 1" in fails(capsys, "inbox", "--limit", "0")
+
+
 def test_export_then_raw_import_into_an_empty_store_reproduces_it(
     env: Path,
     tmp_path: Path,

@@ -213,6 +213,13 @@ def _scope_names(scope: str | Sequence[str] | None) -> list[str] | None:
     return [scope] if isinstance(scope, str) else list(dict.fromkeys(scope))
 
 
+def _in_scopes(column: str, scopes: list[str] | None) -> tuple[str, list[object]]:
+    """An `AND column IN (...)` clause and its parameters; nothing when every scope is searched."""
+    if scopes is None:
+        return "", []
+    return f" AND {column} IN ({','.join('?' * len(scopes))})", list[object](scopes)
+
+
 def _history_action(value: object) -> HistoryAction:
     if value == "UPDATE":
         return "UPDATE"
@@ -644,12 +651,9 @@ class SeedStore:
             f"SELECT {columns} FROM inbox_fts JOIN inbox i ON i.id = inbox_fts.rowid "
             "WHERE inbox_fts MATCH ? AND i.state = 'pending'"
         )
-        params: list[object] = [match]
-        if scopes is not None:
-            sql += f" AND i.scope IN ({','.join('?' * len(scopes))})"
-            params.extend(scopes)
-        sql += " ORDER BY bm25(inbox_fts), i.id LIMIT ?"
-        params.append(limit)
+        clause, in_scopes = _in_scopes("i.scope", scopes)
+        sql += clause + " ORDER BY bm25(inbox_fts), i.id LIMIT ?"
+        params: list[object] = [match, *in_scopes, limit]
         with self._lock:
             return [_received_from_row(row) for row in self._conn.execute(sql, params).fetchall()]
 
@@ -692,11 +696,9 @@ class SeedStore:
         if k <= 0 or scopes == []:
             return []
         vector = self._vector(embedding)
-        where = "embedding MATCH ? AND k = ?"
-        params: list[object] = [vector, k]
-        if scopes is not None:
-            where += f" AND scope IN ({','.join('?' * len(scopes))})"
-            params.extend(scopes)
+        clause, in_scopes = _in_scopes("scope", scopes)
+        where = "embedding MATCH ? AND k = ?" + clause
+        params: list[object] = [vector, k, *in_scopes]
         with self._lock:
             hits = self._conn.execute(
                 f"SELECT seed_id, distance FROM {VECTOR_TABLE} WHERE {where} ORDER BY distance", params
@@ -724,12 +726,9 @@ class SeedStore:
             f"SELECT {', '.join('s.' + c for c in _SEED_COLUMNS.split(', '))}, bm25(seeds_fts) AS rank "
             "FROM seeds_fts JOIN seeds s ON s.id = seeds_fts.rowid WHERE seeds_fts MATCH ?"
         )
-        params: list[object] = [match]
-        if scopes is not None:
-            sql += f" AND s.scope IN ({','.join('?' * len(scopes))})"
-            params.extend(scopes)
-        sql += " ORDER BY rank LIMIT ?"
-        params.append(k)
+        clause, in_scopes = _in_scopes("s.scope", scopes)
+        sql += clause + " ORDER BY rank LIMIT ?"
+        params: list[object] = [match, *in_scopes, k]
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         return [(_seed_from_row(row[:8]), -float(row[8])) for row in rows]

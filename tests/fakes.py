@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from server.cerebellum import ArbitrateVerdict, MemorizeVerdict
+from server.cerebellum import ArbitrateVerdict, MemorizeVerdict, UnparsableAnswer
 from server.prompts import Candidate
 
 
@@ -44,18 +44,22 @@ class HashEmbedder:
 
 @dataclass
 class ScriptedBrain:
-    """A cerebellum whose answers the test chooses; it records every text it was shown."""
+    """A cerebellum whose answers the test chooses; it records every text it was shown. With `fail`, it
+    answers nothing usable (as a model whose output doesn't parse)."""
 
     gate: str = "SAVE"
     action: str = "ADD"
     target: int | str | None = None  # "first": the first candidate shown
     merged: str = ""
+    fail: bool = False
     name: str = "scripted"
     prompts: list[str] = field(default_factory=list[str])
     shown: list[list[int]] = field(default_factory=list[list[int]])
 
     def memorize(self, text: str) -> MemorizeVerdict:
         self.prompts.append(text)
+        if self.fail:
+            raise UnparsableAnswer("{not json")
         category = "lesson" if self.gate == "SAVE" else "chatter"
         return MemorizeVerdict(self.gate, category, "scripted", 1.0)  # type: ignore[arg-type]
 
@@ -63,6 +67,8 @@ class ScriptedBrain:
         self.prompts.append(text)
         self.prompts.extend(c.text for c in candidates)
         self.shown.append([c.id for c in candidates])
+        if self.fail:
+            raise UnparsableAnswer("{not json")
         target = candidates[0].id if self.target == "first" and candidates else self.target
         if isinstance(target, str):
             target = None

@@ -8,16 +8,17 @@ store and the real embedder. Everything else runs the real model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import get_args
 
 import pytest
 
 from seeds import SeedStore
-from server.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict, UnparsableAnswer
+from server.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
 from server.embedder import Embedder
 from server.memory import Memory, RememberStatus
 from server.prompts import CATEGORIES, Candidate
+from tests.fakes import ScriptedBrain
 
 TEXTS = [
     "Lesson: pytest-xdist workers must each get their own SQLite file, or the fixtures deadlock.",
@@ -49,34 +50,8 @@ class CountingCerebellum:
         return self.inner.arbitrate(text, candidates)
 
 
-@dataclass
-class ScriptedCerebellum:
-    """Answers that a test chooses; `shown` records the candidates the arbiter was given."""
-
-    gate: str = "SAVE"
-    action: str = "ADD"
-    target: int | str | None = None  # "first": the first candidate shown
-    merged: str = ""
-    fail: bool = False
-    shown: list[list[int]] = field(default_factory=list[list[int]])
-    name: str = "scripted"
-
-    def memorize(self, text: str) -> MemorizeVerdict:
-        if self.fail:
-            raise UnparsableAnswer("{not json")
-        category = "lesson" if self.gate == "SAVE" else "chatter"
-        return MemorizeVerdict(self.gate, category, "scripted", 1.0)  # type: ignore[arg-type]
-
-    def arbitrate(self, text: str, candidates: Sequence[Candidate]) -> ArbitrateVerdict:
-        self.shown.append([c.id for c in candidates])
-        if self.fail:
-            raise UnparsableAnswer("{not json")
-        target = candidates[0].id if self.target == "first" else self.target
-        return ArbitrateVerdict(self.action, target, self.merged, "scripted", 1.0)  # type: ignore[arg-type]
-
-
-def scripted(store: SeedStore, embedder: Embedder, **script: object) -> tuple[Memory, ScriptedCerebellum]:
-    brain = ScriptedCerebellum(**script)  # type: ignore[arg-type]
+def scripted(store: SeedStore, embedder: Embedder, **script: object) -> tuple[Memory, ScriptedBrain]:
+    brain = ScriptedBrain(**script)  # type: ignore[arg-type]
     return Memory(store, brain, embedder, candidate_similarity=-1.0, reconcile_similarity=-1.0), brain
 
 
@@ -299,7 +274,7 @@ def test_recall_finds_an_exact_name_by_keyword_and_ranks_by_both(memory: Memory)
 def test_seeds_in_the_other_script_reach_the_arbiter_when_the_embedder_cannot_match_translations(
     store: SeedStore, embedder: Embedder
 ) -> None:
-    brain = ScriptedCerebellum(action="NONE", target="first")
+    brain = ScriptedBrain(action="NONE", target="first")
     # A floor no translation pair reaches: the embedder counts as English-only here.
     memory = Memory(store, brain, embedder, candidate_similarity=0.9999)
     assert memory.crosslingual() is False

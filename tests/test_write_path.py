@@ -26,8 +26,8 @@ from server.embedder import Embedder
 from server.memory import DecisionFailed, Memory, RecallResult, RememberResult, keyword_recall, receive
 from server.prompts import Candidate
 from server.settings import Settings
+from tests.fakes import ScriptedBrain
 from tests.test_mcp import cerebellum_command, structured
-from tests.test_memory import ScriptedCerebellum
 
 pytestmark = pytest.mark.anyio
 
@@ -127,7 +127,7 @@ def test_a_skipped_text_is_kept_with_its_reason_for_review(memory: Memory, store
 
 def test_no_text_is_lost_when_the_model_calls_it_a_duplicate(store: SeedStore, embedder: Embedder) -> None:
     """A model's "same as seed N" can be wrong; the text is then kept for review, not thrown away."""
-    brain = ScriptedCerebellum(action="NONE", target="first")  # a small model that calls everything the same
+    brain = ScriptedBrain(action="NONE", target="first")  # a small model that calls everything the same
     memory = Memory(store, brain, embedder, candidate_similarity=0.0)
     stored = memory.remember("Deploys go out on Tuesdays after the release review.", "p", force=True)
     assert stored.status == "saved" and stored.seed is not None

@@ -13,6 +13,7 @@ from seeds import SeedStore
 from server.cerebellum import Cerebellum
 from server.embedder import Embedder
 from server.memory import Memory
+from server.settings import Settings
 
 # Tests never reach for Hugging Face, whatever the machine's network.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -58,3 +59,25 @@ def store(tmp_path: Path) -> Iterator[SeedStore]:
 def memory(store: SeedStore, cerebellum: Cerebellum, embedder: Embedder) -> Memory:
     # SmolLM2's mean-pooled vectors are all alike; a low floor makes the arbiter see candidates.
     return Memory(store, cerebellum, embedder, candidate_similarity=0.0, reconcile_similarity=0.0)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, smollm2: Path) -> Settings:
+    """Server settings for the MCP tests: a fresh store, SmolLM2 in both roles, every seed a candidate."""
+    return Settings(
+        db=tmp_path / "seeds.db",
+        model=str(smollm2),
+        embedder=str(smollm2),
+        threads=2,
+        context_size=2048,
+        candidate_similarity=0.0,
+        reconcile_similarity=0.0,
+        offline=True,
+        # Generous: these tests are about the tools, not the deadline (tests/test_write_path.py is).
+        deadline_seconds=300,
+    )

@@ -25,27 +25,6 @@ pytestmark = pytest.mark.anyio
 TOOLS = {"remember", "recall", "reconcile", "forget", "undo"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def settings(tmp_path: Path, smollm2: Path) -> Settings:
-    return Settings(
-        db=tmp_path / "seeds.db",
-        model=str(smollm2),
-        embedder=str(smollm2),
-        threads=2,
-        context_size=2048,
-        candidate_similarity=0.0,
-        reconcile_similarity=0.0,
-        offline=True,
-        # Generous: these tests are about the tools, not the deadline (tests/test_write_path.py is).
-        deadline_seconds=300,
-    )
-
-
 def structured(result: Any) -> dict[str, Any]:
     assert not result.is_error, result.content
     assert isinstance(result.structured_content, dict)

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -23,25 +22,6 @@ from server.prompts import Candidate
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def settings(tmp_path: Path, smollm2: Path) -> Settings:
-    return Settings(
-        db=tmp_path / "seeds.db",
-        model=str(smollm2),
-        embedder=str(smollm2),
-        threads=2,
-        context_size=2048,
-        candidate_similarity=0.0,
-        reconcile_similarity=0.0,
-        offline=True,
-    )
 
 
 async def remember(client: Client, text: str, scope: str) -> RememberResult:

@@ -32,11 +32,6 @@ from tests.test_mcp import cerebellum_command, structured
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def make_settings(tmp_path: Path, model: Path, embedder: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "db": tmp_path / "seeds.db",

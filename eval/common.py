@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from seeds import SeedStore
+from server.calibration import GateCalibration
 from server.cerebellum import Cerebellum, CerebellumError
 from server.embedder import Embedder
-from server.memory import Memory, load_cerebellum, load_embedder, model_path
+from server.memory import Memory, calibrate_gate, load_cerebellum, load_embedder, model_path
 from server.prompts import PROMPT_VERSION
 from server.settings import Settings
 
@@ -37,6 +38,7 @@ class Models:
     settings: Settings
     embedder: Embedder
     cerebellum: Cerebellum | None
+    calibration: GateCalibration | None = None
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -47,12 +49,16 @@ class Models:
         if self.cerebellum is not None:
             info["model"] = self.cerebellum.name
             info["model_sha256"] = sha256_of(self.cerebellum.path)
+        if self.calibration is not None:
+            info["gate_calibration"] = {"key": self.calibration.key, "out_of_fold": self.calibration.out_of_fold}
         return info
 
     def memory(self, store: SeedStore) -> Memory:
         """The pipeline the MCP tools use, over the given store, with the configured thresholds."""
         brain = self.cerebellum if self.cerebellum is not None else NoCerebellum()
-        return Memory.from_settings(store, brain, self.embedder, self.settings)
+        memory = Memory.from_settings(store, brain, self.embedder, self.settings)
+        memory.gate_calibration = self.calibration
+        return memory
 
 
 class NoCerebellum:
@@ -70,7 +76,9 @@ class NoCerebellum:
 def load_models(settings: Settings, *, cerebellum: bool = True) -> Models:
     embedder = load_embedder(model_path(settings, "embedder"), settings)
     brain = load_cerebellum(model_path(settings, "cerebellum"), settings) if cerebellum else None
-    return Models(settings, embedder, brain)
+    # Fitted (or read from the cache) before anything is timed, as the server does while loading.
+    calibration = calibrate_gate(settings, brain, embedder) if brain is not None and settings.calibrate_gate else None
+    return Models(settings, embedder, brain, calibration)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

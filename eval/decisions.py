@@ -162,6 +162,14 @@ def render(report: dict[str, Any]) -> list[str]:
         f"embedder {report['embedder']} (sha256 {report['embedder_sha256'][:12]}…), {report['prompts']}",
         f"  accuracy      {report['accuracy']:.3f}",
     ]
+    if report.get("gate_calibration") and report["mode"] == "pipeline":
+        calibration = report["gate_calibration"]
+        errors = calibration["out_of_fold"]
+        lines.insert(
+            2,
+            f"  gate calibration {calibration['key']}, out of fold on its bank: "
+            f"saves skipped {errors['skipped_saves']:.3f}, skips saved {errors['saved_skips']:.3f}",
+        )
     if report["task"] == "memorize":
         lines += [f"  FP rate       {report['fp_rate']:.3f}", f"  FN rate       {report['fn_rate']:.3f}"]
     elif report["none_recall"] is not None:

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -99,6 +99,8 @@ class MemorizeVerdict:
     category: str
     reason: str
     elapsed_ms: float
+    scores: Mapping[str, float] = field(default_factory=dict[str, float])
+    """Each category's log-probability as the answer's first token (what a calibrated gate weighs)."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,8 @@ class Cerebellum:
         self.last_read: list[str] = []
         """The stored notes the last arbitrate showed the model (for the write benchmark's floor)."""
         self._spellings: dict[str, tuple[int, ...]] = {}
+        self.last_scores: dict[str, float] = {}
+        """The last label question's log-probability of each label's first token, over all labels'."""
         template = self._llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
         eos_id, bos_id = self._llm.token_eos(), self._llm.token_bos()
         token_text = self._llm._model.token_get_text  # pyright: ignore[reportPrivateUsage]
@@ -354,6 +358,7 @@ class Cerebellum:
         llm.n_tokens = reused
         llm.eval(tokens[reused:])
         spelled = {label: self._label_tokens(label) for label in labels}
+        self.last_scores = self._first_token_scores(spelled)
         if groups is not None:
             spelled = self._keep_likelier_group(spelled, groups)
         chosen: list[int] = []
@@ -386,24 +391,32 @@ class Cerebellum:
         self.total += self.usage
         return value, elapsed_ms
 
+    def _first_token_scores(self, spelled: Mapping[str, tuple[int, ...]]) -> dict[str, float]:
+        import numpy as np
+
+        logits = self._last_logits()
+        firsts = sorted({tokens[0] for tokens in spelled.values()})
+        values = np.array([float(logits[token]) for token in firsts])
+        log_probs = values - values.max() - np.log(np.exp(values - values.max()).sum())
+        by_token = dict(zip(firsts, log_probs.tolist(), strict=True))
+        return {label: by_token[tokens[0]] for label, tokens in spelled.items()}
+
     def _keep_likelier_group(
         self, spelled: dict[str, tuple[int, ...]], groups: Mapping[str, str]
     ) -> dict[str, tuple[int, ...]]:
-        import numpy as np
+        import math
 
         first: dict[int, set[str]] = {}
         for label, tokens in spelled.items():
             first.setdefault(tokens[0], set()).add(groups[label])
         if any(len(owners) > 1 for owners in first.values()):
             return spelled  # a first token shared across groups: its mass can't be split honestly
-        logits = self._last_logits()
-        candidates = sorted(first)
-        scores = np.array([float(logits[token]) for token in candidates])
-        shares = np.exp(scores - scores.max())
+        # Each first token's probability counts once, for the group that owns it.
+        share = {spelled[label][0]: math.exp(score) for label, score in self.last_scores.items()}
         mass: dict[str, float] = {}
-        for token, share in zip(candidates, shares, strict=True):
-            group = next(iter(first[token]))
-            mass[group] = mass.get(group, 0.0) + float(share)
+        for token, owners in first.items():
+            group = next(iter(owners))
+            mass[group] = mass.get(group, 0.0) + share[token]
         winner = max(sorted(mass), key=mass.__getitem__)
         return {label: tokens for label, tokens in spelled.items() if groups[label] == winner}
 
@@ -432,7 +445,9 @@ class Cerebellum:
         )
         # The category decides: SAVE or SKIP follows from it by rule.
         decision: Literal["SAVE", "SKIP"] = "SAVE" if prompts.decision_for(category) == "SAVE" else "SKIP"
-        return MemorizeVerdict(decision, category, f"the cerebellum read it as {category}", elapsed_ms)
+        return MemorizeVerdict(
+            decision, category, f"the cerebellum read it as {category}", elapsed_ms, dict(self.last_scores)
+        )
 
     def arbitrate(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
         """How the new text relates to the candidates (most similar first): one joint question, or

@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("stats", "counts per scope and category, operations, store size")
     command("download", "fetch the configured models into the Hugging Face cache now")
+    command(
+        "calibrate", "fit the gate to the configured models now (once per model pair; the server would on first load)"
+    )
     doctor = command("doctor", "check Python, SQLite, sqlite-vec, the models and the store; make a test decision")
     doctor.add_argument("--no-decision", action="store_true", help="skip loading the models for a test decision")
 
@@ -651,6 +654,35 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
             out.print(table)
 
 
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> None:
+    from server.calibration import CalibrationError
+    from server.cerebellum import CerebellumError
+    from server.memory import calibrate_gate, load_cerebellum, load_embedder, model_path
+    from server.modelfiles import ModelUnavailable
+
+    started = time.monotonic()
+    try:
+        with _err().status("loading the models and fitting the gate (one question per bank text)..."):
+            embedder = load_embedder(model_path(settings, "embedder"), settings)
+            try:
+                cerebellum = load_cerebellum(model_path(settings, "cerebellum"), settings)
+                try:
+                    fitted = calibrate_gate(settings, cerebellum, embedder)
+                finally:
+                    cerebellum.close()
+            finally:
+                embedder.close()
+    except (ModelUnavailable, CerebellumError, CalibrationError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    errors = fitted.out_of_fold
+    _out().print(
+        f"gate calibration {fitted.key} for {Path(settings.model).name} and {Path(settings.embedder).name} "
+        f"({len(fitted.saves)} labelled texts, {time.monotonic() - started:.0f} s)\n"
+        f"out of fold: {errors['skipped_saves']:.1%} of the texts to keep skipped, "
+        f"{errors['saved_skips']:.1%} of the texts to skip kept"
+    )
+
+
 def cmd_download(args: argparse.Namespace, settings: Settings) -> None:
     from server.modelfiles import ModelUnavailable, download_model, locate_model, probe_hub_file
 
@@ -695,6 +727,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
         checks.append(("llama-cpp-python", False, "not installed: reinstall cerebellum-mcp"))
     paths = _model_checks(settings, checks)
     checks.extend(_store_checks(settings))
+    checks.append(_calibration_check(settings, paths))
     if not args.no_decision:
         checks.extend(_decision_check(settings, paths))
     table = Table(title="cerebellum-mcp doctor", title_justify="left")
@@ -770,6 +803,29 @@ def _store_checks(settings: Settings) -> list[tuple[str, bool | None, str]]:
         ),
         ("memories", None, f"{stats.seeds} ({scopes}); vectors from {embedder}"),
     ]
+
+
+def _calibration_check(settings: Settings, paths: dict[str, Path]) -> tuple[str, bool | None, str]:
+    from server.calibration import CalibrationError, cache_file, calibration_key, load_bank
+
+    try:
+        bank = load_bank()
+    except (CalibrationError, OSError) as exc:
+        return ("gate calibration", False, f"the shipped bank is unusable: {exc}")
+    shipped = f"bank of {len(bank)} labelled texts"
+    if not settings.calibrate_gate:
+        return ("gate calibration", None, f"off (CEREBELLUM_CALIBRATE_GATE=false); {shipped}")
+    if set(paths) != {"cerebellum", "embedder"}:
+        return ("gate calibration", None, f"{shipped}; fitted once the models are found")
+    cached = cache_file(settings.cache_dir, calibration_key(paths["cerebellum"], paths["embedder"], bank))
+    if cached.is_file():
+        return ("gate calibration", True, f"fitted for these models: {cached}")
+    return (
+        "gate calibration",
+        None,
+        f"{shipped}; not fitted for these models yet: 'cerebellum-mcp calibrate' fits it now, or the server "
+        f"when it first loads them (one gate question per text), into {cached.parent}",
+    )
 
 
 def _decision_check(settings: Settings, paths: dict[str, Path]) -> list[tuple[str, bool | None, str]]:
@@ -936,6 +992,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "reconcile": cmd_reconcile,
     "stats": cmd_stats,
     "download": cmd_download,
+    "calibrate": cmd_calibrate,
     "doctor": cmd_doctor,
     "config": cmd_config,
     "forget": cmd_forget,

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 from urllib.parse import quote
@@ -26,11 +26,13 @@ from pydantic import BaseModel, Field
 
 from seeds import AlreadySettled, Received, ScoredSeed, Seed, SeedNotFound, SeedStore
 from server import secrets, signals
+from server.calibration import CalibrationError
 from server.cerebellum import ArbitrateVerdict, CerebellumError, MemorizeVerdict
 from server.prompts import Candidate
 from server.settings import Settings
 
 if TYPE_CHECKING:
+    from server.calibration import GateCalibration
     from server.cerebellum import Cerebellum
     from server.embedder import Embedder
 
@@ -446,6 +448,7 @@ class Memory:
         keyword_weight: float = 1.0,
         neighbour_weight: float = 0.0,
         secrets_mode: SecretsMode = "refuse",
+        gate_calibration: GateCalibration | None = None,
     ) -> None:
         store.bind_embedder(embedder.name, embedder.dimension)
         self.store = store
@@ -457,6 +460,8 @@ class Memory:
         self.keyword_weight = keyword_weight
         self.neighbour_weight = neighbour_weight
         self.secrets_mode: SecretsMode = secrets_mode
+        self.gate_calibration = gate_calibration
+        """A fitted SAVE/SKIP rule over the cerebellum's category scores and the embedder's neighbours."""
         self.lock = threading.Lock()
         # Who claims inbox texts: unique per process, so two servers on one file never decide the same text.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -540,13 +545,16 @@ class Memory:
             )
             return RememberResult(status="duplicate", seed=SeedView.of(same), gate=None, arbiter=verdict)
 
-        gate = self._gate(text, received.force)
+        # A calibrated gate weighs the text's embedding too; otherwise a skipped text is never embedded.
+        embedding = self.embedder.embed_document(text) if self.gate_calibration is not None else None
+        gate = self._gate(text, received.force, embedding)
         if gate.decision == "SKIP":
             self.store.skip(inbox_id, f"{gate.category}: {gate.reason}")
             return RememberResult(status="skipped", seed=None, gate=gate, arbiter=None, inbox_id=inbox_id)
         category = gate.category if gate.decided_by in ("model", "rule") else "fact"
 
-        embedding = self.embedder.embed_document(text)
+        if embedding is None:
+            embedding = self.embedder.embed_document(text)
         similar = self._candidates(text, embedding, scope)
         if not similar:
             seed = self.store.add(scope, text, embedding, category=category, tags=tags, source=source, settles=inbox_id)
@@ -582,7 +590,7 @@ class Memory:
             logger.info("embedder %s matches translations: %s (%s)", self.embedder.name, self._crosslingual, sims)
         return self._crosslingual
 
-    def _gate(self, text: str, force: bool) -> GateVerdict:
+    def _gate(self, text: str, force: bool, embedding: Sequence[float] | None = None) -> GateVerdict:
         if force:
             return GateVerdict(
                 decision="SAVE", category="fact", reason="the caller asked to keep it", decided_by="force"
@@ -600,9 +608,16 @@ class Memory:
             self.parse_failures += 1
             logger.warning("memorize gate failed, keeping the text: %s", exc)
             return GateVerdict(decision="SAVE", category="fact", reason=f"gate failed: {exc}", decided_by="fallback")
-        return GateVerdict(
-            decision=verdict.decision, category=verdict.category, reason=verdict.reason, decided_by="model"
-        )
+        decision, category, reason = verdict.decision, verdict.category, verdict.reason
+        if self.gate_calibration is not None and embedding is not None and verdict.scores:
+            try:
+                decision, category, margin = self.gate_calibration.decide(verdict.scores, embedding, category)
+                reason = f"{reason}; the calibrated gate says {decision} (margin {margin:+.2f})"
+            except (CalibrationError, ValueError) as exc:
+                # A rule that doesn't fit this model's answers is dropped, not allowed to stall every remember.
+                logger.warning("the gate calibration does not fit these models, using the plain gate: %s", exc)
+                self.gate_calibration = None
+        return GateVerdict(decision=decision, category=category, reason=reason, decided_by="model")
 
     def _arbitrate(self, text: str, similar: Sequence[ScoredSeed]) -> tuple[ArbiterVerdict, str]:
         shown = [Candidate(hit.seed.id, hit.seed.text, hit.seed.updated_at) for hit in similar]
@@ -962,5 +977,18 @@ def open_memory(settings: Settings, store: SeedStore) -> Memory:
         raise
     # The prompt heads are evaluated now, so the first real remember is not a cold one.
     cerebellum.warm_up()
+    memory = Memory.from_settings(store, cerebellum, embedder, settings)
+    if settings.calibrate_gate:
+        memory.gate_calibration = calibrate_gate(settings, cerebellum, embedder)
     logger.info("memory ready: store %s, cerebellum %s, embedder %s", store.path, cerebellum.name, embedder.name)
-    return Memory.from_settings(store, cerebellum, embedder, settings)
+    return memory
+
+
+def calibrate_gate(settings: Settings, cerebellum: Cerebellum, embedder: Embedder) -> GateCalibration:
+    """The gate's rule for this model pair: from the cache, or fitted now on the shipped bank (slow once)."""
+    from server.calibration import load_or_fit
+
+    def scores(text: str) -> Mapping[str, float]:
+        return cerebellum.memorize(text).scores
+
+    return load_or_fit(settings.cache_dir, cerebellum.path, embedder.path, scores, embedder.embed_document)

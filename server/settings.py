@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from platformdirs import user_data_dir
+from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,6 +20,10 @@ SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 def default_db_path() -> Path:
     return Path(user_data_dir(APP_NAME, appauthor=False)) / "seeds.db"
+
+
+def default_cache_dir() -> Path:
+    return Path(user_cache_dir(APP_NAME, appauthor=False))
 
 
 class Settings(BaseSettings):
@@ -63,6 +67,16 @@ class Settings(BaseSettings):
             "then name the likeliest category on the winning side."
         ),
     ] = True
+    calibrate_gate: Annotated[
+        bool,
+        Field(
+            description="Memorize: decide SAVE or SKIP with a rule fitted to this cerebellum and embedder on a "
+            "shipped bank of labelled texts (once per model pair, a few minutes, then cached in cache_dir)."
+        ),
+    ] = True
+    cache_dir: Annotated[Path, Field(description="Where fitted gate calibrations are cached.")] = Field(
+        default_factory=default_cache_dir
+    )
     second_look: Annotated[
         bool,
         Field(

@@ -17,6 +17,9 @@ from server.settings import Settings
 
 # Tests never reach for Hugging Face, whatever the machine's network.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Fitting the gate on the whole shipped bank is minutes of model time; the tests of the tools don't
+# need it, and tests/test_calibration.py fits it (on part of the bank) with the real models.
+os.environ["CEREBELLUM_CALIBRATE_GATE"] = "false"
 
 
 def smollm2_file() -> Path:

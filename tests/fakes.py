@@ -52,6 +52,8 @@ class ScriptedBrain:
     target: int | str | None = None  # "first": the first candidate shown
     merged: str = ""
     fail: bool = False
+    scores: dict[str, float] = field(default_factory=dict[str, float])
+    """Category scores the gate's verdict carries (for a calibrated gate)."""
     name: str = "scripted"
     prompts: list[str] = field(default_factory=list[str])
     shown: list[list[int]] = field(default_factory=list[list[int]])
@@ -61,7 +63,7 @@ class ScriptedBrain:
         if self.fail:
             raise UnparsableAnswer("{not json")
         category = "lesson" if self.gate == "SAVE" else "chatter"
-        return MemorizeVerdict(self.gate, category, "scripted", 1.0)  # type: ignore[arg-type]
+        return MemorizeVerdict(self.gate, category, "scripted", 1.0, dict(self.scores))  # type: ignore[arg-type]
 
     def arbitrate(self, text: str, candidates: Sequence[Candidate]) -> ArbitrateVerdict:
         self.prompts.append(text)

@@ -544,3 +544,27 @@ def test_forget_then_undo_brings_the_memory_back_as_it_was(
         capsys, "--scope", "team/api", "forget", str(seed.id)
     )
     assert "op_nothing" in fails(capsys, "undo", "op_nothing")
+
+
+def test_calibrate_fits_the_gate_once_and_doctor_sees_it(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server import calibration
+
+    # Part of the shipped bank, both sides, so SmolLM2 fits it in seconds.
+    rows = [json.loads(line) for line in calibration.BANK_FILE.read_text(encoding="utf-8").splitlines()]
+    small = [r for r in rows if r["decision"] == "SAVE"][:6] + [r for r in rows if r["decision"] == "SKIP"][:6]
+    bank = tmp_path / "bank.jsonl"
+    bank.write_text("".join(json.dumps(r) + "\n" for r in small), encoding="utf-8")
+    monkeypatch.setattr(calibration, "BANK_FILE", bank)
+    monkeypatch.setenv("CEREBELLUM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CEREBELLUM_CALIBRATE_GATE", "true")
+
+    before, _ = run(capsys, "doctor", "--no-decision")
+    assert "not fitted for these models yet" in before and "bank of 12 labelled texts" in before
+    out, _ = run(capsys, "calibrate")
+    assert "12 labelled texts" in out and "out of fold:" in out
+    assert len(list((tmp_path / "cache" / "calibration").glob("gate-*.json"))) == 1
+    after, _ = run(capsys, "doctor", "--no-decision")
+    line = next(line for line in after.splitlines() if "gate calibration" in line)
+    assert "ok" in line and "fitted for these models" in line

@@ -1,0 +1,198 @@
+"""The calibrated gate: fitted on a bank of labelled texts with the real models, cached per model pair,
+and deciding SAVE or SKIP from the cerebellum's category scores and the embedder's neighbours."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from seeds import SeedStore
+from server import calibration
+from server.calibration import BankText, CalibrationError, GateCalibration, load_bank, load_or_fit
+from server.cerebellum import Cerebellum
+from server.embedder import Embedder
+from server.memory import Memory, open_memory
+from server.prompts import CATEGORIES, decision_for
+from server.settings import Settings
+from tests.fakes import ScriptedBrain
+
+EVAL_CASES = Path(__file__).resolve().parents[1] / "eval" / "cases"
+
+
+def small_bank(size_per_side: int = 12) -> list[BankText]:
+    """Part of the shipped bank: both sides, so a fit with SmolLM2 takes seconds, not minutes."""
+    bank = load_bank()
+    saves = [b for b in bank if b.save][:size_per_side]
+    skips = [b for b in bank if not b.save][:size_per_side]
+    return saves + skips
+
+
+def fit_with(
+    cerebellum: Cerebellum, embedder: Embedder, cache: Path, smollm2: Path, bank: Sequence[BankText]
+) -> tuple[GateCalibration, list[str]]:
+    asked: list[str] = []
+
+    def scores(text: str) -> Mapping[str, float]:
+        asked.append(text)
+        return cerebellum.memorize(text).scores
+
+    fitted = load_or_fit(cache, smollm2, smollm2, scores, embedder.embed_document, bank=bank)
+    return fitted, asked
+
+
+def test_the_shipped_bank_has_both_sides_and_no_eval_case(tmp_path: Path) -> None:
+    bank = load_bank()
+    assert sum(b.save for b in bank) >= 100 and sum(not b.save for b in bank) >= 100
+    for item in bank:
+        assert decision_for(item.category) == ("SAVE" if item.save else "SKIP"), item
+
+    def norm(text: str) -> str:
+        return " ".join(text.casefold().split()).strip(" !.！。")
+
+    # A fit on eval texts would make the eval measure its own training set.
+    eval_texts = {norm(json.loads(line)["text"]) for f in EVAL_CASES.glob("memorize*.jsonl") for line in f.open()}
+    assert eval_texts, "the eval cases are missing"
+    assert not [b.text for b in bank if norm(b.text) in eval_texts]
+
+
+def test_a_bad_bank_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bank.jsonl"
+    path.write_text('{"text": "ok", "decision": "SAVE", "category": "fact"}\n{"text": "x", "decision": "MAYBE"}\n')
+    with pytest.raises(CalibrationError, match=r"bank.jsonl:2"):
+        load_bank(path)
+    path.write_text('{"text": "ok", "decision": "SAVE", "category": "fact"}\n')
+    with pytest.raises(CalibrationError, match="both decisions"):
+        load_bank(path)
+
+
+def test_a_fit_with_the_real_models_is_cached_and_reused(
+    cerebellum: Cerebellum, embedder: Embedder, smollm2: Path, tmp_path: Path
+) -> None:
+    bank = small_bank()
+    fitted, asked = fit_with(cerebellum, embedder, tmp_path, smollm2, bank)
+    assert len(asked) == len(bank)  # one gate question per bank text
+    assert fitted.categories == list(CATEGORIES)
+    assert len(fitted.vectors) == len(bank) and fitted.saves == [b.save for b in bank]
+    # The threshold is set out of fold so that at most 3 % of the texts to keep are skipped.
+    assert fitted.out_of_fold["skipped_saves"] <= calibration.MAX_SKIPPED_SAVES + 1 / 12
+    assert 0.0 <= fitted.out_of_fold["saved_skips"] <= 1.0
+    assert list((tmp_path / "calibration").glob("gate-*.json"))
+
+    again, asked_again = fit_with(cerebellum, embedder, tmp_path, smollm2, bank)
+    assert asked_again == []  # read from the cache: no model call
+    assert again == fitted
+
+    # Another bank (or model, or prompt version) is another key: fitted anew.
+    _, asked_other = fit_with(cerebellum, embedder, tmp_path, smollm2, bank[1:])
+    assert len(asked_other) == len(bank) - 1
+
+
+def test_an_unreadable_cache_is_refitted_not_fatal(
+    cerebellum: Cerebellum, embedder: Embedder, smollm2: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bank = small_bank(6)
+    fitted, _ = fit_with(cerebellum, embedder, tmp_path, smollm2, bank)
+    (cached,) = (tmp_path / "calibration").glob("gate-*.json")
+    cached.write_text("{not json")
+    with caplog.at_level(logging.WARNING):
+        refitted, asked = fit_with(cerebellum, embedder, tmp_path, smollm2, bank)
+    assert len(asked) == len(bank)
+    assert refitted == fitted  # the same data and the same deterministic fit
+    assert "refitting the gate calibration" in caplog.text
+    assert GateCalibration.from_json(cached.read_text()) == fitted  # the cache was mended
+
+
+def hand_made(dimension: int = 2, threshold: float = 0.0) -> GateCalibration:
+    """A rule that saves exactly when the 'status' score is low: enough to see the decision flip."""
+    weights = [0.0] * len(CATEGORIES) + [0.0]
+    weights[CATEGORIES.index("status")] = -1.0
+    return GateCalibration(
+        key="hand-made",
+        categories=list(CATEGORIES),
+        mean=[0.0] * (len(CATEGORIES) + 1),
+        scale=[1.0] * (len(CATEGORIES) + 1),
+        weights=weights,
+        bias=-2.0,  # save when status's log-probability is below -2
+        threshold=threshold,
+        vectors=[[1.0] + [0.0] * (dimension - 1), [0.0, 1.0] + [0.0] * (dimension - 2)],
+        saves=[True, False],
+        out_of_fold={"skipped_saves": 0.0, "saved_skips": 0.0},
+    )
+
+
+def test_the_calibrated_decision_names_a_category_on_its_own_side() -> None:
+    scores = dict.fromkeys(CATEGORIES, -5.0) | {"decision": -0.5, "status": -1.0, "chatter": -3.0}
+    decision, category, margin = hand_made().decide(scores, [1.0, 0.0], "decision")
+    assert (decision, category) == ("SKIP", "status")  # the likeliest kind to skip, not the model's "decision"
+    assert margin < 0
+    scores["status"] = -6.0
+    assert hand_made().decide(scores, [1.0, 0.0], "decision")[:2] == ("SAVE", "decision")
+    with pytest.raises(CalibrationError, match="no score for"):
+        hand_made().decide({"status": -1.0}, [1.0, 0.0], "status")
+
+
+def test_remember_follows_the_calibrated_gate_and_keeps_the_skip_for_review(
+    store: SeedStore, embedder: Embedder
+) -> None:
+    scores = dict.fromkeys(CATEGORIES, -5.0) | {"decision": -0.5, "status": -1.0}
+    brain = ScriptedBrain(gate="SAVE", scores=scores)
+    memory = Memory(store, brain, embedder, gate_calibration=hand_made(embedder.dimension))
+    result = memory.remember("Now editing server.py, tests next.", "proj")
+    assert result.status == "skipped" and result.gate is not None
+    assert result.gate.decided_by == "model" and result.gate.category == "status"
+    assert "calibrated gate says SKIP" in result.gate.reason
+    skipped = store.inbox("skipped", "proj")
+    assert [r.text for r in skipped] == ["Now editing server.py, tests next."]
+
+    # Without the calibration the same model answer saves the text.
+    plain = Memory(store, brain, embedder)
+    assert plain.remember("Now editing server.py, tests next.", "other").status == "saved"
+
+
+def test_a_calibration_that_does_not_fit_the_models_falls_back_to_the_plain_gate(
+    store: SeedStore, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    scores = dict.fromkeys(CATEGORIES, -5.0) | {"decision": -0.5, "status": -1.0}
+    # Bank vectors of another dimension than this embedder's: the rule can't be applied.
+    memory = Memory(store, ScriptedBrain(gate="SAVE", scores=scores), embedder, gate_calibration=hand_made(3))
+    with caplog.at_level(logging.WARNING):
+        result = memory.remember("We pin numpy below 2 until the wheels catch up.", "proj")
+    assert result.status == "saved" and memory.gate_calibration is None
+    assert "does not fit these models" in caplog.text
+
+
+def test_the_server_loads_the_calibration_with_the_models(
+    smollm2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank = tmp_path / "bank.jsonl"
+    bank.write_text(
+        "".join(
+            json.dumps({"text": b.text, "decision": "SAVE" if b.save else "SKIP", "category": b.category}) + "\n"
+            for b in small_bank(5)
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(calibration, "BANK_FILE", bank)
+    settings = Settings(
+        db=tmp_path / "seeds.db",
+        model=str(smollm2),
+        embedder=str(smollm2),
+        threads=2,
+        context_size=2048,
+        offline=True,
+        calibrate_gate=True,
+        cache_dir=tmp_path / "cache",
+    )
+    store = SeedStore.open(settings.db)
+    memory = open_memory(settings, store)
+    try:
+        assert memory.gate_calibration is not None and len(memory.gate_calibration.vectors) == 10
+        assert list((tmp_path / "cache" / "calibration").glob("gate-*.json"))
+        result = memory.remember("The nightly export job writes to s3://reports/nightly/.", "proj")
+        assert result.gate is not None and "calibrated gate says" in result.gate.reason
+    finally:
+        memory.close()

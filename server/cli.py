@@ -271,7 +271,7 @@ class _LazyCerebellum:
         self._model: Cerebellum | None = None
         self.name = "cerebellum (not loaded)"
 
-    def _load(self) -> Cerebellum:
+    def load(self) -> Cerebellum:
         if self._model is None:
             from server.memory import load_cerebellum, model_path
 
@@ -280,10 +280,10 @@ class _LazyCerebellum:
         return self._model
 
     def memorize(self, text: str) -> MemorizeVerdict:
-        return self._load().memorize(text)
+        return self.load().memorize(text)
 
     def arbitrate(self, text: str, candidates: Sequence[Candidate]) -> ArbitrateVerdict:
-        return self._load().arbitrate(text, candidates)
+        return self.load().arbitrate(text, candidates)
 
     def close(self) -> None:
         if self._model is not None:
@@ -294,14 +294,18 @@ class _LazyCerebellum:
 def _memory(settings: Settings, *, must_exist: bool = True) -> Generator[Memory]:
     from seeds import StoreError
     from server.cerebellum import CerebellumError
-    from server.memory import Memory, load_embedder, model_path
+    from server.memory import Memory, calibrate_gate, load_embedder, model_path
     from server.modelfiles import ModelUnavailable
 
     with _store(settings, must_exist=must_exist) as store:
         try:
             with _err().status("loading the models..."):
                 embedder = load_embedder(model_path(settings, "embedder"), settings)
-                memory = Memory.from_settings(store, _LazyCerebellum(settings), embedder, settings)
+                cerebellum = _LazyCerebellum(settings)
+                memory = Memory.from_settings(store, cerebellum, embedder, settings)
+                if settings.calibrate_gate:
+                    # Fitted or read when the gate first asks the model, as the server does at load.
+                    memory.gate_fitter = lambda: calibrate_gate(settings, cerebellum.load(), embedder)
         except (ModelUnavailable, StoreError, CerebellumError, ValueError) as exc:
             raise CliError(str(exc)) from exc
         try:

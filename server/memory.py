@@ -462,6 +462,8 @@ class Memory:
         self.secrets_mode: SecretsMode = secrets_mode
         self.gate_calibration = gate_calibration
         """A fitted SAVE/SKIP rule over the cerebellum's category scores and the embedder's neighbours."""
+        self.gate_fitter: Callable[[], GateCalibration] | None = None
+        """Fits or reads `gate_calibration` when the gate first asks the model (where the model loads late)."""
         self.lock = threading.Lock()
         # Who claims inbox texts: unique per process, so two servers on one file never decide the same text.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -545,9 +547,7 @@ class Memory:
             )
             return RememberResult(status="duplicate", seed=SeedView.of(same), gate=None, arbiter=verdict)
 
-        # A calibrated gate weighs the text's embedding too; otherwise a skipped text is never embedded.
-        embedding = self.embedder.embed_document(text) if self.gate_calibration is not None else None
-        gate = self._gate(text, received.force, embedding)
+        gate, embedding = self._gate(text, received.force)
         if gate.decision == "SKIP":
             self.store.skip(inbox_id, f"{gate.category}: {gate.reason}")
             return RememberResult(status="skipped", seed=None, gate=gate, arbiter=None, inbox_id=inbox_id)
@@ -590,34 +590,51 @@ class Memory:
             logger.info("embedder %s matches translations: %s (%s)", self.embedder.name, self._crosslingual, sims)
         return self._crosslingual
 
-    def _gate(self, text: str, force: bool, embedding: Sequence[float] | None = None) -> GateVerdict:
+    def _gate(self, text: str, force: bool) -> tuple[GateVerdict, list[float] | None]:
+        """The gate's verdict, and the text's embedding if the calibrated gate needed it already."""
         if force:
             return GateVerdict(
                 decision="SAVE", category="fact", reason="the caller asked to keep it", decided_by="force"
-            )
+            ), None
         # A text whose shape settles the question is decided by rule; the model is not asked.
         signal = signals.classify(text)
         if signal is not None:
             return GateVerdict(
                 decision=signal.decision, category=signal.category, reason=signal.rule, decided_by="rule"
-            )
+            ), None
         try:
             verdict = self.cerebellum.memorize(text)
         except CerebellumError as exc:
             # Keeping a text that should have been skipped costs little; losing one costs a lesson.
             self.parse_failures += 1
             logger.warning("memorize gate failed, keeping the text: %s", exc)
-            return GateVerdict(decision="SAVE", category="fact", reason=f"gate failed: {exc}", decided_by="fallback")
+            return GateVerdict(
+                decision="SAVE", category="fact", reason=f"gate failed: {exc}", decided_by="fallback"
+            ), None
         decision, category, reason = verdict.decision, verdict.category, verdict.reason
-        if self.gate_calibration is not None and embedding is not None and verdict.scores:
+        calibration = self._gate_calibration()
+        embedding = None
+        if calibration is not None and verdict.scores:
+            # The calibrated gate weighs the text's neighbours too; a text the plain gate skips is never embedded.
+            embedding = self.embedder.embed_document(text)
             try:
-                decision, category, margin = self.gate_calibration.decide(verdict.scores, embedding, category)
+                decision, category, margin = calibration.decide(verdict.scores, embedding, category)
                 reason = f"{reason}; the calibrated gate says {decision} (margin {margin:+.2f})"
             except (CalibrationError, ValueError) as exc:
                 # A rule that doesn't fit this model's answers is dropped, not allowed to stall every remember.
                 logger.warning("the gate calibration does not fit these models, using the plain gate: %s", exc)
                 self.gate_calibration = None
-        return GateVerdict(decision=decision, category=category, reason=reason, decided_by="model")
+        return GateVerdict(decision=decision, category=category, reason=reason, decided_by="model"), embedding
+
+    def _gate_calibration(self) -> GateCalibration | None:
+        """The fitted gate rule; fitted or read now if it was left for the gate's first question (the CLI)."""
+        if self.gate_calibration is None and self.gate_fitter is not None:
+            fit, self.gate_fitter = self.gate_fitter, None
+            try:
+                self.gate_calibration = fit()
+            except (CalibrationError, CerebellumError, OSError, ValueError) as exc:
+                logger.warning("could not calibrate the gate, using the plain gate: %s", exc)
+        return self.gate_calibration
 
     def _arbitrate(self, text: str, similar: Sequence[ScoredSeed]) -> tuple[ArbiterVerdict, str]:
         shown = [Candidate(hit.seed.id, hit.seed.text, hit.seed.updated_at) for hit in similar]

@@ -23,6 +23,7 @@ from server.cerebellum import Cerebellum
 from server.cli import main
 from server.embedder import Embedder
 from server.memory import Memory, receive
+from tests.conftest import CHILD_ENV
 
 
 @pytest.fixture
@@ -509,7 +510,7 @@ def test_serve_and_python_m_server_speak_mcp_on_stdio(tmp_path: Path, smollm2: P
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "server", "--db", str(tmp_path / "s.db"), "serve", "--scope", "served", "--offline"],
-        env={"HF_HUB_OFFLINE": "1", "CEREBELLUM_MODEL": str(smollm2), "CEREBELLUM_EMBEDDER": str(smollm2)},
+        env={**CHILD_ENV, "CEREBELLUM_MODEL": str(smollm2), "CEREBELLUM_EMBEDDER": str(smollm2)},
         cwd=str(Path(__file__).resolve().parent.parent),
     )
 
@@ -546,12 +547,12 @@ def test_forget_then_undo_brings_the_memory_back_as_it_was(
     assert "op_nothing" in fails(capsys, "undo", "op_nothing")
 
 
-def test_calibrate_fits_the_gate_once_and_doctor_sees_it(
-    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def calibrating(env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The calibrated gate on, over part of the shipped bank (both sides, so SmolLM2 fits it in seconds);
+    returns the cache folder."""
     from server import calibration
 
-    # Part of the shipped bank, both sides, so SmolLM2 fits it in seconds.
     rows = [json.loads(line) for line in calibration.BANK_FILE.read_text(encoding="utf-8").splitlines()]
     small = [r for r in rows if r["decision"] == "SAVE"][:6] + [r for r in rows if r["decision"] == "SKIP"][:6]
     bank = tmp_path / "bank.jsonl"
@@ -559,12 +560,32 @@ def test_calibrate_fits_the_gate_once_and_doctor_sees_it(
     monkeypatch.setattr(calibration, "BANK_FILE", bank)
     monkeypatch.setenv("CEREBELLUM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CEREBELLUM_CALIBRATE_GATE", "true")
+    return tmp_path / "cache"
 
+
+def fitted(cache: Path) -> list[Path]:
+    return list((cache / "calibration").glob("gate-*.json"))
+
+
+def test_calibrate_fits_the_gate_once_and_doctor_sees_it(calibrating: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before, _ = run(capsys, "doctor", "--no-decision")
     assert "not fitted for these models yet" in before and "bank of 12 labelled texts" in before
     out, _ = run(capsys, "calibrate")
     assert "12 labelled texts" in out and "out of fold:" in out
-    assert len(list((tmp_path / "cache" / "calibration").glob("gate-*.json"))) == 1
+    assert len(fitted(calibrating)) == 1
     after, _ = run(capsys, "doctor", "--no-decision")
     line = next(line for line in after.splitlines() if "gate calibration" in line)
     assert "ok" in line and "fitted for these models" in line
+
+
+def test_import_fits_the_gate_when_the_model_is_first_asked(
+    calibrating: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A commit subject is skipped by rule: the model is not asked, so nothing is fitted.
+    ruled = [{"scope": "proj", "text": "fix: handle None in the config parser (#123)"}]
+    run(capsys, "import", str(write_lines(tmp_path / "ruled.jsonl", ruled)))
+    assert fitted(calibrating) == []
+    asked = [{"scope": "proj", "text": "The billing service reads its rates from config/rates.yaml."}]
+    out, _ = run(capsys, "import", str(write_lines(tmp_path / "asked.jsonl", asked)))
+    assert "(model)" in out  # the gate asked the cerebellum, through the calibrated rule
+    assert len(fitted(calibrating)) == 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -91,6 +92,8 @@ def check(model: Path, embedder: Path, version: str, *, quick: bool = False, log
         # Each step starts a fresh server; on busy cores loading the models can outlast remember's deadline,
         # and a 'queued' text is not recallable yet. The check is about the protocol, so it waits.
         env = {"HF_HUB_OFFLINE": "1", "CEREBELLUM_DEADLINE_SECONDS": "300"}
+        # The Inspector starts the server with a bare environment; the gate's calibration settings carry over.
+        env |= {k: v for k, v in os.environ.items() if k in ("CEREBELLUM_CALIBRATE_GATE", "CEREBELLUM_CACHE_DIR")}
 
         started = time.monotonic()
         tools = {tool["name"] for tool in inspector(version, server, env, "--method", "tools/list")["tools"]}

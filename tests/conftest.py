@@ -15,11 +15,12 @@ from server.embedder import Embedder
 from server.memory import Memory
 from server.settings import Settings
 
-# Tests never reach for Hugging Face, whatever the machine's network.
-os.environ["HF_HUB_OFFLINE"] = "1"
-# Fitting the gate on the whole shipped bank is minutes of model time; the tests of the tools don't
-# need it, and tests/test_calibration.py fits it (on part of the bank) with the real models.
-os.environ["CEREBELLUM_CALIBRATE_GATE"] = "false"
+# For every test and every process a test starts (those that set their own environment add these):
+# tests never reach for Hugging Face, whatever the machine's network; and they don't fit the gate on
+# the whole shipped bank, which is a minute of SmolLM2's time and would write to the user's cache
+# (tests/test_calibration.py fits it on part of the bank, into a temporary folder).
+CHILD_ENV = {"HF_HUB_OFFLINE": "1", "CEREBELLUM_CALIBRATE_GATE": "false"}
+os.environ.update(CHILD_ENV)
 
 
 def smollm2_file() -> Path:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import CHILD_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -25,7 +27,7 @@ def run_eval(*args: str) -> tuple[list[str], dict[str, Any]]:
         capture_output=True,
         text=True,
         timeout=600,
-        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "CEREBELLUM_THREADS": "2"},
+        env={**CHILD_ENV, "PATH": "/usr/bin:/bin", "CEREBELLUM_THREADS": "2"},
     )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()

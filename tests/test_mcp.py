@@ -19,6 +19,7 @@ from seeds import SeedStore, connect
 from server.app import create_server
 from server.memory import Memory, RecallResult, ReconcileResult, RememberResult, open_memory
 from server.settings import Settings
+from tests.conftest import CHILD_ENV
 
 pytestmark = pytest.mark.anyio
 
@@ -185,7 +186,7 @@ async def test_stdio_subprocess_end_to_end(settings: Settings, smollm2: Path) ->
             "--offline",
         ],
         env={
-            "HF_HUB_OFFLINE": "1",
+            **CHILD_ENV,
             "CEREBELLUM_CANDIDATE_SIMILARITY": "0.0",
             "CEREBELLUM_RECONCILE_SIMILARITY": "0.0",
             "CEREBELLUM_DEADLINE_SECONDS": "300",

@@ -26,6 +26,7 @@ from server.embedder import Embedder
 from server.memory import DecisionFailed, Memory, RecallResult, RememberResult, keyword_recall, receive
 from server.prompts import Candidate
 from server.settings import Settings
+from tests.conftest import CHILD_ENV
 from tests.fakes import ScriptedBrain
 from tests.test_mcp import cerebellum_command, structured
 
@@ -249,7 +250,7 @@ async def test_four_server_processes_with_a_hundred_concurrent_calls_each_keep_e
 ) -> None:
     db = tmp_path / "shared.db"
     env = {
-        "HF_HUB_OFFLINE": "1",
+        **CHILD_ENV,
         "PATH": os.environ.get("PATH", ""),
         # Every text is new: no arbitration, so this measures the store under four writers.
         "CEREBELLUM_CANDIDATE_SIMILARITY": "1.0",

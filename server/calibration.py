@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -252,7 +253,7 @@ def load_or_fit(
     calibration = fit(key, scores, vectors, [item.save for item in bank])
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".tmp")
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")  # two servers may fit at once
         partial.write_text(calibration.to_json(), encoding="utf-8")
         partial.replace(cached)  # whole or not at all: another process may read it
     except OSError as exc:

@@ -612,7 +612,7 @@ class Memory:
                 decision="SAVE", category="fact", reason=f"gate failed: {exc}", decided_by="fallback"
             ), None
         decision, category, reason = verdict.decision, verdict.category, verdict.reason
-        calibration = self._gate_calibration()
+        calibration = self.gate_rule()
         embedding = None
         if calibration is not None and verdict.scores:
             # The calibrated gate weighs the text's neighbours too; a text the plain gate skips is never embedded.
@@ -626,8 +626,9 @@ class Memory:
                 self.gate_calibration = None
         return GateVerdict(decision=decision, category=category, reason=reason, decided_by="model"), embedding
 
-    def _gate_calibration(self) -> GateCalibration | None:
-        """The fitted gate rule; fitted or read now if it was left for the gate's first question (the CLI)."""
+    def gate_rule(self) -> GateCalibration | None:
+        """The fitted gate rule, fitted or read by `gate_fitter` on the first call. None: the plain gate
+        (no fitter, or the fit failed: the gate works without it, so a bad bank or cache never stops remember)."""
         if self.gate_calibration is None and self.gate_fitter is not None:
             fit, self.gate_fitter = self.gate_fitter, None
             try:
@@ -996,7 +997,8 @@ def open_memory(settings: Settings, store: SeedStore) -> Memory:
     cerebellum.warm_up()
     memory = Memory.from_settings(store, cerebellum, embedder, settings)
     if settings.calibrate_gate:
-        memory.gate_calibration = calibrate_gate(settings, cerebellum, embedder)
+        memory.gate_fitter = lambda: calibrate_gate(settings, cerebellum, embedder)
+        memory.gate_rule()  # now, while loading, rather than in the first remember
     logger.info("memory ready: store %s, cerebellum %s, embedder %s", store.path, cerebellum.name, embedder.name)
     return memory
 

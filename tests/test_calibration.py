@@ -196,3 +196,31 @@ def test_the_server_loads_the_calibration_with_the_models(
         assert result.gate is not None and "calibrated gate says" in result.gate.reason
     finally:
         memory.close()
+
+
+def test_a_broken_bank_leaves_the_server_with_the_plain_gate(
+    smollm2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    bank = tmp_path / "bank.jsonl"
+    bank.write_text('{"text": "half a line"\n', encoding="utf-8")
+    monkeypatch.setattr(calibration, "BANK_FILE", bank)
+    settings = Settings(
+        db=tmp_path / "seeds.db",
+        model=str(smollm2),
+        embedder=str(smollm2),
+        threads=2,
+        context_size=2048,
+        offline=True,
+        calibrate_gate=True,
+        cache_dir=tmp_path / "cache",
+    )
+    store = SeedStore.open(settings.db)
+    with caplog.at_level(logging.WARNING):
+        memory = open_memory(settings, store)
+    try:
+        assert memory.gate_calibration is None and "could not calibrate the gate" in caplog.text
+        result = memory.remember("The nightly export job writes to s3://reports/nightly/.", "proj")
+        assert result.status in ("saved", "skipped") and result.gate is not None
+        assert "calibrated" not in result.gate.reason
+    finally:
+        memory.close()

@@ -166,7 +166,7 @@ def test_a_calibration_that_does_not_fit_the_models_falls_back_to_the_plain_gate
 
 
 def test_the_server_loads_the_calibration_with_the_models(
-    smollm2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bank = tmp_path / "bank.jsonl"
     bank.write_text(
@@ -177,16 +177,7 @@ def test_the_server_loads_the_calibration_with_the_models(
         encoding="utf-8",
     )
     monkeypatch.setattr(calibration, "BANK_FILE", bank)
-    settings = Settings(
-        db=tmp_path / "seeds.db",
-        model=str(smollm2),
-        embedder=str(smollm2),
-        threads=2,
-        context_size=2048,
-        offline=True,
-        calibrate_gate=True,
-        cache_dir=tmp_path / "cache",
-    )
+    settings = settings.model_copy(update={"calibrate_gate": True, "cache_dir": tmp_path / "cache"})
     store = SeedStore.open(settings.db)
     memory = open_memory(settings, store)
     try:
@@ -199,21 +190,12 @@ def test_the_server_loads_the_calibration_with_the_models(
 
 
 def test_a_broken_bank_leaves_the_server_with_the_plain_gate(
-    smollm2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     bank = tmp_path / "bank.jsonl"
     bank.write_text('{"text": "half a line"\n', encoding="utf-8")
     monkeypatch.setattr(calibration, "BANK_FILE", bank)
-    settings = Settings(
-        db=tmp_path / "seeds.db",
-        model=str(smollm2),
-        embedder=str(smollm2),
-        threads=2,
-        context_size=2048,
-        offline=True,
-        calibrate_gate=True,
-        cache_dir=tmp_path / "cache",
-    )
+    settings = settings.model_copy(update={"calibrate_gate": True, "cache_dir": tmp_path / "cache"})
     store = SeedStore.open(settings.db)
     with caplog.at_level(logging.WARNING):
         memory = open_memory(settings, store)

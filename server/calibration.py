@@ -6,7 +6,7 @@ now editing server.py" as a decision), and no prompt wording or single offset fi
 written after the prompt. Its probabilities over all ten categories still separate the two sides
 better than its first choice does, and how such texts sit among labelled neighbours in the
 embedder's space is a second, independent view. A logistic rule over both is fitted on the bank
-that ships with the package (`gate_bank.jsonl`: 320 texts written for it, none an eval case),
+that ships with the package (`gate_bank.jsonl`: 312 texts written for it, none an eval case),
 with its threshold set out of fold so that at most 3 % of the bank's texts to keep are skipped.
 The fit depends on the model, the embedder, the prompts and the bank, so it is cached under a key
 of all four and redone when one changes.
@@ -100,13 +100,9 @@ class GateCalibration:
     out_of_fold: dict[str, float]
     """The rule's error rates on the bank, each text judged by a rule fitted without it."""
 
-    def neighbour_vote(self, embedding: Sequence[float], exclude: int | None = None) -> float:
-        """Log-odds that the text is one to keep, from its nearest bank texts."""
-        return neighbour_vote(self.vectors, self.saves, embedding, exclude)
-
     def save_margin(self, scores: Mapping[str, float], embedding: Sequence[float]) -> float:
         """Above zero: save. The features are the ones the rule was fitted on."""
-        row = [*category_features(scores, self.categories), self.neighbour_vote(embedding)]
+        row = [*category_features(scores, self.categories), neighbour_vote(self.vectors, self.saves, embedding)]
         return _score(row, self.mean, self.scale, self.weights, self.bias) - self.threshold
 
     def decide(
@@ -145,6 +141,8 @@ def category_features(scores: Mapping[str, float], categories: Sequence[str]) ->
 def neighbour_vote(
     vectors: Sequence[Sequence[float]], saves: Sequence[bool], embedding: Sequence[float], exclude: int | None = None
 ) -> float:
+    """Log-odds that a text is one to keep, from the labels of its nearest bank texts (`exclude`: a bank
+    text's own index, when the bank votes on itself)."""
     import numpy as np
 
     similarity = np.asarray(vectors, dtype=np.float32) @ np.asarray(embedding, dtype=np.float32)

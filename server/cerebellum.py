@@ -360,7 +360,7 @@ class Cerebellum:
         spelled = {label: self._label_tokens(label) for label in labels}
         self.last_scores = self._first_token_scores(spelled)
         if groups is not None:
-            spelled = self._keep_likelier_group(spelled, groups)
+            spelled = self._keep_likelier_group(spelled, groups, self.last_scores)
         chosen: list[int] = []
         evaluated_after = 0
         while True:
@@ -401,8 +401,9 @@ class Cerebellum:
         by_token = dict(zip(firsts, log_probs.tolist(), strict=True))
         return {label: by_token[tokens[0]] for label, tokens in spelled.items()}
 
+    @staticmethod
     def _keep_likelier_group(
-        self, spelled: dict[str, tuple[int, ...]], groups: Mapping[str, str]
+        spelled: dict[str, tuple[int, ...]], groups: Mapping[str, str], scores: Mapping[str, float]
     ) -> dict[str, tuple[int, ...]]:
         import math
 
@@ -412,7 +413,7 @@ class Cerebellum:
         if any(len(owners) > 1 for owners in first.values()):
             return spelled  # a first token shared across groups: its mass can't be split honestly
         # Each first token's probability counts once, for the group that owns it.
-        share = {spelled[label][0]: math.exp(score) for label, score in self.last_scores.items()}
+        share = {spelled[label][0]: math.exp(score) for label, score in scores.items()}
         mass: dict[str, float] = {}
         for token, owners in first.items():
             group = next(iter(owners))

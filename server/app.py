@@ -47,6 +47,7 @@ from server.memory import (
 )
 from server.modelfiles import ModelUnavailable
 from server.settings import SCOPE_PATTERN, Settings
+from server.wire import INVALID_TEXT
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +194,11 @@ def _text(value: str, what: str, limit: int) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ToolError(f"The {what} is not valid Unicode (a lone surrogate at {exc.start}): send plain text.") from exc
+    if INVALID_TEXT in value:  # how the stdio wire delivers a lone surrogate escape
+        raise ToolError(
+            f"The {what} is not valid Unicode (a lone surrogate or U+FFFF at {value.index(INVALID_TEXT)}): "
+            "send plain text."
+        )
     return value
 
 

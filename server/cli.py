@@ -220,9 +220,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     # stdout is the MCP stream when serving: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if serving:
-        from server.app import create_server
+        import anyio
 
-        create_server(settings).run("stdio")
+        from server.app import create_server
+        from server.wire import serve_stdio
+
+        anyio.run(serve_stdio, create_server(settings))
         return
     try:
         COMMANDS[args.command](args, settings)

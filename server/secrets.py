@@ -307,11 +307,19 @@ _X_RUN = re.compile(r"[xX]{8}")
 _PEM_BODY = re.compile(r"-----[A-Z0-9 ]+-----|\\[rn]|^[A-Za-z-]+: .*$|\s+", re.MULTILINE)
 
 
+_PEM_CUT_BODY = 16  # base64 characters after a header with no END line: a paste cut short, not prose
+
+
 def _pem_candidates(text: str) -> Iterator[_Candidate]:
     for match in _PEM.finditer(text):
-        body = _PEM_BODY.sub("", match.group())
-        # DER and OpenSSH encodings hold long runs of zero bytes (`AAAAAAAA`): only x-runs mark a placeholder.
-        if len(body) >= 64 and _BASE64_BODY.fullmatch(body) and not _X_RUN.search(body):
+        block = match.group()
+        body = _PEM_BODY.sub("", block)
+        # A whole BEGIN ... END block is a key whatever its length: the header says so, and a short body
+        # is still key material (a test key, a truncated one). Only a body that is no base64 at all
+        # (`...`, `<your key>`, empty) or an x-run marks a placeholder. DER and OpenSSH encodings hold
+        # long runs of zero bytes (`AAAAAAAA`), so those are not taken for placeholders.
+        whole = "-----END " in block
+        if len(body) >= (1 if whole else _PEM_CUT_BODY) and _BASE64_BODY.fullmatch(body) and not _X_RUN.search(body):
             yield _Candidate("private-key", match.start(), match.end(), _PRIORITY_BLOCK)
 
 

@@ -141,7 +141,12 @@ junk = st.one_of(
     st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
-texts = st.one_of(st.text(max_size=300), st.sampled_from(HOSTILE_TEXT), st.sampled_from(SCOPE_NAMES))
+# st.text() leaves surrogates out unless asked: this alphabet draws lone ones (and U+FFFF, what the
+# stdio wire turns them into) among ordinary characters.
+with_surrogates = st.text(
+    st.one_of(st.characters(), st.characters(categories=["Cs"]), st.just("\uffff")), min_size=1, max_size=40
+)
+texts = st.one_of(st.text(max_size=300), with_surrogates, st.sampled_from(HOSTILE_TEXT), st.sampled_from(SCOPE_NAMES))
 scopes = st.one_of(
     st.none(),
     st.sampled_from([*SCOPE_NAMES, "*", "", "../etc", "has spaces!", "-leading", "x" * 129]),

@@ -202,6 +202,33 @@ def test_private_key_block_is_redacted_whole() -> None:
     assert redact(text) == "key:\n[REDACTED:private-key]\nthanks"
 
 
+@pytest.mark.parametrize(
+    "block",
+    [
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLI\n-----END RSA PRIVATE KEY-----",
+        "-----BEGIN EC PRIVATE KEY----- MHcCAQEEIBkg4= -----END EC PRIVATE KEY-----",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\n-----END OPENSSH PRIVATE KEY-----",
+    ],
+)
+def test_a_whole_private_key_block_is_a_secret_however_short_its_body(block: str) -> None:
+    # Found from outside: a block around a 30-character body was stored as it was.
+    text = f"the staging deploy key:\n{block}\nuse it for the runner"
+    assert [f.kind for f in find_secrets(text)] == ["private-key"]
+    assert redact(text) == "the staging deploy key:\n[REDACTED:private-key]\nuse it for the runner"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-----BEGIN PRIVATE KEY-----\n<paste your key here>\n-----END PRIVATE KEY-----",
+        "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----",
+        "-----BEGIN RSA PRIVATE KEY-----\nxxxxxxxxxxxxxxxxxxxx\n-----END RSA PRIVATE KEY-----",
+    ],
+)
+def test_a_private_key_block_around_a_placeholder_is_not_a_secret(text: str) -> None:
+    assert find_secrets(text) == []
+
+
 def test_redact_uses_the_findings_it_is_given() -> None:
     text = f"one {_fake_github_token()} two"
     assert redact(text, []) == text

@@ -61,6 +61,20 @@ def script_of(text: str) -> str:
     return "cjk" if cjk >= 2 and cjk >= latin_words else "latin"
 
 
+def same_subject_possible(text: str, similar: Sequence[ScoredSeed]) -> list[ScoredSeed]:
+    """The similar seeds that may be about the subject of `text`: a seed that names another identifier
+    (and another value with it) is a fact about something else, however alike the sentences are, so
+    the arbiter is not asked whether the text repeats or updates it."""
+    kept: list[ScoredSeed] = []
+    for hit in similar:
+        why = signals.distinct_subjects(hit.seed.text, text)
+        if why is None:
+            kept.append(hit)
+        else:
+            logger.debug("seed %d is not a candidate: %s", hit.seed.id, why)
+    return kept
+
+
 CLAIM_LEASE_SECONDS = 300  # a decision that takes longer may be taken over by another process
 
 
@@ -579,7 +593,7 @@ class Memory:
             own = script_of(text)
             other = [hit for hit in pool if script_of(hit.seed.text) != own and hit not in similar]
             similar += other[:CROSS_SCRIPT_CANDIDATES]
-        return similar
+        return same_subject_possible(text, similar)
 
     def crosslingual(self) -> bool:
         """Whether the embedder puts an English text and its Chinese translation close (checked once)."""
@@ -879,7 +893,7 @@ class Memory:
 
     def _older_similar(self, seed: Seed, scope: str, gone: set[int]) -> list[ScoredSeed]:
         """The older seeds of the scope close enough to `seed` to be compared with it."""
-        return [
+        older = [
             hit
             for hit in self.store.search(self.store.embedding(seed.id), scope, self.candidates + 1)
             if hit.seed.id != seed.id
@@ -887,6 +901,7 @@ class Memory:
             and (hit.seed.created_at, hit.seed.id) < (seed.created_at, seed.id)
             and hit.similarity >= self.reconcile_similarity
         ]
+        return same_subject_possible(seed.text, older)
 
     def _reconcile_one(self, seed: Seed, older: Sequence[ScoredSeed]) -> ReconcileAction | None:
         from seeds import text_hash

@@ -234,3 +234,48 @@ def new_values(stored: str, new: str) -> list[str]:
         if (named or identifier) and word.casefold() not in known:
             found.append(word)
     return list(dict.fromkeys(found))
+
+
+# -- different subjects: a rule the arbiter's candidates pass through ---------------------------------
+
+_VALUE = re.compile(
+    r"`[^`]+`"  # a code span
+    r"|(?<![\w/.~-])[~.]?/[\w.+/-]*\w"  # an absolute or relative path
+    r"|[A-Za-z][\w.+/-]*\w"  # a word (kept only if it is an identifier, below)
+    r"|\d+(?:[.,:-]\d+)*"  # a number, a version, a date, a numbered label (0-1)
+)
+
+
+def _values(text: str) -> tuple[set[str], set[str]]:
+    """The identifiers (code spans, paths, words with a digit, `_`, `/` or an inner `.`) and the numbers
+    a text names, case-folded."""
+    identifiers: set[str] = set()
+    numbers: set[str] = set()
+    for match in _VALUE.finditer(text):
+        token = match.group()
+        if token[0].isdigit():
+            numbers.add(token)
+        elif token.startswith("`") or any(c.isdigit() or c in "_/" for c in token) or "." in token.strip("."):
+            identifiers.add(token.strip("`").casefold())
+    return identifiers, numbers
+
+
+def distinct_subjects(stored: str, new: str) -> str | None:
+    """Why NEW is about another subject than STORED, or None when it may be the same one.
+
+    Two notes of one shape that name different identifiers (another service, path, host, id) and
+    differ in at least one more value as well ("service s0x1 listens on port 10001" / "service s0x2
+    listens on port 10002") state facts about two things: neither is a rewording of the other nor a
+    new version of it. A small model reads such a pair by its shared words and calls it the same
+    note or an update. A single changed value (a port, a moved path) is left to the model: that is
+    what an update looks like.
+    """
+    stored_ids, stored_numbers = _values(stored)
+    new_ids, new_numbers = _values(new)
+    gone, added = stored_ids - new_ids, new_ids - stored_ids
+    if not gone or not added:
+        return None
+    changed = len(gone) + len(added) + len(stored_numbers ^ new_numbers)
+    if changed < 4:
+        return None
+    return f"it names {', '.join(sorted(added))} where the stored note names {', '.join(sorted(gone))}"

@@ -52,6 +52,14 @@ def cerebellum(smollm2: Path) -> Iterator[Cerebellum]:
     model.close()
 
 
+@pytest.fixture(scope="session")
+def pairwise_cerebellum(smollm2: Path) -> Iterator[Cerebellum]:
+    """The arbiter the server runs by default: one question per candidate, with the second look."""
+    model = Cerebellum(smollm2, threads=2, context_size=2048, arbiter="pairwise")
+    yield model
+    model.close()
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SeedStore]:
     seed_store = SeedStore.open(tmp_path / "seeds.db")

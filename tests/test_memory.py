@@ -311,3 +311,20 @@ def test_no_secret_from_the_corpus_reaches_the_database_file(store: SeedStore, e
     for row in positives:
         assert row["value"].encode() not in raw, row["id"]
     assert store.count() == 1 and brain.shown == []
+
+
+@pytest.mark.parametrize("arbiter", ["pairwise", "joint"])
+def test_distinct_facts_of_one_template_are_each_kept(
+    store: SeedStore, embedder: Embedder, cerebellum: Cerebellum, pairwise_cerebellum: Cerebellum, arbiter: str
+) -> None:
+    # Found from outside: with SmolLM2, 11 of 12 such facts were judged duplicates of the first (the
+    # pairwise arbiter, as the server runs it); with Qwen2.5-Coder-1.5B, 5 of 12 were UPDATEs that
+    # replaced another service's fact.
+    brain = pairwise_cerebellum if arbiter == "pairwise" else cerebellum
+    memory = Memory(store, brain, embedder, candidate_similarity=0.0)
+    facts = [f"Fact 0-{i}: service s0x{i} listens on port {10000 + i}." for i in range(1, 13)]
+    results = [memory.remember(fact, "proj", force=True) for fact in facts]
+    assert [r.status for r in results] == ["saved"] * 12
+    assert sorted(seed.text for seed in memory.store.list_seeds("proj")) == sorted(facts)
+    for fact in (facts[0], facts[6], facts[11]):
+        assert fact in [hit.text for hit in memory.recall(fact, "proj", k=3).hits]

@@ -127,3 +127,32 @@ def test_new_values_are_what_a_replacement_names_and_a_retraction_does_not(
     stored: str, new: str, expected: list[str]
 ) -> None:
     assert signals.new_values(stored, new) == expected
+
+
+@pytest.mark.parametrize(
+    ("stored", "new"),
+    [
+        ("Fact 0-1: service s0x1 listens on port 10001.", "Fact 0-2: service s0x2 listens on port 10002."),
+        ("Host web-03 serves /srv/web03 with nginx 1.24.", "Host web-07 serves /srv/web07 with nginx 1.26."),
+        ("The `orders_v2` table keeps 90 days of rows.", "The `users_v3` table keeps 30 days of rows."),
+        ("队列 jobs_high 的并发是 8。", "队列 jobs_low 的并发是 2。"),
+    ],
+)
+def test_notes_naming_other_identifiers_and_values_are_about_different_subjects(stored: str, new: str) -> None:
+    why = signals.distinct_subjects(stored, new)
+    assert why is not None and "names" in why
+
+
+@pytest.mark.parametrize(
+    ("stored", "new"),
+    [
+        ("The API listens on port 8080.", "The API listens on port 8081 now."),  # one value changed: an update
+        ("The deploy script lives in scripts/deploy.sh.", "The deploy script moved to tools/deploy.sh."),
+        ("We use PostgreSQL 16 for the main database.", "Main DB: Postgres 16."),  # a paraphrase
+        ("部署脚本在 scripts/deploy.sh。", "The deploy script is scripts/deploy.sh."),  # a translation
+        ("Run `make test` before pushing.", "Before you push, run `make test`."),
+        ("Node is pinned to 20.11 via .nvmrc.", "Node is pinned to 22.1 via .nvmrc, and pnpm to 9.4."),
+    ],
+)
+def test_rewordings_and_single_value_updates_may_be_the_same_subject(stored: str, new: str) -> None:
+    assert signals.distinct_subjects(stored, new) is None

@@ -132,6 +132,16 @@ def parse_json_answer(raw: str) -> dict[str, Any]:
     raise UnparsableAnswer(raw)
 
 
+def answer_start(prompt: str) -> str:
+    """The rendered prompt, ending where the answer starts. A template that always opens a thinking
+    block for the answer (one without Qwen3's switch, or with the switch ignored) gets it closed empty
+    here, so that what follows is read as the answer and not as a thought."""
+    tail = prompt.rstrip()
+    if tail.endswith("<think>"):
+        return tail + "\n\n</think>\n\n"
+    return prompt
+
+
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -195,8 +205,10 @@ class Cerebellum:
             bos_token=token_text(bos_id) if bos_id != -1 else "",
             stop_token_ids=[eos_id],
         )
-        # Qwen3 templates take enable_thinking; thinking would only add latency to a routing answer.
-        self._template_kwargs: dict[str, Any] = {"enable_thinking": False} if "enable_thinking" in template else {}
+        # Qwen3 templates take enable_thinking; thinking would only add latency to a routing answer, and
+        # a label read inside a <think> block would be a thought, not the answer.
+        self.thinking_switch = "enable_thinking" in template
+        self._template_kwargs: dict[str, Any] = {"enable_thinking": False} if self.thinking_switch else {}
         logger.info("cerebellum %s loaded, context %d", self.name, context_size)
 
     def _clip(self, text: str) -> str:
@@ -208,13 +220,24 @@ class Cerebellum:
 
     # -- prompts and the prefix cache --------------------------------------------------------
 
-    def _prompt_tokens(self, system: str, user: str, prefill: str = "") -> tuple[list[int], Any]:
-        formatted = self._formatter(
+    def _format(self, system: str, user: str) -> Any:
+        """The prompt as the model's own chat template renders it, with Qwen3's thinking switched off:
+        the template then closes an empty `<think>` block itself, so the answer (and a prefilled label)
+        starts right after it, never inside a block of thoughts."""
+        return self._formatter(
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
             **self._template_kwargs,
         )
-        tokens = self._llm.tokenize((formatted.prompt + prefill).encode("utf-8"), add_bos=False, special=True)
-        return tokens, formatted
+
+    def prompt_text(self, system: str, user: str, prefill: str = "") -> str:
+        """The text the model reads for one question: the template's rendering, a thinking block the
+        template opened closed empty, then the prefill."""
+        return answer_start(str(self._format(system, user).prompt)) + prefill
+
+    def _prompt_tokens(self, system: str, user: str, prefill: str = "") -> tuple[list[int], Any]:
+        formatted = self._format(system, user)
+        text = answer_start(str(formatted.prompt)) + prefill
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True), formatted
 
     def _task_prefix(self, system: str) -> _Prefix:
         """The KV cache of the tokens every prompt with this system prompt starts with (made once)."""

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -14,32 +14,74 @@ from typing import Any, cast
 logger = logging.getLogger(__name__)
 
 
+# llama.cpp's pooling types (llama_cpp.LLAMA_POOLING_TYPE_*), as GGUF metadata gives them.
+POOLING_MEAN, POOLING_CLS, POOLING_LAST = 1, 2, 3
+
+
 @dataclass(frozen=True)
 class EmbedderFamily:
-    """What a known embedding model wants around its input text."""
+    """What a known embedding model wants around its input text, and how its vectors are pooled.
 
+    Models trained with instructions embed a query and a document differently; using the wrong
+    form costs them a lot of retrieval quality. Every family's vectors are normalized afterwards
+    (EmbeddingGemma's, for one, are not unit length)."""
+
+    name: str
     query_prefix: str = ""
     document_prefix: str = ""
+    pooling: int = POOLING_MEAN
+    """Used when the file names no pooling type of its own."""
+    ends_with_eos: bool = False
+    """It pools on a final end-of-sequence token, which the file's tokenizer must add."""
+
+    def query(self, text: str) -> str:
+        return self.query_prefix + text
+
+    def document(self, text: str) -> str:
+        return self.document_prefix + text
 
 
-# Matched against the lower-cased file name. Models trained with instructions embed a query
-# and a document differently; using the wrong form costs them a lot of retrieval quality.
-KNOWN_FAMILIES: dict[str, EmbedderFamily] = {
-    "qwen3-embedding": EmbedderFamily(
-        query_prefix="Instruct: Given a question or topic, retrieve the stored memories that answer it\nQuery:"
+PLAIN = EmbedderFamily("plain")
+# The first family with a key in the GGUF's architecture, base name, name or file name (lower-cased).
+KNOWN_FAMILIES: tuple[tuple[tuple[str, ...], EmbedderFamily], ...] = (
+    (
+        ("gemma-embedding", "embeddinggemma"),
+        # https://ai.google.dev/gemma/docs/embeddinggemma: retrieval queries and documents.
+        EmbedderFamily(
+            "embeddinggemma", query_prefix="task: search result | query: ", document_prefix="title: none | text: "
+        ),
     ),
-    "multilingual-e5": EmbedderFamily(query_prefix="query: ", document_prefix="passage: "),
-    "e5-": EmbedderFamily(query_prefix="query: ", document_prefix="passage: "),
-    "nomic-embed": EmbedderFamily(query_prefix="search_query: ", document_prefix="search_document: "),
-}
+    (
+        ("qwen3-embedding", "qwen3 embedding"),
+        EmbedderFamily(
+            "qwen3-embedding",
+            query_prefix="Instruct: Given a question or topic, retrieve the stored memories that answer it\nQuery:",
+            pooling=POOLING_LAST,
+            ends_with_eos=True,
+        ),
+    ),
+    (("multilingual-e5", "e5-"), EmbedderFamily("e5", query_prefix="query: ", document_prefix="passage: ")),
+    (
+        ("nomic-embed", "nomic embed", "nomic-bert"),
+        EmbedderFamily("nomic-embed", query_prefix="search_query: ", document_prefix="search_document: "),
+    ),
+    (("minilm", "bert"), EmbedderFamily("sentence-transformers")),
+)
 
 
-def family_for(filename: str) -> EmbedderFamily:
-    lowered = filename.lower()
-    for key, family in KNOWN_FAMILIES.items():
-        if key in lowered:
+def family_for(metadata: Mapping[str, str], filename: str = "") -> EmbedderFamily:
+    """The family a GGUF embedder belongs to, by what its metadata says (then its file name)."""
+    names = [
+        metadata.get("general.architecture", ""),
+        metadata.get("general.basename", ""),
+        metadata.get("general.name", ""),
+        filename,
+    ]
+    lowered = [n.lower() for n in names if n]
+    for keys, family in KNOWN_FAMILIES:
+        if any(key in name for key in keys for name in lowered):
             return family
-    return EmbedderFamily()
+    return PLAIN
 
 
 @contextlib.contextmanager
@@ -80,14 +122,15 @@ class Embedder:
     """A GGUF embedding model. Not thread-safe: callers serialize (the pipeline holds one lock)."""
 
     def __init__(self, path: Path, *, threads: int, context_size: int = 512) -> None:
-        from llama_cpp import LLAMA_POOLING_TYPE_MEAN, LLAMA_POOLING_TYPE_UNSPECIFIED, Llama
+        from llama_cpp import LLAMA_POOLING_TYPE_UNSPECIFIED, Llama
 
         metadata = read_gguf_metadata(path)
         architecture = metadata.get("general.architecture", "")
         trained_context = int(metadata.get(f"{architecture}.context_length", context_size))
-        # A text model without a pooling type of its own (a chat LLM used as embedder) would return
-        # one vector per token; mean pooling is the usual, reasonable choice for those.
-        has_pooling = f"{architecture}.pooling_type" in metadata
+        self.family = family_for(metadata, path.name)
+        # The file's own pooling type wins; a model without one (a chat LLM used as embedder, or an old
+        # conversion) is pooled as its family is (mean for most, the last token for Qwen3-Embedding).
+        own_pooling = f"{architecture}.pooling_type" in metadata
         n_ctx = min(context_size, trained_context)
         with quiet_stderr():
             self._llm = Llama(
@@ -97,17 +140,39 @@ class Embedder:
                 n_batch=n_ctx,
                 n_ubatch=n_ctx,
                 n_threads=threads,
-                pooling_type=LLAMA_POOLING_TYPE_UNSPECIFIED if has_pooling else LLAMA_POOLING_TYPE_MEAN,
+                pooling_type=LLAMA_POOLING_TYPE_UNSPECIFIED if own_pooling else self.family.pooling,
                 verbose=False,
             )
         self.path = path
         self.name = path.name
         self.dimension = int(self._llm.n_embd())
-        self.family = family_for(path.name)
-        logger.info("embedder %s loaded: %d dimensions, context %d", self.name, self.dimension, n_ctx)
+        self.pooling = int(self._llm.pooling_type())
+        self._room = n_ctx - 8  # tokens of text that fit with the special tokens the tokenizer adds
+        if self.family.ends_with_eos and metadata.get("tokenizer.ggml.add_eos_token") != "true":
+            logger.warning(
+                "embedder %s pools on a final end-of-sequence token but its tokenizer does not add one: its "
+                "vectors will be poor; use a current conversion of the model",
+                self.name,
+            )
+        logger.info(
+            "embedder %s loaded: %s family, %d dimensions, pooling %d, context %d",
+            self.name,
+            self.family.name,
+            self.dimension,
+            self.pooling,
+            n_ctx,
+        )
+
+    def _fit(self, text: str) -> str:
+        """The text cut to the context by tokens, so the tokenizer's closing tokens (which last-token
+        pooling reads) are never the part that is cut off."""
+        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if len(tokens) <= self._room:
+            return text
+        return self._llm.detokenize(tokens[: self._room]).decode("utf-8", errors="ignore")
 
     def _embed(self, text: str) -> list[float]:
-        raw = cast(list[Any], self._llm.embed([text], truncate=True))
+        raw = cast(list[Any], self._llm.embed([self._fit(text)], truncate=True))
         vector = raw[0]
         if vector and isinstance(vector[0], list):  # per-token output: pool it ourselves
             tokens = cast(list[list[float]], vector)
@@ -116,11 +181,11 @@ class Embedder:
 
     def embed_document(self, text: str) -> list[float]:
         """The vector stored for a seed."""
-        return self._embed(self.family.document_prefix + text)
+        return self._embed(self.family.document(text))
 
     def embed_query(self, text: str) -> list[float]:
         """The vector a recall query is searched with (instruction-tuned embedders want a prefix)."""
-        return self._embed(self.family.query_prefix + text)
+        return self._embed(self.family.query(text))
 
     def close(self) -> None:
         self._llm.close()

@@ -25,10 +25,85 @@ def test_a_text_longer_than_the_embedders_window_is_embedded_from_its_head(embed
     assert len(embedder.embed_document(long)) == embedder.dimension
 
 
-def test_instruction_tuned_embedders_get_their_query_prefix() -> None:
-    assert family_for("Qwen3-Embedding-0.6B-Q8_0.gguf").query_prefix.startswith("Instruct:")
-    assert family_for("multilingual-e5-small-q8_0.gguf").document_prefix == "passage: "
-    assert family_for("all-MiniLM-L6-v2-f16.gguf").query_prefix == ""
+# What the GGUF files of each family say about themselves (the MiniLM and EmbeddingGemma rows as their
+# stand-in files here read; Qwen3-Embedding's as its published conversion is named).
+MINILM = {"general.architecture": "bert", "general.name": "MiniLM L6 H384 Uncased", "bert.pooling_type": "1"}
+EMBEDDINGGEMMA = {
+    "general.architecture": "gemma-embedding",
+    "general.basename": "embeddinggemma",
+    "general.name": "Embeddinggemma 300m",
+    "gemma-embedding.pooling_type": "1",
+}
+QWEN3_EMBEDDING = {"general.architecture": "qwen3", "general.basename": "Qwen3-Embedding", "general.name": "Qwen3"}
+
+
+@pytest.mark.parametrize(
+    ("metadata", "filename", "family", "query", "document"),
+    [
+        (MINILM, "all-MiniLM-L6-v2-f16.gguf", "sentence-transformers", "which port?", "The API uses 8080."),
+        (
+            EMBEDDINGGEMMA,
+            "embeddinggemma-300m-q8_0.gguf",
+            "embeddinggemma",
+            "task: search result | query: which port?",
+            "title: none | text: The API uses 8080.",
+        ),
+        (
+            EMBEDDINGGEMMA,
+            "model.gguf",  # found by the metadata, whatever the file is called
+            "embeddinggemma",
+            "task: search result | query: which port?",
+            "title: none | text: The API uses 8080.",
+        ),
+        (
+            QWEN3_EMBEDDING,
+            "Qwen3-Embedding-0.6B-Q8_0.gguf",
+            "qwen3-embedding",
+            "Instruct: Given a question or topic, retrieve the stored memories that answer it\nQuery:which port?",
+            "The API uses 8080.",
+        ),
+        ({"general.architecture": "bert"}, "multilingual-e5-small-q8_0.gguf", "e5", "query: which port?", None),
+        ({"general.architecture": "llama"}, "SmolLM2-135M-Instruct.Q4_1.gguf", "plain", "which port?", None),
+    ],
+)
+def test_each_embedder_family_builds_its_own_prompts(
+    metadata: dict[str, str], filename: str, family: str, query: str, document: str | None
+) -> None:
+    found = family_for(metadata, filename)
+    assert found.name == family
+    assert found.query("which port?") == query
+    expected_document = document if document is not None else found.document_prefix + "The API uses 8080."
+    assert found.document("The API uses 8080.") == expected_document
+
+
+def test_qwen3_embedding_pools_on_its_last_token_and_others_on_the_mean() -> None:
+    from llama_cpp import LLAMA_POOLING_TYPE_LAST, LLAMA_POOLING_TYPE_MEAN
+
+    assert family_for(QWEN3_EMBEDDING).pooling == LLAMA_POOLING_TYPE_LAST
+    assert family_for(QWEN3_EMBEDDING).ends_with_eos
+    assert family_for(EMBEDDINGGEMMA).pooling == family_for(MINILM).pooling == LLAMA_POOLING_TYPE_MEAN
+
+
+def test_a_gguf_that_names_its_family_gets_its_prompts_and_unit_vectors(
+    smollm2: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    from tests.ggufcopy import copy_with_metadata
+
+    # SmolLM2's weights, saying they are EmbeddingGemma: the prompts follow what the file says.
+    path = copy_with_metadata(smollm2, tmp_path / "named.gguf", {"general.basename": "embeddinggemma"})
+    named = Embedder(path, threads=2)
+    try:
+        assert named.family.name == "embeddinggemma"
+        query = named.embed_query("which port does the API use?")
+        assert query == pytest.approx(
+            embedder.embed_document("task: search result | query: which port does the API use?")
+        )
+        assert named.embed_document("The API uses 8080.") == pytest.approx(
+            embedder.embed_document("title: none | text: The API uses 8080.")
+        )
+        assert math.sqrt(sum(x * x for x in query)) == pytest.approx(1.0, abs=1e-5)
+    finally:
+        named.close()
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,7 @@ from server import prompts
 logger = logging.getLogger(__name__)
 
 BANK_FILE = Path(__file__).with_name("gate_bank.jsonl")
+SHIPPED_DIR = Path(__file__).with_name("gate_fits")
 NEIGHBOURS = 5
 MAX_SKIPPED_SAVES = 0.03  # losing a lesson costs more than keeping a status line
 FOLDS = 5
@@ -225,6 +227,73 @@ def cache_file(cache_dir: Path, key: str) -> Path:
     return cache_dir / "calibration" / f"gate-{key}.json"
 
 
+def shipped_file(key: str) -> Path:
+    """A fit that ships with the package (made by a maintainer with `cerebellum-mcp calibrate --ship`)."""
+    return SHIPPED_DIR / f"gate-{key}.json"
+
+
+def ready_fit(cache_dir: Path, key: str) -> GateCalibration | None:
+    """The fit for this key if one is at hand (the user's cache, then the package's own), else None.
+    A cached file that can't be used is ignored (and refitted)."""
+    for candidate in (cache_file(cache_dir, key), shipped_file(key)):
+        if not candidate.is_file():
+            continue
+        try:
+            calibration = GateCalibration.from_json(candidate.read_text(encoding="utf-8"))
+        except (CalibrationError, OSError) as exc:
+            logger.warning("refitting the gate calibration: %s can not be used (%s)", candidate, exc)
+            continue
+        if calibration.key == key:
+            return calibration
+    return None
+
+
+Step = Callable[[], AbstractContextManager[object]]
+"""What each bank question runs inside: the models' lock, taken for one question at a time."""
+
+
+def _features(
+    partial: Path,
+    bank: Sequence[BankText],
+    memorize_scores: Callable[[str], Mapping[str, float]],
+    embed: Callable[[str], Sequence[float]],
+    step: Step,
+) -> tuple[list[Mapping[str, float]], list[list[float]]]:
+    """Each bank text's category scores and embedding. They are appended to `partial` as they come, so
+    a process that stops halfway (a short-lived launch) leaves its work to the next one."""
+    done: dict[int, tuple[dict[str, float], list[float]]] = {}
+    if partial.is_file():
+        for line in partial.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                done[int(row["i"])] = ({str(k): float(v) for k, v in row["scores"].items()}, list(row["vector"]))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue  # a line cut short by a killed process: asked again
+    if done:
+        logger.info("gate calibration: %d of %d bank texts already scored, going on", len(done), len(bank))
+    try:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        sink = partial.open("a", encoding="utf-8")
+    except OSError as exc:
+        logger.warning("could not keep the gate calibration's progress in %s: %s", partial, exc)
+        sink = None
+    try:
+        for i, item in enumerate(bank):
+            if i in done:
+                continue
+            with step():
+                scores = dict(memorize_scores(item.text))
+                vector = [float(x) for x in embed(item.text)]
+            done[i] = (scores, vector)
+            if sink is not None:
+                sink.write(json.dumps({"i": i, "scores": scores, "vector": vector}) + "\n")
+                sink.flush()
+    finally:
+        if sink is not None:
+            sink.close()
+    return [done[i][0] for i in range(len(bank))], [done[i][1] for i in range(len(bank))]
+
+
 def load_or_fit(
     cache_dir: Path,
     cerebellum_path: Path,
@@ -232,28 +301,27 @@ def load_or_fit(
     memorize_scores: Callable[[str], Mapping[str, float]],
     embed: Callable[[str], Sequence[float]],
     bank: Sequence[BankText] | None = None,
+    step: Step = nullcontext,
 ) -> GateCalibration:
-    """The cached calibration for this model pair, prompts and bank, or a new fit (minutes on a small CPU
-    with a 1.5B model: every bank text is one memorize question), saved for the next start."""
+    """The calibration for this model pair, prompts and bank: from the cache, from the package, or a new
+    fit (minutes on a small CPU with a 1.5B model: every bank text is one memorize question, each run
+    inside `step()`), saved for the next start. A fit that is interrupted goes on where it stopped."""
     bank = load_bank() if bank is None else bank
     key = calibration_key(cerebellum_path, embedder_path, bank)
+    ready = ready_fit(cache_dir, key)
+    if ready is not None:
+        return ready
     cached = cache_file(cache_dir, key)
-    if cached.is_file():
-        try:
-            calibration = GateCalibration.from_json(cached.read_text(encoding="utf-8"))
-            if calibration.key == key:
-                return calibration
-        except (CalibrationError, OSError) as exc:
-            logger.warning("refitting the gate calibration: %s", exc)
+    partial = cached.with_suffix(".features.jsonl")
     logger.info("calibrating the gate on %d labelled texts (once for this model pair)", len(bank))
-    scores = [memorize_scores(item.text) for item in bank]
-    vectors = [embed(item.text) for item in bank]
+    scores, vectors = _features(partial, bank, memorize_scores, embed, step)
     calibration = fit(key, scores, vectors, [item.save for item in bank])
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(f".{os.getpid()}.tmp")  # two servers may fit at once
-        partial.write_text(calibration.to_json(), encoding="utf-8")
-        partial.replace(cached)  # whole or not at all: another process may read it
+        temporary = cached.with_suffix(f".{os.getpid()}.tmp")  # two servers may fit at once
+        temporary.write_text(calibration.to_json(), encoding="utf-8")
+        temporary.replace(cached)  # whole or not at all: another process may read it
+        partial.unlink(missing_ok=True)
     except OSError as exc:
         logger.warning("could not cache the gate calibration in %s: %s", cached.parent, exc)
     logger.info("gate calibrated: out of fold, %s", calibration.out_of_fold)

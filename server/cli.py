@@ -39,7 +39,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SETTING_FLAGS = ("db", "model", "embedder", "scope", "threads", "context_size", "offline", "secrets", "log_level")
+SETTING_FLAGS = (
+    "db",
+    "model",
+    "embedder",
+    "scope",
+    "threads",
+    "context_size",
+    "offline",
+    "secrets",
+    "gate_bank",
+    "log_level",
+)
 EVERY_SCOPE = "*"
 # Commands that read or tidy several scopes take --scope '*' for all of them, as the MCP tools do.
 EVERY_SCOPE_COMMANDS = ("recall", "reconcile", "list", "export", "forget", "inbox")
@@ -110,6 +121,12 @@ def _add_setting_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         "placeholder (CEREBELLUM_SECRETS; default refuse)",
     )
     group.add_argument(
+        "--gate-bank",
+        default=default,
+        help="your own labelled texts for the calibrated gate, a JSONL file of {text, decision: SAVE|SKIP, "
+        "category} lines, in place of the shipped bank (CEREBELLUM_GATE_BANK)",
+    )
+    group.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         default=default,
@@ -176,8 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("stats", "counts per scope and category, operations, store size")
     command("download", "fetch the configured models into the Hugging Face cache now")
-    command(
-        "calibrate", "fit the gate to the configured models now (once per model pair; the server would on first load)"
+    calibrate = command(
+        "calibrate",
+        "fit the gate to the configured models now (once per model pair; the server otherwise fits it in the "
+        "background on first load, deciding with the plain gate meanwhile)",
+    )
+    calibrate.add_argument(
+        "--ship",
+        action="store_true",
+        help="for maintainers: also write the fit into the package (server/gate_fits/), so that installs with "
+        "these exact model files start with the calibrated gate",
     )
     doctor = command("doctor", "check Python, SQLite, sqlite-vec, the models and the store; make a test decision")
     doctor.add_argument("--no-decision", action="store_true", help="skip loading the models for a test decision")
@@ -681,6 +706,13 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> None:
                 embedder.close()
     except (ModelUnavailable, CerebellumError, CalibrationError, ValueError) as exc:
         raise CliError(str(exc)) from exc
+    if getattr(args, "ship", False):
+        from server.calibration import shipped_file
+
+        target = shipped_file(fitted.key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(fitted.to_json(), encoding="utf-8")
+        _out().print(f"shipped in the package: {target}")
     errors = fitted.out_of_fold
     _out().print(
         f"gate calibration {fitted.key} for {Path(settings.model).name} and {Path(settings.embedder).name} "
@@ -813,25 +845,28 @@ def _store_checks(settings: Settings) -> list[tuple[str, bool | None, str]]:
 
 
 def _calibration_check(settings: Settings, paths: dict[str, Path]) -> tuple[str, bool | None, str]:
-    from server.calibration import CalibrationError, cache_file, calibration_key, load_bank
+    from server.calibration import CalibrationError, cache_file, calibration_key, load_bank, shipped_file
 
+    which = "shipped" if settings.gate_bank is None else f"your ({settings.gate_bank})"
     try:
-        bank = load_bank()
+        bank = load_bank(settings.gate_bank)
     except (CalibrationError, OSError) as exc:
-        return ("gate calibration", False, f"the shipped bank is unusable: {exc}")
-    shipped = f"bank of {len(bank)} labelled texts"
+        return ("gate calibration", False, f"the {which} bank is unusable: {exc}")
+    shipped = f"{which} bank of {len(bank)} labelled texts"
     if not settings.calibrate_gate:
         return ("gate calibration", None, f"off (CEREBELLUM_CALIBRATE_GATE=false); {shipped}")
     if set(paths) != {"cerebellum", "embedder"}:
         return ("gate calibration", None, f"{shipped}; fitted once the models are found")
-    cached = cache_file(settings.cache_dir, calibration_key(paths["cerebellum"], paths["embedder"], bank))
-    if cached.is_file():
-        return ("gate calibration", True, f"fitted for these models: {cached}")
+    key = calibration_key(paths["cerebellum"], paths["embedder"], bank)
+    for where in (cache_file(settings.cache_dir, key), shipped_file(key)):
+        if where.is_file():
+            return ("gate calibration", True, f"fitted for these models and the {which} bank: {where}")
+    cached = cache_file(settings.cache_dir, key)
     return (
         "gate calibration",
         None,
-        f"{shipped}; not fitted for these models yet: 'cerebellum-mcp calibrate' fits it now, or the server "
-        f"when it first loads them (one gate question per text), into {cached.parent}",
+        f"{shipped}; not fitted for these models yet: the server fits it in the background on first load "
+        f"(deciding with the plain gate meanwhile), or 'cerebellum-mcp calibrate' now, into {cached.parent}",
     )
 
 
@@ -885,7 +920,7 @@ def _launch_command(args: argparse.Namespace) -> tuple[str, list[str]]:
         if flag == "offline":
             launch.append(option) if value else None
             continue
-        if flag == "db" or (flag in ("model", "embedder") and Path(str(value)).expanduser().exists()):
+        if flag in ("db", "gate_bank") or (flag in ("model", "embedder") and Path(str(value)).expanduser().exists()):
             value = str(Path(str(value)).expanduser().absolute())  # the client starts it from another folder
         launch += [option, str(value)]
     return command, launch

@@ -8,6 +8,7 @@ concurrent remembers of the same text must not both be ADDed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -17,7 +18,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 from urllib.parse import quote
@@ -73,6 +74,46 @@ def same_subject_possible(text: str, similar: Sequence[ScoredSeed]) -> list[Scor
         else:
             logger.debug("seed %d is not a candidate: %s", hit.seed.id, why)
     return kept
+
+
+class ModelLock:
+    """The one lock around everything that touches the models or makes a decision. Background work
+    (the gate's fit: hundreds of questions, a minute or more) takes it one question at a time with
+    `background()` and steps aside whenever a caller is waiting, so a remember is never held up for
+    longer than one question."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = threading.Lock()
+        self._waiting = 0
+
+    def __enter__(self) -> ModelLock:
+        with self._count:
+            self._waiting += 1
+        self._lock.acquire()
+        with self._count:
+            self._waiting -= 1
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    @contextlib.contextmanager
+    def background(self) -> Generator[None]:
+        while True:
+            while self._waiting:
+                time.sleep(0.005)
+            self._lock.acquire()
+            if not self._waiting:
+                break
+            self._lock.release()  # a caller came in meanwhile: its turn first
+        try:
+            yield
+        finally:
+            self._lock.release()
 
 
 CLAIM_LEASE_SECONDS = 300  # a decision that takes longer may be taken over by another process
@@ -478,7 +519,9 @@ class Memory:
         """A fitted SAVE/SKIP rule over the cerebellum's category scores and the embedder's neighbours."""
         self.gate_fitter: Callable[[], GateCalibration] | None = None
         """Fits or reads `gate_calibration` when the gate first asks the model (where the model loads late)."""
-        self.lock = threading.Lock()
+        self.lock = ModelLock()
+        self.gate_fit: threading.Thread | None = None
+        """The gate's fit running in the background (`fit_gate_in_background`), until it ends."""
         # Who claims inbox texts: unique per process, so two servers on one file never decide the same text.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.parse_failures = 0
@@ -650,6 +693,26 @@ class Memory:
             except (CalibrationError, CerebellumError, OSError, ValueError) as exc:
                 logger.warning("could not calibrate the gate, using the plain gate: %s", exc)
         return self.gate_calibration
+
+    def fit_gate_in_background(
+        self, fitter: Callable[[Callable[[], contextlib.AbstractContextManager[None]]], GateCalibration]
+    ) -> threading.Thread:
+        """Fit the gate's rule on a thread of its own while decisions go on with the plain gate; the rule
+        is used from the first decision after it is ready. `fitter(step)` runs each bank question inside
+        `step()`, which yields the models to any decision that is waiting."""
+
+        def run() -> None:
+            try:
+                self.gate_calibration = fitter(self.lock.background)
+                logger.info("the calibrated gate is in use from now on")
+            except (CalibrationError, CerebellumError, OSError, ValueError) as exc:
+                logger.warning("could not calibrate the gate, keeping the plain gate: %s", exc)
+            except Exception:  # the thread must not die silently: the plain gate goes on either way
+                logger.exception("the gate's fit failed, keeping the plain gate")
+
+        self.gate_fit = threading.Thread(target=run, name="gate-fit", daemon=True)
+        self.gate_fit.start()
+        return self.gate_fit
 
     def _arbitrate(self, text: str, similar: Sequence[ScoredSeed]) -> tuple[ArbiterVerdict, str]:
         shown = [Candidate(hit.seed.id, hit.seed.text, hit.seed.updated_at) for hit in similar]
@@ -1012,17 +1075,43 @@ def open_memory(settings: Settings, store: SeedStore) -> Memory:
     cerebellum.warm_up()
     memory = Memory.from_settings(store, cerebellum, embedder, settings)
     if settings.calibrate_gate:
-        memory.gate_fitter = lambda: calibrate_gate(settings, cerebellum, embedder)
-        memory.gate_rule()  # now, while loading, rather than in the first remember
+        # A fit at hand (cached, or shipped for these models) is read now; otherwise the first use of a
+        # model pair decides with the plain gate while the fit runs in the background: no remember waits
+        # minutes in the queue for it.
+        memory.gate_calibration = ready_gate(settings, cerebellum, embedder)
+        if memory.gate_calibration is None:
+            memory.fit_gate_in_background(lambda step: calibrate_gate(settings, cerebellum, embedder, step))
     logger.info("memory ready: store %s, cerebellum %s, embedder %s", store.path, cerebellum.name, embedder.name)
     return memory
 
 
-def calibrate_gate(settings: Settings, cerebellum: Cerebellum, embedder: Embedder) -> GateCalibration:
-    """The gate's rule for this model pair: from the cache, or fitted now on the shipped bank (slow once)."""
-    from server.calibration import load_or_fit
+def ready_gate(settings: Settings, cerebellum: Cerebellum, embedder: Embedder) -> GateCalibration | None:
+    """The gate's rule for this model pair and bank if a fit is at hand (the cache, or shipped), else None.
+    A bank that can't be read leaves the plain gate (logged)."""
+    from server.calibration import calibration_key, load_bank, ready_fit
+
+    try:
+        bank = load_bank(settings.gate_bank)
+        return ready_fit(settings.cache_dir, calibration_key(cerebellum.path, embedder.path, bank))
+    except (CalibrationError, OSError) as exc:
+        logger.warning("could not read the gate calibration's bank, using the plain gate: %s", exc)
+        return None
+
+
+def calibrate_gate(
+    settings: Settings,
+    cerebellum: Cerebellum,
+    embedder: Embedder,
+    step: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+) -> GateCalibration:
+    """The gate's rule for this model pair: from the cache, or fitted now on the bank (slow once; each bank
+    question inside `step()`)."""
+    from server.calibration import load_bank, load_or_fit
 
     def scores(text: str) -> Mapping[str, float]:
         return cerebellum.memorize(text).scores
 
-    return load_or_fit(settings.cache_dir, cerebellum.path, embedder.path, scores, embedder.embed_document)
+    bank = load_bank(settings.gate_bank)
+    return load_or_fit(
+        settings.cache_dir, cerebellum.path, embedder.path, scores, embedder.embed_document, bank=bank, step=step
+    )

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
             "shipped bank of labelled texts (once per model pair, a few minutes, then cached in cache_dir)."
         ),
     ] = True
+    gate_bank: Annotated[
+        Path | None,
+        Field(
+            description="Your own bank of labelled texts for the calibrated gate (JSONL: text, decision SAVE or "
+            "SKIP, category), in place of the shipped one; the fit is keyed on it."
+        ),
+    ] = None
     cache_dir: Annotated[Path, Field(description="Where fitted gate calibrations are cached.")] = Field(
         default_factory=default_cache_dir
     )
@@ -118,6 +125,24 @@ class Settings(BaseSettings):
         bool, Field(description="Never download models; use local paths or the Hugging Face cache only.")
     ] = False
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(description="stderr log level.")] = "INFO"
+
+    @field_validator("gate_bank")
+    @classmethod
+    def _usable_bank(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        from server.calibration import CalibrationError, load_bank
+
+        value = value.expanduser()
+        try:
+            load_bank(value)
+        except OSError as exc:
+            raise ValueError(f"the gate bank {value} can't be read ({exc.strerror or exc})") from exc
+        except CalibrationError as exc:
+            raise ValueError(
+                f'{exc}; each line is {{"text": "...", "decision": "SAVE" or "SKIP", "category": "..."}}'
+            ) from exc
+        return value
 
     @field_validator("scope")
     @classmethod

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from seeds import SeedStore
 from server import calibration
@@ -181,12 +185,22 @@ def test_the_server_loads_the_calibration_with_the_models(
     store = SeedStore.open(settings.db)
     memory = open_memory(settings, store)
     try:
+        # The first load of a model pair fits the gate in the background; the models are ready already.
+        assert memory.gate_fit is not None
+        memory.gate_fit.join(timeout=300)
         assert memory.gate_calibration is not None and len(memory.gate_calibration.vectors) == 10
-        assert list((tmp_path / "cache" / "calibration").glob("gate-*.json"))
+        assert [p.name.endswith(".json") for p in (tmp_path / "cache" / "calibration").iterdir()] == [True]
         result = memory.remember("The nightly export job writes to s3://reports/nightly/.", "proj")
         assert result.gate is not None and "calibrated gate says" in result.gate.reason
     finally:
         memory.close()
+    # The next load reads the fit at once: no background fit.
+    store = SeedStore.open(settings.db)
+    again = open_memory(settings, store)
+    try:
+        assert again.gate_fit is None and again.gate_calibration == memory.gate_calibration
+    finally:
+        again.close()
 
 
 def test_a_broken_bank_leaves_the_server_with_the_plain_gate(
@@ -199,10 +213,90 @@ def test_a_broken_bank_leaves_the_server_with_the_plain_gate(
     store = SeedStore.open(settings.db)
     with caplog.at_level(logging.WARNING):
         memory = open_memory(settings, store)
+        if memory.gate_fit is not None:
+            memory.gate_fit.join(timeout=60)
     try:
-        assert memory.gate_calibration is None and "could not calibrate the gate" in caplog.text
+        assert memory.gate_calibration is None and "the plain gate" in caplog.text
         result = memory.remember("The nightly export job writes to s3://reports/nightly/.", "proj")
         assert result.status in ("saved", "skipped") and result.gate is not None
         assert "calibrated" not in result.gate.reason
     finally:
         memory.close()
+
+
+def test_a_remember_during_the_first_fit_is_decided_at_once_by_the_plain_gate(
+    store: SeedStore, embedder: Embedder
+) -> None:
+    scores = dict.fromkeys(CATEGORIES, -5.0) | {"decision": -0.5, "status": -1.0}
+    memory = Memory(store, ScriptedBrain(gate="SAVE", scores=scores), embedder)
+    asked: list[int] = []
+    started = threading.Event()
+
+    def slow_fit(step: Callable[[], AbstractContextManager[object]]) -> GateCalibration:
+        for i in range(100):  # a hundred questions of 20 ms: the remember must not wait for them all
+            with step():
+                asked.append(i)
+                started.set()
+                time.sleep(0.02)
+        return hand_made(embedder.dimension)
+
+    fit = memory.fit_gate_in_background(slow_fit)
+    assert started.wait(10)
+    during = memory.remember("Now editing server.py, tests next.", "proj")
+    questions_by_then = len(asked)
+    assert during.status == "saved"  # decided, not queued: the plain gate keeps what the model calls a decision
+    assert during.gate is not None and "calibrated" not in during.gate.reason
+    assert fit.is_alive() and questions_by_then < 100  # it got the models between two of the fit's questions
+    fit.join(timeout=30)
+    after = memory.remember("Now running the linters, then the tests.", "proj")
+    assert after.status == "skipped" and after.gate is not None and "calibrated gate says SKIP" in after.gate.reason
+
+
+def test_an_interrupted_fit_goes_on_where_it_stopped(
+    cerebellum: Cerebellum, embedder: Embedder, smollm2: Path, tmp_path: Path
+) -> None:
+    bank = small_bank(5)
+    asked: list[str] = []
+    stop_at = [4]
+
+    class Stopped(Exception):
+        """The process stops mid-fit (a short-lived launch exits)."""
+
+    def scores(text: str) -> Mapping[str, float]:
+        asked.append(text)
+        if len(asked) == stop_at[0]:
+            raise Stopped
+        return cerebellum.memorize(text).scores
+
+    with pytest.raises(Stopped):
+        load_or_fit(tmp_path, smollm2, smollm2, scores, embedder.embed_document, bank=bank)
+    (partial,) = (tmp_path / "calibration").glob("*.features.jsonl")
+    assert len(partial.read_text().splitlines()) == 3
+    asked.clear()
+    stop_at[0] = 0
+    fitted = load_or_fit(tmp_path, smollm2, smollm2, scores, embedder.embed_document, bank=bank)
+    assert asked == [b.text for b in bank[3:]]  # only the texts not scored before
+    assert not partial.exists() and len(fitted.vectors) == len(bank)
+    fresh, _ = fit_with(cerebellum, embedder, tmp_path / "fresh", smollm2, bank)
+    assert fresh.weights == pytest.approx(fitted.weights) and fresh.threshold == pytest.approx(fitted.threshold)
+
+
+def test_a_users_own_bank_is_validated_and_keys_the_fit(tmp_path: Path, smollm2: Path) -> None:
+    broken = tmp_path / "mine.jsonl"
+    broken.write_text('{"text": "ok", "decision": "KEEP", "category": "fact"}\n', encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"mine.jsonl:1.*SAVE or SKIP"):
+        Settings(gate_bank=broken)
+    with pytest.raises(ValidationError, match="can't be read"):
+        Settings(gate_bank=tmp_path / "missing.jsonl")
+    mine = tmp_path / "bank.jsonl"
+    mine.write_text(
+        "".join(
+            json.dumps({"text": b.text, "decision": "SAVE" if b.save else "SKIP", "category": b.category}) + "\n"
+            for b in small_bank(3)
+        ),
+        encoding="utf-8",
+    )
+    settings = Settings(gate_bank=mine)
+    assert settings.gate_bank == mine
+    own = calibration.calibration_key(smollm2, smollm2, load_bank(mine))
+    assert own != calibration.calibration_key(smollm2, smollm2, load_bank())

@@ -129,6 +129,7 @@ class DecisionFailed(RuntimeError):
 
 
 SecretsMode = Literal["refuse", "redact"]
+CrossScript = Literal["auto", "always", "never"]
 
 
 def refuse_secrets(text: str, what: str) -> None:
@@ -504,6 +505,7 @@ class Memory:
         neighbour_weight: float = 0.0,
         secrets_mode: SecretsMode = "refuse",
         gate_calibration: GateCalibration | None = None,
+        cross_script: CrossScript = "auto",
     ) -> None:
         store.bind_embedder(embedder.name, embedder.dimension)
         self.store = store
@@ -526,6 +528,9 @@ class Memory:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.parse_failures = 0
         self._crosslingual: bool | None = None
+        self.cross_script: CrossScript = cross_script
+        """Whether the nearest seeds in the other script go to the arbiter whatever their similarity:
+        auto, when the embedder can't match a text with its translation."""
 
     @classmethod
     def from_settings(cls, store: SeedStore, cerebellum: Decides, embedder: Embeds, settings: Settings) -> Memory:
@@ -540,6 +545,7 @@ class Memory:
             keyword_weight=settings.keyword_weight,
             neighbour_weight=settings.neighbour_weight,
             secrets_mode=settings.secrets,
+            cross_script=settings.cross_script,
         )
 
     # remember -----------------------------------------------------------------------------
@@ -632,7 +638,7 @@ class Memory:
         """
         pool = self.store.search(embedding, scope, self.candidates * CROSS_SCRIPT_POOL)
         similar = [hit for hit in pool[: self.candidates] if hit.similarity >= self.candidate_similarity]
-        if not self.crosslingual():
+        if self.cross_script == "always" or (self.cross_script == "auto" and not self.crosslingual()):
             own = script_of(text)
             other = [hit for hit in pool if script_of(hit.seed.text) != own and hit not in similar]
             similar += other[:CROSS_SCRIPT_CANDIDATES]

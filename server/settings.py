@@ -91,6 +91,13 @@ class Settings(BaseSettings):
             "replacement?) with one yes/no question each."
         ),
     ] = True
+    cross_script: Annotated[
+        Literal["auto", "always", "never"],
+        Field(
+            description="Show the arbiter the nearest seeds written in the other script (English / Chinese) "
+            "whatever their similarity: auto does so when the embedder can't match a text with its translation."
+        ),
+    ] = "auto"
     candidates: Annotated[int, Field(ge=1, le=20, description="Similar seeds shown to the arbiter.")] = 5
     candidate_similarity: Annotated[
         float,

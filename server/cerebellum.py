@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import logging
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -87,6 +89,7 @@ class Usage:
 # Token limits: a routing answer is a few enum values and a short reason. A small model that keeps
 # talking is cut off instead of costing seconds.
 ARBITRATE_MAX_TOKENS = 192
+HEAD_FORMAT = 1  # of the saved prompt heads: a change makes every process evaluate them anew
 LABEL_MAX_TOKENS = 8  # room left in the context for a label and its closing quote
 _SEQUENCE = ctypes.c_int32(0)  # llama-cpp-python's high-level API decodes everything as sequence 0
 ADDS_DETAIL_RATIO = 1.5  # second look: a new note this many times the stored one's length adds detail
@@ -171,6 +174,7 @@ class Cerebellum:
         reuse_prefix: bool = True,
         verify: bool = True,
         group_vote: bool = True,
+        head_cache: Path | None = None,
     ) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -184,6 +188,9 @@ class Cerebellum:
         self.reuse_prefix = reuse_prefix
         self.verify = verify
         self.group_vote = group_vote
+        self.head_cache = head_cache
+        """Where evaluated prompt heads are kept between processes (None: in memory only)."""
+        self.heads_from_cache = 0
         """Memorize: SAVE or SKIP by the summed probability of each side's categories."""
         """Pairwise: ask a yes/no second question when the relation is UPDATE or RETRACT."""
         """False re-evaluates every prompt from its first token (for the benchmark's comparison)."""
@@ -248,25 +255,71 @@ class Cerebellum:
             one, _ = self._prompt_tokens(system, "A")
             two, _ = self._prompt_tokens(system, "Z")
             tokens = one[: _common_prefix(one, two)]
-            self._llm.reset()
-            self._llm.eval(tokens)
-            from llama_cpp import llama_cpp as lib
+            prefix = self._stored_head(tokens)
+            if prefix is None:
+                self._llm.reset()
+                self._llm.eval(tokens)
+                from llama_cpp import llama_cpp as lib
 
-            ctx = self._llm.ctx
-            size = lib.llama_state_seq_get_size(ctx, _SEQUENCE)
-            buffer = (ctypes.c_uint8 * size)()
-            written = lib.llama_state_seq_get_data(ctx, buffer, size, _SEQUENCE)
-            prefix = _Prefix(tokens, bytes(buffer[:written]))
+                ctx = self._llm.ctx
+                size = lib.llama_state_seq_get_size(ctx, _SEQUENCE)
+                buffer = (ctypes.c_uint8 * size)()
+                written = lib.llama_state_seq_get_data(ctx, buffer, size, _SEQUENCE)
+                prefix = _Prefix(tokens, bytes(buffer[:written]))
+                self._store_head(prefix)
+                logger.debug("cached a %d-token prompt head (%d KB)", len(tokens), written // 1024)
             self._prefixes[system] = prefix
-            logger.debug("cached a %d-token prompt head (%d KB)", len(tokens), written // 1024)
         return prefix
 
-    def _restore(self, prefix: _Prefix) -> None:
-        """Put a task's prompt head back in the context, unless the context already starts with it."""
+    def _head_file(self, tokens: Sequence[int]) -> Path | None:
+        if self.head_cache is None:
+            return None
+        import llama_cpp
+
+        from server.calibration import file_fingerprint
+
+        # The saved state is llama.cpp's own: the same model file, llama.cpp version and tokens only.
+        origin = f"{file_fingerprint(self.path)}|{llama_cpp.__version__}|{HEAD_FORMAT}|{tokens}"
+        key = hashlib.sha256(origin.encode()).hexdigest()[:24]
+        return self.head_cache / f"head-{key}.kv"
+
+    def _stored_head(self, tokens: list[int]) -> _Prefix | None:
+        """A prompt head evaluated by an earlier process, read from the cache folder and checked by
+        loading it into the context (seconds of evaluation saved at each start: what a short-lived
+        launch lacks)."""
+        try:
+            path = self._head_file(tokens)
+            if path is None or not path.is_file():
+                return None
+            prefix = _Prefix(tokens, path.read_bytes())
+        except OSError as exc:
+            logger.warning("could not read a cached prompt head: %s", exc)
+            return None
+        if not self._restore(prefix):
+            return None
+        self.heads_from_cache += 1
+        logger.debug("read a %d-token prompt head from %s", len(tokens), path)
+        return prefix
+
+    def _store_head(self, prefix: _Prefix) -> None:
+        try:
+            path = self._head_file(prefix.tokens)
+            if path is None:
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial_file = path.with_suffix(f".{os.getpid()}.tmp")
+            partial_file.write_bytes(prefix.kv)
+            partial_file.replace(path)
+        except OSError as exc:
+            logger.warning("could not cache a prompt head: %s", exc)
+
+    def _restore(self, prefix: _Prefix) -> bool:
+        """Put a task's prompt head back in the context, unless the context already starts with it.
+        False (and an empty context) when the saved state does not fit this context."""
         llm = self._llm
         n = len(prefix.tokens)
         if llm.n_tokens >= n and list(llm.input_ids[:n]) == prefix.tokens:
-            return  # the last call had the same task: llama.cpp reuses the head by itself
+            return True  # the last call had the same task: llama.cpp reuses the head by itself
         from llama_cpp import llama_cpp as lib
 
         started = time.perf_counter()
@@ -276,15 +329,16 @@ class Cerebellum:
             logger.warning("could not restore a cached prompt head; evaluating it again")
             self._prefixes.clear()
             llm.reset()
-            return
+            return False
         llm.input_ids[:n] = prefix.tokens
         llm.n_tokens = n
         self.total.restore_ms += (time.perf_counter() - started) * 1000
         self.total.restores += 1
+        return True
 
-    def warm_up(self) -> None:
-        """Evaluate each task's prompt head now, so the first real decision does not pay for it."""
-        started = time.perf_counter()
+    def warm_up_steps(self) -> list[Callable[[], object]]:
+        """The warm-up, one step per task's prompt head (each a few seconds on a small CPU), so that a
+        caller can run them between decisions: a decision that comes first evaluates what it needs."""
         systems = [prompts.MEMORIZE_SYSTEM]
         if self.arbiter == "joint":
             systems.append(prompts.ARBITRATE_SYSTEM)
@@ -292,10 +346,16 @@ class Cerebellum:
             systems.append(prompts.RELATE_SYSTEM)
             if self.verify:
                 systems += [prompts.SAME_CHECK_SYSTEM, prompts.REPLACEMENT_CHECK_SYSTEM]
-        for system in systems:
-            self._task_prefix(system)
+        steps: list[Callable[[], object]] = [partial(self._task_prefix, system) for system in systems]
         # One real decision also warms the scoring path.
-        self.memorize("warm-up")
+        steps.append(partial(self.memorize, "warm-up"))
+        return steps
+
+    def warm_up(self) -> None:
+        """Evaluate each task's prompt head now, so the first real decision does not pay for it."""
+        started = time.perf_counter()
+        for step in self.warm_up_steps():
+            step()
         logger.info("cerebellum warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
 
     def _prepare(self, system: str, tokens: Sequence[int], room: int) -> int:

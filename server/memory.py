@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 from urllib.parse import quote
@@ -76,6 +77,10 @@ def same_subject_possible(text: str, similar: Sequence[ScoredSeed]) -> list[Scor
     return kept
 
 
+class ModelsClosed(RuntimeError):
+    """Background work found the models closed (the server is stopping)."""
+
+
 class ModelLock:
     """The one lock around everything that touches the models or makes a decision. Background work
     (the gate's fit: hundreds of questions, a minute or more) takes it one question at a time with
@@ -86,6 +91,8 @@ class ModelLock:
         self._lock = threading.Lock()
         self._count = threading.Lock()
         self._waiting = 0
+        self.closed = False
+        """Set when the models are closed: background work stops at its next step."""
 
     def __enter__(self) -> ModelLock:
         with self._count:
@@ -107,6 +114,9 @@ class ModelLock:
             while self._waiting:
                 time.sleep(0.005)
             self._lock.acquire()
+            if self.closed:
+                self._lock.release()
+                raise ModelsClosed("the models were closed")
             if not self._waiting:
                 break
             self._lock.release()  # a caller came in meanwhile: its turn first
@@ -130,6 +140,8 @@ class DecisionFailed(RuntimeError):
 
 SecretsMode = Literal["refuse", "redact"]
 CrossScript = Literal["auto", "always", "never"]
+GateFitter = Callable[[Callable[[], contextlib.AbstractContextManager[object]]], "GateCalibration"]
+"""fitter(step): the gate's rule, each bank question asked inside step()."""
 
 
 def refuse_secrets(text: str, what: str) -> None:
@@ -522,8 +534,8 @@ class Memory:
         self.gate_fitter: Callable[[], GateCalibration] | None = None
         """Fits or reads `gate_calibration` when the gate first asks the model (where the model loads late)."""
         self.lock = ModelLock()
-        self.gate_fit: threading.Thread | None = None
-        """The gate's fit running in the background (`fit_gate_in_background`), until it ends."""
+        self.preparing: threading.Thread | None = None
+        """The warm-up and the gate's fit running in the background (`prepare_in_background`)."""
         # Who claims inbox texts: unique per process, so two servers on one file never decide the same text.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.parse_failures = 0
@@ -700,25 +712,45 @@ class Memory:
                 logger.warning("could not calibrate the gate, using the plain gate: %s", exc)
         return self.gate_calibration
 
-    def fit_gate_in_background(
-        self, fitter: Callable[[Callable[[], contextlib.AbstractContextManager[None]]], GateCalibration]
+    def prepare_in_background(
+        self, warm_up: Sequence[Callable[[], object]] = (), fitter: GateFitter | None = None
     ) -> threading.Thread:
-        """Fit the gate's rule on a thread of its own while decisions go on with the plain gate; the rule
-        is used from the first decision after it is ready. `fitter(step)` runs each bank question inside
-        `step()`, which yields the models to any decision that is waiting."""
+        """Warm the models up and fit the gate's rule on a thread of their own, one step at a time, while
+        decisions go on: each step yields the models to any decision that is waiting (a decision that
+        comes before the warm-up is done evaluates the prompt heads it needs itself). Until the fit is
+        ready the plain gate decides. `fitter(step)` runs each bank question inside `step()`."""
 
         def run() -> None:
+            started = time.perf_counter()
+            for step in warm_up:
+                try:
+                    with self.lock.background():
+                        step()
+                except ModelsClosed:
+                    return
+                except Exception as exc:  # a decision evaluates what it needs anyway
+                    logger.warning("a warm-up step failed: %s", exc)
+            if warm_up:
+                logger.info("cerebellum warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
+            if fitter is None:
+                return
             try:
                 self.gate_calibration = fitter(self.lock.background)
                 logger.info("the calibrated gate is in use from now on")
+            except ModelsClosed:
+                logger.info("the gate's fit stopped with the models; it goes on at the next start")
             except (CalibrationError, CerebellumError, OSError, ValueError) as exc:
                 logger.warning("could not calibrate the gate, keeping the plain gate: %s", exc)
             except Exception:  # the thread must not die silently: the plain gate goes on either way
                 logger.exception("the gate's fit failed, keeping the plain gate")
 
-        self.gate_fit = threading.Thread(target=run, name="gate-fit", daemon=True)
-        self.gate_fit.start()
-        return self.gate_fit
+        self.preparing = threading.Thread(target=run, name="cerebellum-prepare", daemon=True)
+        self.preparing.start()
+        return self.preparing
+
+    def fit_gate_in_background(self, fitter: GateFitter) -> threading.Thread:
+        """Fit the gate's rule in the background (see `prepare_in_background`)."""
+        return self.prepare_in_background((), fitter)
 
     def _arbitrate(self, text: str, similar: Sequence[ScoredSeed]) -> tuple[ArbiterVerdict, str]:
         shown = [Candidate(hit.seed.id, hit.seed.text, hit.seed.updated_at) for hit in similar]
@@ -1028,6 +1060,7 @@ class Memory:
 
     def close(self) -> None:
         with self.lock:
+            self.lock.closed = True  # the warm-up and the gate's fit stop before their next question
             self.store.close()
             for model in (self.cerebellum, self.embedder):
                 close = getattr(model, "close", None)
@@ -1062,6 +1095,7 @@ def load_cerebellum(path: Path, settings: Settings) -> Cerebellum:
         arbiter=settings.arbiter,
         verify=settings.second_look,
         group_vote=settings.group_vote,
+        head_cache=settings.cache_dir / "heads",
     )
 
 
@@ -1077,16 +1111,17 @@ def open_memory(settings: Settings, store: SeedStore) -> Memory:
     except BaseException:
         embedder.close()
         raise
-    # The prompt heads are evaluated now, so the first real remember is not a cold one.
-    cerebellum.warm_up()
     memory = Memory.from_settings(store, cerebellum, embedder, settings)
+    fitter: GateFitter | None = None
     if settings.calibrate_gate:
         # A fit at hand (cached, or shipped for these models) is read now; otherwise the first use of a
         # model pair decides with the plain gate while the fit runs in the background: no remember waits
         # minutes in the queue for it.
         memory.gate_calibration = ready_gate(settings, cerebellum, embedder)
         if memory.gate_calibration is None:
-            memory.fit_gate_in_background(lambda step: calibrate_gate(settings, cerebellum, embedder, step))
+            fitter = partial(calibrate_gate, settings, cerebellum, embedder)
+    # The prompt heads are evaluated (or read from the cache) in the background, between decisions.
+    memory.prepare_in_background(cerebellum.warm_up_steps(), fitter)
     logger.info("memory ready: store %s, cerebellum %s, embedder %s", store.path, cerebellum.name, embedder.name)
     return memory
 

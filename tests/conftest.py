@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,12 @@ from server.settings import Settings
 # tests never reach for Hugging Face, whatever the machine's network; and they don't fit the gate on
 # the whole shipped bank, which is a minute of SmolLM2's time and would write to the user's cache
 # (tests/test_calibration.py fits it on part of the bank, into a temporary folder).
-CHILD_ENV = {"HF_HUB_OFFLINE": "1", "CEREBELLUM_CALIBRATE_GATE": "false"}
+# The cache folder (fits, prompt heads) is one of the test run's own, never the user's.
+CHILD_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "CEREBELLUM_CALIBRATE_GATE": "false",
+    "CEREBELLUM_CACHE_DIR": tempfile.mkdtemp(prefix="cerebellum-test-cache-"),
+}
 os.environ.update(CHILD_ENV)
 
 

@@ -186,8 +186,8 @@ def test_the_server_loads_the_calibration_with_the_models(
     memory = open_memory(settings, store)
     try:
         # The first load of a model pair fits the gate in the background; the models are ready already.
-        assert memory.gate_fit is not None
-        memory.gate_fit.join(timeout=300)
+        assert memory.preparing is not None and memory.gate_calibration is None
+        memory.preparing.join(timeout=300)
         assert memory.gate_calibration is not None and len(memory.gate_calibration.vectors) == 10
         assert [p.name.endswith(".json") for p in (tmp_path / "cache" / "calibration").iterdir()] == [True]
         result = memory.remember("The nightly export job writes to s3://reports/nightly/.", "proj")
@@ -198,7 +198,7 @@ def test_the_server_loads_the_calibration_with_the_models(
     store = SeedStore.open(settings.db)
     again = open_memory(settings, store)
     try:
-        assert again.gate_fit is None and again.gate_calibration == memory.gate_calibration
+        assert again.gate_calibration == memory.gate_calibration  # at once, not in the background
     finally:
         again.close()
 
@@ -213,8 +213,8 @@ def test_a_broken_bank_leaves_the_server_with_the_plain_gate(
     store = SeedStore.open(settings.db)
     with caplog.at_level(logging.WARNING):
         memory = open_memory(settings, store)
-        if memory.gate_fit is not None:
-            memory.gate_fit.join(timeout=60)
+        if memory.preparing is not None:
+            memory.preparing.join(timeout=60)
     try:
         assert memory.gate_calibration is None and "the plain gate" in caplog.text
         result = memory.remember("The nightly export job writes to s3://reports/nightly/.", "proj")

@@ -35,6 +35,13 @@ def small_bank(size_per_side: int = 12) -> list[BankText]:
     return saves + skips
 
 
+def write_bank(path: Path, bank: Sequence[BankText]) -> Path:
+    """A bank file in the shipped bank's format."""
+    rows = [{"text": b.text, "decision": "SAVE" if b.save else "SKIP", "category": b.category} for b in bank]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
 def fit_with(
     cerebellum: Cerebellum, embedder: Embedder, cache: Path, smollm2: Path, bank: Sequence[BankText]
 ) -> tuple[GateCalibration, list[str]]:
@@ -172,14 +179,7 @@ def test_a_calibration_that_does_not_fit_the_models_falls_back_to_the_plain_gate
 def test_the_server_loads_the_calibration_with_the_models(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bank = tmp_path / "bank.jsonl"
-    bank.write_text(
-        "".join(
-            json.dumps({"text": b.text, "decision": "SAVE" if b.save else "SKIP", "category": b.category}) + "\n"
-            for b in small_bank(5)
-        ),
-        encoding="utf-8",
-    )
+    bank = write_bank(tmp_path / "bank.jsonl", small_bank(5))
     monkeypatch.setattr(calibration, "BANK_FILE", bank)
     settings = settings.model_copy(update={"calibrate_gate": True, "cache_dir": tmp_path / "cache"})
     store = SeedStore.open(settings.db)
@@ -288,14 +288,7 @@ def test_a_users_own_bank_is_validated_and_keys_the_fit(tmp_path: Path, smollm2:
         Settings(gate_bank=broken)
     with pytest.raises(ValidationError, match="can't be read"):
         Settings(gate_bank=tmp_path / "missing.jsonl")
-    mine = tmp_path / "bank.jsonl"
-    mine.write_text(
-        "".join(
-            json.dumps({"text": b.text, "decision": "SAVE" if b.save else "SKIP", "category": b.category}) + "\n"
-            for b in small_bank(3)
-        ),
-        encoding="utf-8",
-    )
+    mine = write_bank(tmp_path / "bank.jsonl", small_bank(3))
     settings = Settings(gate_bank=mine)
     assert settings.gate_bank == mine
     own = calibration.calibration_key(smollm2, smollm2, load_bank(mine))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cerebellum import Cerebellum, UnparsableAnswer, parse_json_answer
+from server.cerebellum import Cerebellum, MemorizeVerdict, UnparsableAnswer, parse_json_answer
 from server.embedder import Embedder, family_for
 from server.prompts import CATEGORIES, Candidate
 
@@ -202,27 +202,25 @@ def test_the_group_vote_and_the_second_look_only_ever_answer_with_known_labels(s
 def test_prompt_heads_evaluated_once_are_read_by_the_next_process(smollm2: Path, tmp_path: Path) -> None:
     # What a short-lived launch lacks is the evaluated prompt heads: they are kept in the cache folder.
     heads = tmp_path / "heads"
-    first = Cerebellum(smollm2, threads=2, context_size=2048, arbiter="pairwise", head_cache=heads)
-    try:
-        first.warm_up()
-        verdict = first.memorize("We pinned numpy below 2 because the CI image lags.")
-    finally:
-        first.close()
-    assert first.heads_from_cache == 0 and len(list(heads.glob("head-*.kv"))) == 4
-    second = Cerebellum(smollm2, threads=2, context_size=2048, arbiter="pairwise", head_cache=heads)
-    try:
-        second.warm_up()
-        again = second.memorize("We pinned numpy below 2 because the CI image lags.")
-    finally:
-        second.close()
-    assert second.heads_from_cache == 4
+    text = "We pinned numpy below 2 because the CI image lags."
+
+    def process(warm: bool) -> tuple[MemorizeVerdict, int]:
+        """A new process's cerebellum: its answer about `text`, and how many heads it read from the cache."""
+        brain = Cerebellum(smollm2, threads=2, context_size=2048, arbiter="pairwise", head_cache=heads)
+        try:
+            if warm:
+                brain.warm_up()
+            return brain.memorize(text), brain.heads_from_cache
+        finally:
+            brain.close()
+
+    verdict, read = process(warm=True)
+    assert read == 0 and len(list(heads.glob("head-*.kv"))) == 4
+    again, read = process(warm=True)
+    assert read == 4
     assert again.category == verdict.category and again.scores == pytest.approx(verdict.scores, abs=1e-3)
     # A file that is not a state of this model is evaluated anew, not trusted.
     for path in heads.glob("head-*.kv"):
         path.write_bytes(b"not a state")
-    third = Cerebellum(smollm2, threads=2, context_size=2048, arbiter="pairwise", head_cache=heads)
-    try:
-        assert third.memorize("We pinned numpy below 2 because the CI image lags.").category == verdict.category
-    finally:
-        third.close()
-    assert third.heads_from_cache == 0
+    third, read = process(warm=False)
+    assert read == 0 and third.category == verdict.category

@@ -135,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
 
-    command("serve", "serve MCP over stdio (the same as no command)")
+    serve = command("serve", "serve MCP over stdio (the same as no command), or over Streamable HTTP with --http")
+    serve.add_argument(
+        "--http",
+        metavar="[HOST:]PORT",
+        help="serve MCP over Streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST: 127.0.0.1 if omitted)",
+    )
 
     recall = command("recall", "search the memories of a scope, best first")
     recall.add_argument("query", help="what you want to know, in your own words")
@@ -222,6 +227,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     # stdout is the MCP stream when serving: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if serving:
+        if getattr(args, "http", None):
+            from server.http import AddressError, serve_http
+
+            try:
+                serve_http(settings, args.http)
+            except AddressError as exc:
+                sys.exit(f"cerebellum-mcp serve: {exc}")
+            return
         from server.app import create_server
 
         create_server(settings).run("stdio")

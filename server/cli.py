@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from server.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
     from server.memory import Memory
     from server.prompts import Candidate
+    from server.results import RememberResult
+    from server.transfer import ImportReport, SeedRecord
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
 
-    command("serve", "serve MCP over stdio (the same as no command)")
+    serve = command("serve", "serve MCP over stdio (the same as no command), or over Streamable HTTP with --http")
+    serve.add_argument(
+        "--http",
+        metavar="[HOST:]PORT",
+        help="serve MCP over Streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST: 127.0.0.1 if omitted)",
+    )
 
     recall = command("recall", "search the memories of a scope, best first")
     recall.add_argument("query", help="what you want to know, in your own words")
@@ -245,6 +252,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     # stdout is the MCP stream when serving: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if serving:
+        if getattr(args, "http", None):
+            from server.http import AddressError, serve_http
+
+            try:
+                serve_http(settings, args.http)
+            except AddressError as exc:
+                sys.exit(f"cerebellum-mcp serve: {exc}")
+            return
         import anyio
 
         from server.app import create_server
@@ -402,10 +417,12 @@ def _explicit_scope(args: argparse.Namespace) -> str | None:
     if scope == EVERY_SCOPE:
         return None
     if scope is not None:
-        from server.settings import SCOPE_PATTERN
+        from server.arguments import InvalidArgument, scope_name
 
-        if not SCOPE_PATTERN.match(scope):
-            raise CliError(f"Invalid scope {scope!r}: use 1-128 letters, digits or . _ : / -.")
+        try:
+            scope_name(scope)
+        except InvalidArgument as exc:
+            raise CliError(str(exc)) from exc
     return scope
 
 
@@ -422,10 +439,11 @@ def _in_scope(label: str) -> str:
 
 
 def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
+    from server.arguments import MAX_RECALL_K
     from server.memory import SecretInText
 
-    if not 1 <= args.k <= 50:
-        raise CliError(f"-k must be between 1 and 50; got {args.k}.")
+    if not 1 <= args.k <= MAX_RECALL_K:
+        raise CliError(f"-k must be between 1 and {MAX_RECALL_K}; got {args.k}.")
     if not args.query.strip():
         raise CliError("The query is empty: say what you want to know.")
     with _memory(settings) as memory:
@@ -512,7 +530,7 @@ def cmd_inbox(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> None:
-    from server.memory import seed_uri
+    from server.results import seed_uri
 
     with _store(settings) as store:
         seed = store.get(args.id)
@@ -577,7 +595,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
-    from server.transfer import ImportRefused, import_gated, import_raw, read_records
+    from server.transfer import ImportRefused, import_raw, read_records
 
     try:
         raw_text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
@@ -593,7 +611,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
         if args.raw:
             report = import_raw(memory.store, memory.embedder, records, update)
         else:
-            report = import_gated(memory, records, update)
+            report = _import_gated(settings, memory, records, update)
     out = _out()
     counts = ", ".join(f"{count} {status}" for status, count in sorted(report.counts.items()))
     mode = "as they are (--raw)" if args.raw else "through the gate and the arbiter"
@@ -610,6 +628,36 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
             seed = str(result.seed.id) if result.seed else "-"
             table.add_row(str(number), result.status, seed, gate, arbiter, record.text)
         out.print(table)
+
+
+def _import_gated(
+    settings: Settings, memory: Memory, records: list[SeedRecord], update: Callable[[int, int], None]
+) -> ImportReport:
+    """The records through the write entry point the MCP tools use (server/write.py), waiting for each decision."""
+    from anyio.from_thread import start_blocking_portal
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from server import write
+    from server.decider import Decider
+    from server.transfer import import_gated
+
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(Decider.over(settings, memory)) as decider,
+    ):
+
+        def remember(record: SeedRecord) -> RememberResult:
+            async def one() -> RememberResult:
+                return await write.remember(
+                    decider, record.text, record.scope, tags=record.tags, source=record.source, deadline=None
+                )
+
+            try:
+                return portal.call(one)
+            except ToolError as exc:
+                raise CliError(str(exc)) from exc
+
+        return import_gated(remember, records, update)
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:

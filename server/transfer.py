@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from seeds import Seed, SeedStore, text_hash
 from server import secrets
-from server.memory import Embeds, Memory, RememberResult
+from server.memory import Embeds
+from server.results import RememberResult
 from server.settings import SCOPE_PATTERN
 
 MAX_TEXT_CHARS = 20_000
@@ -184,11 +185,17 @@ def import_raw(
     return report
 
 
-def import_gated(memory: Memory, records: list[SeedRecord], progress: ImportProgress | None = None) -> ImportReport:
+RememberRecord = Callable[["SeedRecord"], RememberResult]
+"""The write entry point for one record (the CLI passes server/write.py's `remember`)."""
+
+
+def import_gated(
+    remember: RememberRecord, records: list[SeedRecord], progress: ImportProgress | None = None
+) -> ImportReport:
     """Each record through `remember`, as if an agent said it now: the gate and the arbiter decide."""
     report = ImportReport()
     for done, record in enumerate(records, start=1):
-        result = memory.remember(record.text, record.scope, tags=record.tags, source=record.source)
+        result = remember(record)
         report.add(result.status)
         report.results.append(result)
         if progress is not None:

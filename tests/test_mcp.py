@@ -17,7 +17,8 @@ from mcp.client.stdio import StdioServerParameters
 
 from seeds import SeedStore, connect
 from server.app import create_server
-from server.memory import Memory, RecallResult, ReconcileResult, RememberResult, open_memory
+from server.memory import Memory, open_memory
+from server.results import RecallResult, ReconcileResult, RememberResult
 from server.settings import Settings
 from tests.conftest import CHILD_ENV
 

@@ -11,8 +11,10 @@ from fakes import HashEmbedder, ScriptedBrain
 from mcp import Client, types
 
 from seeds import SeedStore
-from server.app import create_server, scope_from_root
-from server.memory import ForgetResult, Memory, RecallResult, RememberResult, UndoResult
+from server.app import create_server
+from server.memory import Memory
+from server.results import ForgetResult, RecallResult, RememberResult, UndoResult
+from server.roots import scope_from_root
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio

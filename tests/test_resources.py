@@ -17,8 +17,9 @@ from seeds import SeedStore
 from server.app import create_server
 from server.cerebellum import ArbitrateVerdict, MemorizeVerdict
 from server.embedder import Embedder
-from server.memory import Memory, ReconcileResult, RememberResult, open_memory, seed_uri
+from server.memory import Memory, open_memory
 from server.prompts import Candidate
+from server.results import ReconcileResult, RememberResult, seed_uri
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -23,8 +23,9 @@ from seeds import AlreadySettled, SeedStore, connect
 from server.app import create_server
 from server.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
 from server.embedder import Embedder
-from server.memory import DecisionFailed, Memory, RecallResult, RememberResult, keyword_recall, receive
+from server.memory import DecisionFailed, Memory, keyword_recall, receive
 from server.prompts import Candidate
+from server.results import RecallResult, RememberResult
 from server.settings import Settings
 from tests.conftest import CHILD_ENV
 from tests.fakes import ScriptedBrain

@@ -1,0 +1,37 @@
+"""What every tool call sees: the server's typed lifespan state, set up once per server run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from server.decider import Decider, MemoryFactory
+from server.roots import RootScopes
+from server.settings import Settings
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """The lifespan context of the MCP server: `ctx.request_context.lifespan_context` in a tool."""
+
+    settings: Settings
+    decider: Decider
+    """The store, the models and the decisions of this process (server/decider.py)."""
+    roots: RootScopes
+    """Each session's default scope, from its client's roots (server/roots.py)."""
+
+
+def lifespan_for(
+    settings: Settings, memory_factory: MemoryFactory
+) -> Callable[[Any], AbstractAsyncContextManager[AppContext]]:
+    """The server's lifespan: a running Decider (store and models opened in the background) for as long
+    as the server runs; closed when it stops (a decision in progress is finished first: its thread is waited for)."""
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncGenerator[AppContext]:
+        async with Decider.running(settings, memory_factory) as decider:
+            yield AppContext(settings=settings, decider=decider, roots=RootScopes(settings))
+
+    return lifespan

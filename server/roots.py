@@ -1,0 +1,71 @@
+"""A call's default scope: the setting when the user pinned one, else the client's project folder (its first root).
+
+Roots belong to a client's session, not to the server: over HTTP (or through the shared service)
+one server holds many sessions, each with its own project folder, so everything here is per session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import weakref
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.types import ListRootsRequest, ListRootsResult
+
+from server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# A client that declares roots but does not answer roots/list should not hold up every tool call.
+ROOTS_TIMEOUT_SECONDS = 5.0
+
+
+def scope_from_root(uri: str) -> str:
+    """A stable, readable scope for a client root: the folder's name and a short hash of its full path.
+
+    file:///home/me/src/shop-api becomes `shop-api-1a2b3c4d`; two folders of the same name in
+    different places stay apart, and the same folder always gets the same scope.
+    """
+    parsed = urlparse(uri)
+    path = unquote(parsed.path) if parsed.scheme == "file" else uri
+    path = path.rstrip("/") or "/"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePosixPath(path).name).strip("-._")[:100] or "project"
+    return f"{name}-{hashlib.sha256(path.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+class RootScopes:
+    """Asks each session's client for its roots when a call names no scope."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._unavailable: weakref.WeakSet[Any] = weakref.WeakSet()
+        """Sessions whose client declared roots but failed roots/list: not asked again."""
+
+    async def default_scope(self, ctx: Context[Any, Any]) -> str:
+        """--scope / CEREBELLUM_SCOPE when set, else the client's first root (its project folder), else
+        the documented default."""
+        settings = self.settings
+        session = ctx.request_context.session
+        if "scope" in settings.model_fields_set or session in self._unavailable:
+            return settings.scope
+        capabilities = ctx.client_capabilities
+        if capabilities is None or capabilities.roots is None:
+            return settings.scope
+        try:
+            with anyio.fail_after(ROOTS_TIMEOUT_SECONDS):
+                result = await ctx.session.send_request(
+                    ListRootsRequest(), ListRootsResult, request_read_timeout_seconds=ROOTS_TIMEOUT_SECONDS
+                )
+        except Exception as exc:  # any failure (no back-channel, an error answer, a timeout) means no roots
+            self._unavailable.add(session)
+            logger.warning("the client declared roots but roots/list failed (%s); using scope %r", exc, settings.scope)
+            return settings.scope
+        if not result.roots:
+            return settings.scope
+        return scope_from_root(str(result.roots[0].uri))

@@ -1,0 +1,201 @@
+"""The five MCP tools, as plain module-level functions; server/app.py registers them on the server.
+
+Each one checks its arguments (server/arguments.py), resolves the default scope from the client's
+roots (server/roots.py), and calls the pipeline through the Decider (server/decider.py); a write
+goes through the one write entry point (server/write.py). Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from seeds import OperationNotFound, SeedNotFound, StoreError, UndoRefused
+from server import arguments, write
+from server.arguments import MAX_RECALL_K
+from server.lifespan import AppContext
+from server.memory import ScopeSelection, SecretInText, forget_seed, keyword_recall, undo_operation
+from server.results import ForgetResult, RecallResult, ReconcileResult, RememberResult, UndoResult
+
+AppCtx = Context[AppContext, Any]
+
+
+async def _one_scope(ctx: AppCtx, scope: str | None) -> str:
+    return arguments.one_scope(scope) or await ctx.request_context.lifespan_context.roots.default_scope(ctx)
+
+
+async def _scopes(ctx: AppCtx, scope: str | list[str] | None) -> ScopeSelection:
+    selection = arguments.scope_selection(scope)
+    return selection or await ctx.request_context.lifespan_context.roots.default_scope(ctx)
+
+
+async def remember(
+    text: Annotated[str, Field(description="What to remember: one self-contained fact, lesson or decision.")],
+    ctx: AppCtx,
+    scope: Annotated[
+        str | None, Field(description="The project or area it belongs to; the server's default if omitted.")
+    ] = None,
+    tags: Annotated[list[str] | None, Field(description="Optional labels to file it under.")] = None,
+    force: Annotated[
+        bool,
+        Field(description="True when the user explicitly asked to remember this: skips the worth-keeping gate."),
+    ] = False,
+) -> RememberResult:
+    """Store a memory. The cerebellum decides whether it is worth keeping and how it relates to what is
+    stored: new (saved), a refinement (updated), a retraction (deleted) or a repeat (duplicate)."""
+    app = ctx.request_context.lifespan_context
+    scope_name = await _one_scope(ctx, scope)
+    arguments.text(text, "text", app.settings.max_text_chars)
+    tag_list = arguments.tags(tags)
+    return await write.remember(
+        app.decider, text, scope_name, tags=tag_list, force=force, deadline=app.settings.deadline_seconds
+    )
+
+
+async def recall(
+    query: Annotated[str, Field(description="What you want to know, in your own words.")],
+    ctx: AppCtx,
+    scope: Annotated[
+        str | list[str] | None,
+        Field(
+            description="Where to search: this project's scope if omitted; a scope name; a list of names; "
+            "or '*' for every scope."
+        ),
+    ] = None,
+    k: Annotated[
+        int,
+        Field(description=f"How many memories to return (1-{MAX_RECALL_K}), and at most as many queued texts."),
+    ] = 5,
+) -> RecallResult:
+    """Find the stored memories most relevant to a query, best first, with scores, timestamps and scope.
+    Texts remembered but not decided yet (`queued`: the models were loading or busy) that share words with
+    the query are listed apart, in `queued`; they are not memories yet and may still be skipped or merged."""
+    app = ctx.request_context.lifespan_context
+    scope_name = await _scopes(ctx, scope)
+    arguments.query(query)
+    arguments.recall_k(k)
+    decider = app.decider
+    store = await decider.store_ready()
+    memory = await decider.memory_within(app.settings.deadline_seconds)
+    try:
+        if memory is None:
+            # Keywords need no model: better than making the agent wait or fail.
+            why = f"keyword search only: {decider.not_ready().split(';')[0]}"
+            return await anyio.to_thread.run_sync(
+                lambda: keyword_recall(store, query, scope_name, k, why, app.settings.secrets)
+            )
+        return await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
+    except SecretInText as exc:
+        raise ToolError(str(exc)) from exc
+
+
+async def reconcile(
+    ctx: AppCtx,
+    scope: Annotated[
+        str | list[str] | None,
+        Field(
+            description="What to tidy: this project's scope if omitted; a scope name; a list of names; or '*' "
+            "for every scope (each on its own: memories of two scopes are never merged)."
+        ),
+    ] = None,
+    dry_run: Annotated[bool, Field(description="True to only report what would change.")] = False,
+) -> ReconcileResult:
+    """Tidy a scope: fold near-duplicate memories together and resolve contradicting ones. Every change
+    is kept in history with its reason and an operation id for `undo`. Use dry_run first to see the plan."""
+    scope_name = await _scopes(ctx, scope)
+    memory = await ctx.request_context.lifespan_context.decider.memory_ready()
+
+    def progress(done: int, total: int, seed_id: int) -> None:
+        # On the worker thread: a cancelled call stops the sweep here (it resumes next time).
+        anyio.from_thread.check_cancelled()
+        anyio.from_thread.run(ctx.report_progress, done, total, f"seed {seed_id}")
+
+    try:
+        return await anyio.to_thread.run_sync(lambda: memory.reconcile(scope_name, dry_run=dry_run, progress=progress))
+    except StoreError as exc:
+        raise ToolError(f"The seed store refused a change: {exc}. Nothing more was changed; try again.") from exc
+
+
+async def forget(
+    seed_id: Annotated[int, Field(description="The id of the memory to remove, as recall or remember gave it.")],
+    ctx: AppCtx,
+    scope: Annotated[
+        str | None,
+        Field(description="The memory's scope: this project's if omitted; '*' to remove it from whatever scope."),
+    ] = None,
+) -> ForgetResult:
+    """Remove one memory because the user asked for it to be forgotten (or it is plainly wrong). The removal
+    is recorded: `undo` with the returned operation_id brings it back."""
+    app = ctx.request_context.lifespan_context
+    scope_name = arguments.forget_scope(scope) or await app.roots.default_scope(ctx)
+    store = await app.decider.store_ready()
+    memory = await app.decider.memory_within(0)  # the store alone will do while the models load
+    try:
+        if memory is None:
+            return await anyio.to_thread.run_sync(lambda: forget_seed(store, seed_id, scope_name))
+        return await anyio.to_thread.run_sync(lambda: memory.forget(seed_id, scope_name))
+    except SeedNotFound as exc:
+        raise ToolError(
+            f"{exc} Nothing was removed. `recall` shows stored memories with their ids and scopes; pass the "
+            "memory's scope (or '*') if it is not in this project's."
+        ) from exc
+    except StoreError as exc:
+        raise ToolError(f"The seed store refused the change: {exc}. Nothing was changed; try again.") from exc
+
+
+async def undo(
+    operation_id: Annotated[
+        str,
+        Field(
+            description="The operation to reverse: the operation_id that remember (update/delete), reconcile, "
+            "forget or undo returned."
+        ),
+    ],
+    ctx: AppCtx,
+) -> UndoResult:
+    """Reverse one recorded change exactly: an update, a deletion, a reconcile merge, a forget or an undo.
+    The seeds come back as they were (same ids, text, tags and timestamps). The undo is recorded too."""
+    operation_id = arguments.operation_id(operation_id)
+    decider = ctx.request_context.lifespan_context.decider
+    store = await decider.store_ready()
+    memory = await decider.memory_within(0)  # the store alone will do while the models load
+    try:
+        if memory is None:
+            return await anyio.to_thread.run_sync(lambda: undo_operation(store, operation_id))
+        return await anyio.to_thread.run_sync(lambda: memory.undo(operation_id))
+    except (OperationNotFound, UndoRefused) as exc:
+        raise ToolError(f"{exc} Nothing was changed.") from exc
+    except StoreError as exc:
+        raise ToolError(f"The seed store refused the change: {exc}. Nothing was changed; try again.") from exc
+
+
+TOOLS = {
+    remember: ToolAnnotations(
+        title="Remember",
+        read_only_hint=False,
+        # It may merge into or retract a stored seed, but every change is kept in history.
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=False,
+    ),
+    recall: ToolAnnotations(
+        title="Recall", read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+    ),
+    reconcile: ToolAnnotations(
+        title="Reconcile", read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
+    ),
+    forget: ToolAnnotations(
+        title="Forget", read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+    ),
+    undo: ToolAnnotations(
+        title="Undo", read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+    ),
+}
+"""Every tool with its annotations, in the order they are listed."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import sqlite3
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -296,7 +295,7 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
                 await state.handshake_done.wait()
             try:
                 state.store = await anyio.to_thread.run_sync(SeedStore.open, settings.db)
-            except (StoreError, OSError, sqlite3.Error) as exc:
+            except (StoreError, OSError) as exc:
                 state.store_error = state.load_error = str(exc)
                 logger.error("could not open the seed store: %s", exc)
                 state.loaded.set()

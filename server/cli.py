@@ -67,7 +67,10 @@ def _add_setting_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
     default: Any = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("settings (each also CEREBELLUM_<NAME> in the environment)")
     group.add_argument(
-        "--db", default=default, help=f"SQLite file of the seed store (CEREBELLUM_DB; default {default_db_path()})"
+        "--db",
+        default=default,
+        help="the seed store: a SQLite file, or postgresql://user@host/dbname for a shared one "
+        f"(CEREBELLUM_DB; default {default_db_path()})",
     )
     group.add_argument(
         "--model",
@@ -248,7 +251,7 @@ def _err() -> Console:
 def _store(settings: Settings, *, must_exist: bool = True) -> Generator[SeedStore]:
     from seeds import SeedStore, StoreError
 
-    if must_exist and not Path(settings.db).exists():
+    if must_exist and isinstance(settings.db, Path) and not settings.db.exists():
         raise CliError(
             f"There is no seed store at {settings.db} yet (it is created when the server first stores something). "
             "Pass --db (or CEREBELLUM_DB) to use another file."
@@ -637,6 +640,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
     summary.add_column(style="bold")
     summary.add_column(overflow="fold")
     summary.add_row("store", f"{stats.path} ({_size(stats.size_bytes)}, schema version {stats.schema_version})")
+    summary.add_row("engine", f"{stats.engine}: {stats.engine_version}; vector search: {stats.vector_index}")
     summary.add_row("embedder", f"{stats.embedder[0]} ({stats.embedder[1]} dimensions)" if stats.embedder else "-")
     summary.add_row("memories", str(stats.seeds))
     summary.add_row("operations", f"{stats.operations} (with {stats.history_entries} earlier versions kept)")
@@ -786,25 +790,26 @@ def _model_checks(settings: Settings, checks: list[tuple[str, bool | None, str]]
 
 
 def _store_checks(settings: Settings) -> list[tuple[str, bool | None, str]]:
-    from seeds import StoreError
+    from seeds import StoreError, redacted
 
-    path = Path(settings.db)
-    if not path.exists():
+    path = settings.db
+    if isinstance(path, Path) and not path.exists():
         return [("store", None, f"{path}: not created yet (created on first use)")]
     try:
         with _store(settings) as store:
             stats = store.stats()
             integrity = store.integrity_check()
     except (CliError, StoreError) as exc:
-        return [("store", False, f"{path}: {exc}")]
+        return [("store", False, f"{redacted(path)}: {exc}")]
     scopes = ", ".join(f"{scope} {count}" for scope, count in stats.seeds_by_scope.items()) or "none"
     embedder = f"{stats.embedder[0]} ({stats.embedder[1]} dims)" if stats.embedder else "none yet"
     return [
         (
             "store",
             integrity == "ok",
-            f"{path} ({_size(stats.size_bytes)}, schema {stats.schema_version}, integrity {integrity})",
+            f"{stats.path} ({_size(stats.size_bytes)}, schema {stats.schema_version}, integrity {integrity})",
         ),
+        ("store engine", None, f"{stats.engine}: {stats.engine_version}; vector search: {stats.vector_index}"),
         ("memories", None, f"{stats.seeds} ({scopes}); vectors from {embedder}"),
     ]
 

@@ -197,6 +197,6 @@ def import_gated(memory: Memory, records: list[SeedRecord], progress: ImportProg
 
 
 def _now() -> str:
-    from seeds.store import utc_now
+    from seeds import utc_now
 
     return utc_now()

@@ -175,7 +175,8 @@ class PostgresStore(SeedStore):
             conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise StoreUnavailable(
-                f"Could not connect to PostgreSQL at {redacted(url)}: {str(exc).strip()}. Check the URL "
+                f"Could not connect to PostgreSQL at {redacted(url)}: {' '.join(str(exc).split()).rstrip('.?')}. "
+                "Check the URL "
                 "(postgresql://user:password@host:port/dbname), that the server is running and that it accepts "
                 "this user; nothing was created."
             ) from exc

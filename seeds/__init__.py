@@ -3,6 +3,7 @@
 `SeedStore` is the contract every engine implements; `SeedStore.open(path_or_url)` (or `open_store`) opens one.
 """
 
+from seeds.copy import StoreDump
 from seeds.db import connect, sqlite_library
 from seeds.records import (
     AlreadySettled,
@@ -45,6 +46,7 @@ __all__ = [
     "Seed",
     "SeedNotFound",
     "SeedStore",
+    "StoreDump",
     "StoreError",
     "StoreStats",
     "StoreUnavailable",

@@ -50,6 +50,8 @@ class StoreCore(ABC):
 
     _begin_write = "BEGIN"
     _begin_read = "BEGIN"
+    _operations_order = "rowid"
+    """The column that orders operations recorded in the same millisecond."""
 
     @abstractmethod
     def _migrate(self) -> None:

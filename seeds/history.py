@@ -28,9 +28,6 @@ from seeds.records import (
 class HistoryPart(StoreCore):
     """Operations, seed history, undo and purge."""
 
-    _operations_order = "rowid"
-    """The column that orders operations recorded in the same millisecond."""
-
     @abstractmethod
     def _compact(self) -> None:
         """After a purge: leave no trace of the removed rows in the engine's files."""

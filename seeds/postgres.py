@@ -250,6 +250,13 @@ class PostgresStore(SeedStore):
             "SELECT setval('seeds_id_seq', GREATEST((SELECT last_value FROM seeds_id_seq), ?))", (seed_id,)
         )
 
+    def _after_import(self) -> None:
+        for table in ("seeds", "seed_history", "inbox"):
+            self._conn.execute(
+                f"SELECT setval('{table}_id_seq', GREATEST((SELECT last_value FROM {table}_id_seq), "
+                f"(SELECT coalesce(max(id), 0) FROM {table})))"
+            )
+
     def _claim_unlocked(self, inbox_id: int, owner: str, now: str, until: str) -> bool:
         # A text another process is claiming right now is skipped, not waited for.
         row = self._conn.execute(

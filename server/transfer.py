@@ -204,6 +204,6 @@ def import_gated(
 
 
 def _now() -> str:
-    from seeds.store import utc_now
+    from seeds import utc_now
 
     return utc_now()

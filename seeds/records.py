@@ -1,0 +1,302 @@
+"""What every seed store engine shares: the records it returns, its errors, and the text rules (one place each)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+
+class StoreError(Exception):
+    """Base class for errors the seed store raises on purpose."""
+
+
+class StoreUnavailable(StoreError):
+    """The database engine failed (locked, unreachable, out of disk…): nothing written; the message says what to do."""
+
+
+class ExtensionLoadingUnavailable(StoreError):
+    """Neither the stdlib sqlite3 nor the bundled binding can load sqlite-vec."""
+
+
+class EmbedderMismatch(StoreError):
+    """The store's vectors were made by another embedder than the one now configured."""
+
+
+class SeedNotFound(StoreError):
+    """No seed with that id (in that scope)."""
+
+
+class EmbedderNotBound(StoreError):
+    """A vector operation was attempted before `bind_embedder`."""
+
+
+class OperationNotFound(StoreError):
+    """No recorded operation with that id (never made, or its history was purged)."""
+
+
+class UndoRefused(StoreError):
+    """The operation cannot be undone as things stand; the message says why and what to do."""
+
+
+class AlreadySettled(StoreError):
+    """The inbox text was decided (or skipped) by someone else first; the write was rolled back."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """A text in the inbox: committed, not yet decided (or skipped, with the reason)."""
+
+    id: int
+    scope: str
+    text: str
+    tags: tuple[str, ...]
+    force: bool
+    source: str
+    received_at: str
+    state: Literal["pending", "skipped"]
+    reason: str | None
+    attempts: int
+    last_error: str | None
+    redacted: tuple[str, ...] = ()
+    """Kinds of secret replaced by placeholders when the text was received (known to the receiver only)."""
+
+
+@dataclass(frozen=True)
+class Seed:
+    id: int
+    scope: str
+    text: str
+    category: str
+    tags: tuple[str, ...]
+    source: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class ScoredSeed:
+    seed: Seed
+    similarity: float
+    """Cosine similarity to the query, in [-1, 1]."""
+
+
+HistoryAction = Literal["UPDATE", "DELETE", "ADD"]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    operation_id: str
+    action: HistoryAction
+    """UPDATE and DELETE: `previous` is the seed before the operation. ADD: the seed did not exist
+    before the operation (an undo brought it back); `previous` is the state it was given."""
+    reason: str
+    trigger_text: str | None
+    recorded_at: str
+    previous: Seed
+    """The seed as it was before the operation."""
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    id: str
+    kind: str
+    """update, delete, forget, reconcile-merge-duplicate, reconcile-update, reconcile-delete, undo."""
+    scope: str
+    reason: str
+    trigger_text: str | None
+    created_at: str
+    undoes: str | None
+    """For an undo: the operation it reversed."""
+    undone_by: str | None
+    """The undo that reversed this operation, if any."""
+    seed_ids: tuple[int, ...]
+    """The seeds it changed."""
+
+
+@dataclass(frozen=True)
+class UndoOutcome:
+    operation: OperationRecord
+    """The undo itself, recorded like any other operation (so it can be undone in turn)."""
+    undone: OperationRecord
+    restored: tuple[Seed, ...]
+    """Seeds put back as they were before the undone operation (updated back, or re-created with their id)."""
+    removed: tuple[Seed, ...]
+    """Seeds the undone operation had brought into being, removed again."""
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    operations: int
+    versions: int
+    """seed_history rows removed: earlier versions of seeds, and deleted seeds, now gone for good."""
+    skipped: int = 0
+    """Texts the gate skipped, kept in the inbox for review, removed."""
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    path: str
+    size_bytes: int
+    """The database file with its WAL and shared-memory files."""
+    schema_version: int
+    embedder: tuple[str, int] | None
+    seeds_by_scope: dict[str, int]
+    seeds_by_category: dict[str, int]
+    operations: int
+    history_entries: int
+    oldest: str | None
+    newest: str | None
+    engine: str = "sqlite"
+    """sqlite or postgresql."""
+    engine_version: str = ""
+    """The engine's version, with its vector extension's (sqlite-vec or pgvector)."""
+    vector_index: str = ""
+    """How nearest-neighbour search runs: an exact scan (sqlite-vec) or an HNSW index (pgvector)."""
+
+    @property
+    def seeds(self) -> int:
+        return sum(self.seeds_by_scope.values())
+
+
+def normalize_text(text: str) -> str:
+    """The form two texts share when they are the same memory typed differently.
+
+    Unicode compatibility forms (full-width letters, ligatures), case, runs of white space and
+    trailing sentence punctuation are not what a memory means.
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = re.sub(r"\s+", " ", text).strip()
+    # NFKC has already turned full-width ! ? ; , into ASCII; the ideographic stops remain.
+    return text.rstrip(" .!?;,\u3002\u3001")
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+
+
+# Words that say how a question is asked, not what it is about.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
+    nor not now of off on once only or other our ours ourselves out over own same she should so some such than
+    that the their theirs them themselves then there these they this those through to too under until up very
+    was we were what when where which while who whom why will with would you your yours yourself yourselves
+    ever likely kind sort type something anything thing things get got go going went""".split()
+)
+
+
+def content_words(text: str) -> list[str]:
+    """The words a keyword search looks for: casefolded, question words and one-letter words left out."""
+    words: list[str] = []
+    for word in re.findall(r"\w+", text.casefold()):
+        if (len(word) > 1 or word.isdigit()) and word not in STOPWORDS and word not in words:
+            words.append(word)
+    return words
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression: the text's content words, quoted, OR-ed; '' when none is left."""
+    return " OR ".join(f'"{word}"' for word in content_words(text))
+
+
+def seconds_between(first: str, second: str) -> float:
+    return abs((datetime.fromisoformat(first) - datetime.fromisoformat(second)).total_seconds())
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+SEED_COLUMNS = "id, scope, text, category, tags, source, created_at, updated_at"
+OPERATION_COLUMNS = "id, kind, scope, reason, trigger_text, created_at, undoes"
+
+
+def scope_names(scope: str | Sequence[str] | None) -> list[str] | None:
+    if scope is None:
+        return None
+    return [scope] if isinstance(scope, str) else list(dict.fromkeys(scope))
+
+
+def in_scopes(column: str, scopes: list[str] | None) -> tuple[str, list[object]]:
+    """An `AND column IN (...)` clause and its parameters; nothing when every scope is searched."""
+    if scopes is None:
+        return "", []
+    return f" AND {column} IN ({','.join('?' * len(scopes))})", list[object](scopes)
+
+
+def history_action(value: object) -> HistoryAction:
+    if value == "UPDATE":
+        return "UPDATE"
+    if value == "DELETE":
+        return "DELETE"
+    if value == "ADD":
+        return "ADD"
+    raise StoreError(f"unknown history action {value!r}")
+
+
+def utc_iso(moment: str | datetime) -> str:
+    """A moment in the store's own timestamp format (UTC, milliseconds), so timestamps compare as text."""
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError as exc:
+            raise ValueError(
+                f"not an ISO 8601 date or time: {moment!r} (for example 2026-01-31 or 2026-01-31T12:00Z)"
+            ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def seed_filter(scope: str | None, category: str | None, since: str | datetime | None) -> tuple[str, list[object]]:
+    """The WHERE clause (with its leading space, or empty) and parameters for seed listings and counts."""
+    conditions: list[str] = []
+    params: list[object] = []
+    for column, value, test in (
+        ("scope", scope, "="),
+        ("category", category, "="),
+        ("created_at", None if since is None else utc_iso(since), ">="),
+    ):
+        if value is not None:
+            conditions.append(f"{column} {test} ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
+INBOX_COLUMNS = "id, scope, text, tags, force, source, received_at, state, reason, attempts, last_error"
+
+
+def received_from_row(row: Sequence[object]) -> Received:
+    return Received(
+        id=int(str(row[0])),
+        scope=str(row[1]),
+        text=str(row[2]),
+        tags=tuple(json.loads(str(row[3]))),
+        force=bool(row[4]),
+        source=str(row[5]),
+        received_at=str(row[6]),
+        state="skipped" if row[7] == "skipped" else "pending",
+        reason=None if row[8] is None else str(row[8]),
+        attempts=int(str(row[9])),
+        last_error=None if row[10] is None else str(row[10]),
+    )
+
+
+def seed_from_row(row: Sequence[object]) -> Seed:
+    return Seed(
+        id=int(str(row[0])),
+        scope=str(row[1]),
+        text=str(row[2]),
+        category=str(row[3]),
+        tags=tuple(json.loads(str(row[4]))),
+        source=str(row[5]),
+        created_at=str(row[6]),
+        updated_at=str(row[7]),
+    )

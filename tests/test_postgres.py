@@ -1,0 +1,155 @@
+"""PostgreSQL only: what a shared store adds (several server processes on one database) and its clear refusals.
+
+Every other store behaviour is tested on both engines by tests/test_store.py and tests/test_memory.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CHILD_ENV
+from fakes import HashEmbedder, ScriptedBrain
+from pg_worker import text
+
+from seeds import EmbedderMismatch, SeedStore, StoreError, StoreUnavailable
+from server.memory import Memory
+from server.settings import Settings
+
+WORKER = Path(__file__).parent / "pg_worker.py"
+ENV = {**os.environ, **CHILD_ENV, "PYTHONPATH": str(Path(__file__).parent.parent)}
+
+
+def worker(url: str, mode: str, index: int, count: int, lease: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), url, mode, str(index), str(count), str(lease)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+
+
+def test_four_processes_decide_every_text_once(postgres_url: str) -> None:
+    store = SeedStore.open(postgres_url)
+    store.bind_embedder("hash-embedder", 64)
+    workers = [worker(postgres_url, "remember", index, 25, 60) for index in range(4)]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0, 0], outputs
+    memorized = sum(int(line.split()[1]) for line in outputs)
+    assert memorized == 100, outputs  # each text was put to a cerebellum once: no text decided twice
+    seeds = store.list_seeds("team")
+    assert sorted(s.text for s in seeds) == sorted(text(w, i) for w in range(4) for i in range(25))
+    assert store.inbox() == [] and store.integrity_check() == "ok"
+    for seed in seeds[:: len(seeds) // 10]:  # recallable, by keyword and by vector
+        assert seed.id in {s.id for s, _ in store.keyword_search(seed.text, "team", 100)}
+        assert store.search(store.embedding(seed.id), "team", 1)[0].seed.id == seed.id
+    store.close()
+
+
+def test_a_text_whose_decider_was_killed_is_decided_by_another_once_the_lease_ends(postgres_url: str) -> None:
+    store = SeedStore.open(postgres_url)
+    store.bind_embedder("hash-embedder", 64)
+    waiting = store.receive("team", "The nightly backup runs at 02:00 UTC.")
+    hanging = worker(postgres_url, "hang", 0, 1, 2.0)
+    assert hanging.stdout is not None and hanging.stdout.readline().strip() == "deciding"
+    hanging.send_signal(signal.SIGKILL)
+    hanging.wait(timeout=30)
+    killed_at = time.monotonic()
+
+    brain = ScriptedBrain()
+    other = Memory(store, brain, HashEmbedder(), candidate_similarity=0.0)
+    assert other.drain() == []  # the dead process's lease still holds: not taken over yet
+    time.sleep(max(0.0, 2.2 - (time.monotonic() - killed_at)))
+    (result,) = other.drain()
+    assert result.status == "saved" and result.seed is not None and result.seed.text == waiting.text
+    assert other.drain() == [] and len(brain.prompts) == 1
+    assert [s.text for s in store.list_seeds()] == [waiting.text] and store.inbox() == []
+    store.close()
+
+
+def test_an_unreachable_server_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    url = f"postgresql://nobody@/seeds?host={tmp_path}&port=5999"
+    with pytest.raises(StoreUnavailable, match=r"Could not connect to PostgreSQL.*Check the URL.*nothing was created"):
+        SeedStore.open(url)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_url_is_never_taken_for_a_file_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert Settings(db="postgresql://x").db == "postgresql://x"  # type: ignore[arg-type]
+    with pytest.raises(StoreUnavailable):
+        SeedStore.open("postgresql://x")
+    with pytest.raises(ValueError, match="neither a file path nor a postgresql:// URL"):
+        Settings(db="mysql://x/y")  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="neither a file path nor a postgresql:// URL"):
+        SeedStore.open("mysql://x/y")
+    assert list(tmp_path.iterdir()) == []  # no folder named 'postgresql:' or 'mysql:'
+
+
+def test_a_store_bound_to_another_embedder_is_refused_unchanged(postgres_url: str) -> None:
+    first = SeedStore.open(postgres_url)
+    first.bind_embedder("minilm.gguf", 4)
+    first.add("p", "kept", [1.0, 0.0, 0.0, 0.0])
+    first.close()
+    second = SeedStore.open(postgres_url)
+    with pytest.raises(EmbedderMismatch, match=r"'minilm\.gguf' \(4 dimensions\).*Point --embedder back"):
+        second.bind_embedder("qwen3-embedding.gguf", 8)
+    assert second.count() == 1 and second.embedder == ("minilm.gguf", 4)
+    stats = second.stats()
+    assert stats.engine == "postgresql" and "pgvector 0.8" in stats.engine_version and "HNSW" in stats.vector_index
+    second.close()
+
+
+def test_chinese_text_is_found_by_keyword(postgres_url: str) -> None:
+    store = SeedStore.open(postgres_url)
+    store.bind_embedder("e", 4)
+    hit = store.add("p", "我们的数据库部署在Postgres上，端口是5433。", [1.0, 0.0, 0.0, 0.0])
+    store.add("p", "午饭在十二点。", [0.0, 1.0, 0.0, 0.0])
+    assert [s.id for s, _ in store.keyword_search("数据库的端口是多少？", "p", 5)] == [hit.id]
+    store.close()
+
+
+def test_migrate_copies_a_whole_store_both_ways_and_refuses_a_full_target(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.cli import main
+
+    source = SeedStore.open(tmp_path / "seeds.db")
+    source.bind_embedder("e.gguf", 4)
+    kept = source.add("p", "The staging database listens on port 5433.", [1.0, 0.0, 0.0, 0.0], tags=["db"])
+    gone = source.add("q", "We deploy with Fabric.", [0.0, 1.0, 0.0, 0.0])
+    _, delete_op = source.delete(gone.id, reason="retracted")
+    _, update_op = source.update(kept.id, "The staging database listens on 6543.", [1.0, 1.0, 0.0, 0.0], reason="r")
+    waiting = source.receive("p", "Still to be decided.")
+    source.set_meta("reconcile_cursor", "7")
+    before = (
+        source.list_seeds(),
+        source.history(kept.id),
+        source.operations(),
+        source.inbox(),
+        source.embedding(kept.id),
+    )
+    source.close()
+
+    main(["migrate", "--db", str(tmp_path / "seeds.db"), "--to", postgres_url])
+    assert "copied 1 seeds (with vectors), 2 operations, 2 history entries, 1 inbox texts" in capsys.readouterr().out
+    copy = SeedStore.open(postgres_url)
+    after = (copy.list_seeds(), copy.history(kept.id), copy.operations(), copy.inbox(), copy.embedding(kept.id))
+    assert after == before and copy.get_meta("reconcile_cursor") == "7" and copy.inbox()[0].id == waiting.id
+    copy.undo(update_op)  # history came along: the copy can undo what the original did
+    copy.undo(delete_op)
+    assert copy.get(gone.id) == gone and copy.get(kept.id) == kept
+    assert copy.add("p", "new", [0.0, 0.0, 1.0, 0.0]).id > gone.id  # ids go on past the copied ones
+    copy.close()
+
+    with pytest.raises(SystemExit, match=r"already holds data.*Nothing was copied"):
+        main(["migrate", "--db", str(tmp_path / "seeds.db"), "--to", postgres_url])
+    main(["migrate", "--db", postgres_url, "--to", str(tmp_path / "back.db")])  # and back to SQLite
+    back = SeedStore.open(tmp_path / "back.db")
+    assert back.get(gone.id) == gone and back.count() == 3 and back.integrity_check() == "ok"
+    back.close()

@@ -24,6 +24,7 @@ from mcp.types import ListRootsRequest, ListRootsResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from seeds import OperationNotFound, SeedNotFound, SeedStore, StoreError, UndoRefused
+from server import intent as intents
 from server import secrets
 from server.cerebellum import CerebellumError
 from server.memory import (
@@ -43,6 +44,7 @@ from server.memory import (
     open_memory,
     queued,
     receive,
+    screen_secrets,
     undo_operation,
 )
 from server.modelfiles import ModelUnavailable
@@ -158,6 +160,62 @@ class AppState:
             del self.in_flight[inbox_id]
             done.set()
         return outcome
+
+
+async def write_text(
+    state: AppState, text: str, scope_name: str, tag_list: list[str], force: bool, source: str = "agent"
+) -> RememberResult:
+    """The write path of a tool call: the text is committed to the inbox first, then decided within the
+    deadline (or queued). `remember` and `route` both write through it."""
+    store = await state.store_ready()
+    try:
+        # Durable first: from here on the text survives a slow, missing or crashing model.
+        received = await anyio.to_thread.run_sync(
+            lambda: receive(
+                store,
+                text,
+                scope_name,
+                tags=tag_list,
+                force=force,
+                source=source,
+                secrets_mode=state.settings.secrets,
+            )
+        )
+    except SecretInText as exc:
+        raise ToolError(str(exc)) from exc
+    except StoreError as exc:
+        raise ToolError(f"The seed store refused the write: {exc}. Nothing was changed; try again.") from exc
+    deadline = state.settings.deadline_seconds
+    outcome: list[RememberResult | DecisionFailed | None] = []
+    with anyio.move_on_after(deadline):
+        if await state.memory_within(deadline) is None:
+            return queued(received, state.not_ready())
+        done = anyio.Event()
+
+        async def decide() -> None:
+            try:
+                outcome.append(await state.decide(received.id))
+            finally:
+                done.set()
+
+        # The decision runs in the server's task group, so it finishes even if we stop waiting.
+        assert state.task_group is not None
+        state.task_group.start_soon(decide)
+        await done.wait()
+    if not outcome:
+        return queued(
+            received,
+            f"the cerebellum did not decide within {deadline:g} s; the text is kept and will be decided "
+            "in the background",
+        )
+    result = outcome[0]
+    if isinstance(result, DecisionFailed):
+        state.wake_worker.set()
+        return queued(received, f"deciding failed ({result}); the text is kept and will be retried")
+    if result is None:
+        return queued(received, "another server process is deciding it")
+    result.redacted = list(received.redacted)
+    return result
 
 
 MemoryFactory = Callable[[Settings, SeedStore], Memory]
@@ -403,49 +461,7 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         scope_name = await _scope(ctx, scope)
         _text(text, "text", state.settings.max_text_chars)
         tag_list = _tags(tags)
-        store = await state.store_ready()
-        try:
-            # Durable first: from here on the text survives a slow, missing or crashing model.
-            received = await anyio.to_thread.run_sync(
-                lambda: receive(
-                    store, text, scope_name, tags=tag_list, force=force, secrets_mode=state.settings.secrets
-                )
-            )
-        except SecretInText as exc:
-            raise ToolError(str(exc)) from exc
-        except StoreError as exc:
-            raise ToolError(f"The seed store refused the write: {exc}. Nothing was changed; try again.") from exc
-        deadline = state.settings.deadline_seconds
-        outcome: list[RememberResult | DecisionFailed | None] = []
-        with anyio.move_on_after(deadline):
-            if await state.memory_within(deadline) is None:
-                return queued(received, state.not_ready())
-            done = anyio.Event()
-
-            async def decide() -> None:
-                try:
-                    outcome.append(await state.decide(received.id))
-                finally:
-                    done.set()
-
-            # The decision runs in the server's task group, so it finishes even if we stop waiting.
-            assert state.task_group is not None
-            state.task_group.start_soon(decide)
-            await done.wait()
-        if not outcome:
-            return queued(
-                received,
-                f"the cerebellum did not decide within {deadline:g} s; the text is kept and will be decided "
-                "in the background",
-            )
-        result = outcome[0]
-        if isinstance(result, DecisionFailed):
-            state.wake_worker.set()
-            return queued(received, f"deciding failed ({result}); the text is kept and will be retried")
-        if result is None:
-            return queued(received, "another server process is deciding it")
-        result.redacted = list(received.redacted)
-        return result
+        return await write_text(state, text, scope_name, tag_list, force)
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -588,8 +604,62 @@ def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_me
         except StoreError as exc:
             raise ToolError(f"The seed store refused the change: {exc}. Nothing was changed; try again.") from exc
 
+    server.tool(annotations=ROUTE_ANNOTATIONS)(route)
     _add_resources_and_prompts(server)
     return server
+
+
+ROUTE_ANNOTATIONS = ToolAnnotations(
+    title="Route a message through memory",
+    read_only_hint=False,
+    destructive_hint=False,  # what it writes goes through remember's path: every change is kept in history
+    idempotent_hint=True,
+    open_world_hint=False,
+)
+
+
+async def route(
+    message: Annotated[str, Field(description="The user's message, as they wrote it (or your own stated decision).")],
+    ctx: Context[AppState, Any],
+    scope: Annotated[
+        str | None, Field(description="The project the message belongs to; this project's scope if omitted.")
+    ] = None,
+    k: Annotated[int, Field(description=f"At most this many memories to return (1-{MAX_RECALL_K}).")] = 5,
+) -> intents.RouteResult:
+    """Call this once for each new user message, before you answer it: the local cerebellum decides whether
+    stored memory bears on the message (then the best memories come back, as `recall` returns them) and
+    whether it states something worth keeping (then it goes through `remember`'s path: secrets refused,
+    worth-keeping gate, merged with what is stored, or queued when the model is slow). You may skip it for
+    messages that are only acknowledgements ("ok", "thanks") or when the user's prompt hook already added
+    memories to the context. Returns the intent (RECALL, REMEMBER, BOTH or NONE), why, and who decided."""
+    state = _state(ctx)
+    scope_name = await _scope(ctx, scope)
+    _text(message, "message", state.settings.max_text_chars)
+    if not 1 <= k <= MAX_RECALL_K:
+        raise ToolError(f"k must be between 1 and {MAX_RECALL_K}; got {k}.")
+    store = await state.store_ready()
+    memory = await state.memory_within(state.settings.deadline_seconds)
+    try:
+        # The model never sees a credential: refused (or taken out) before the message is classified.
+        screened, _ = screen_secrets(message, "message", state.settings.secrets)
+    except SecretInText as exc:
+        raise ToolError(str(exc)) from exc
+    brain = memory.cerebellum if memory is not None else None
+    lock = memory.lock if memory is not None else None
+    verdict = await anyio.to_thread.run_sync(lambda: intents.classify(screened, brain, lock=lock))
+    result = intents.RouteResult(intent=verdict.intent, reason=verdict.reason, decided_by=verdict.decided_by)
+    if intents.wants_recall(verdict.intent):
+        query = screened[:MAX_QUERY_CHARS]
+        if memory is None:
+            why = f"keyword search only: {state.not_ready().split(';')[0]}"
+            result.memories = await anyio.to_thread.run_sync(
+                lambda: keyword_recall(store, query, scope_name, k, why, state.settings.secrets)
+            )
+        else:
+            result.memories = await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
+    if intents.wants_write(verdict.intent):
+        result.write = await write_text(state, message, scope_name, [], False, source="route")
+    return result
 
 
 RECENT_SEEDS = 20

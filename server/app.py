@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import sqlite3
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Annotated, Any, cast
-from urllib.parse import unquote, urlparse
 
 import anyio
 import anyio.from_thread
@@ -48,7 +45,7 @@ from server.memory import (
     undo_operation,
 )
 from server.modelfiles import ModelUnavailable
-from server.settings import SCOPE_PATTERN, Settings
+from server.settings import SCOPE_PATTERN, Settings, scope_from_root
 
 logger = logging.getLogger(__name__)
 
@@ -270,19 +267,6 @@ def _tags(tags: list[str] | None) -> list[str]:
         if tag not in cleaned:
             cleaned.append(tag)
     return cleaned
-
-
-def scope_from_root(uri: str) -> str:
-    """A stable, readable scope for a client root: the folder's name and a short hash of its full path.
-
-    file:///home/me/src/shop-api becomes `shop-api-1a2b3c4d`; two folders of the same name in
-    different places stay apart, and the same folder always gets the same scope.
-    """
-    parsed = urlparse(uri)
-    path = unquote(parsed.path) if parsed.scheme == "file" else uri
-    path = path.rstrip("/") or "/"
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePosixPath(path).name).strip("-._")[:100] or "project"
-    return f"{name}-{hashlib.sha256(path.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
 async def _default_scope(ctx: Context[Any, Any]) -> str:

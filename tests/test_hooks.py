@@ -158,7 +158,13 @@ def test_session_end_hook_keeps_the_right_turns(tmp_path: Path, smollm2: Path) -
         "hook_event_name": "SessionEnd",
         "reason": "prompt_input_exit",
     }
-    env = {"CEREBELLUM_MODEL": str(smollm2), "CEREBELLUM_EMBEDDER": str(smollm2), "CEREBELLUM_OFFLINE": "true"}
+    # SmolLM2's vectors are all alike: its arbiter would merge any two notes. The arbiter is not this test's subject.
+    env = {
+        "CEREBELLUM_MODEL": str(smollm2),
+        "CEREBELLUM_EMBEDDER": str(smollm2),
+        "CEREBELLUM_OFFLINE": "true",
+        "CEREBELLUM_CANDIDATE_SIMILARITY": "1.0",
+    }
     run = run_hook("session-end", payload, db=db, env=env)
     assert run.returncode == 0, run.stderr
     assert run.stdout == "" and GITHUB_TOKEN not in run.stderr

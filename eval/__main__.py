@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
         p.add_argument("--limit", type=int, help="only the first N cases / questions per conversation / pairs")
 
-    p_dec = sub.add_parser("decisions", help="memorize / arbitrate decision table from a cases file")
+    p_dec = sub.add_parser("decisions", help="memorize / arbitrate / intent decision table from a cases file")
     p_dec.add_argument("--cases", type=Path, required=True, help="JSON Lines cases (task read from the cases)")
     p_dec.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
     p_dec.add_argument(
@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = settings_from(getattr(args, "model", None), args.embedder)
 
     if args.runner == "decisions":
+        task, _ = decisions.load_cases(args.cases, 1)
+        if task == "intent":
+            settings = settings.model_copy(update={"calibrate_gate": False})  # intent never asks the gate
         models = load_models(settings)
         report = decisions.run(models, args.cases, args.mode, limit=args.limit, gate=args.gate)
         emit(report, decisions.render(report), args.json)

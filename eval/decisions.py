@@ -1,8 +1,12 @@
-"""`python -m eval decisions`: the model card's decision table (memorize and arbitrate), for any GGUF.
+"""`python -m eval decisions`: the model card's decision table (memorize, arbitrate and intent), for any GGUF.
+
+A cases file's task is read from its cases: `"task": "intent"` lines are intent cases, lines with
+`existing` arbitrate cases, the rest memorize cases.
 
 Two modes, so the card's baseline-vs-tuned comparison has its analogue:
 - pipeline: every case goes through `Memory.remember`, the code path of the MCP tool;
 - prompt: the cerebellum's own verdict, asked directly, with nothing around it.
+(For intent, pipeline is `server.intent.classify`: the rules, then the model's label with the recall floor.)
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import Any, Literal
 
 from eval.common import Models, latency
 from seeds import SeedStore
+from server import intent as intents
 from server.cerebellum import CerebellumError
-from server.prompts import Candidate
+from server.prompts import INTENT_PROMPT_VERSION, Candidate
 
 Mode = Literal["pipeline", "prompt"]
 STATUS_TO_ACTION = {"saved": "ADD", "updated": "UPDATE", "deleted": "DELETE", "duplicate": "NONE", "skipped": "SKIP"}
@@ -29,8 +34,45 @@ def load_cases(path: Path, limit: int | None = None) -> tuple[str, list[dict[str
         cases = cases[:limit]
     if not cases:
         raise SystemExit(f"no cases in {path}")
-    task = "arbitrate" if "existing" in cases[0] else "memorize"
+    task = "intent" if cases[0].get("task") == "intent" else "arbitrate" if "existing" in cases[0] else "memorize"
     return task, cases
+
+
+def _intent_case(models: Models, case: dict[str, Any], mode: Mode) -> tuple[str | None, str, int, float]:
+    """(predicted intent or None, who decided, parse failures, ms)."""
+    assert models.cerebellum is not None
+    started = time.perf_counter()
+    try:
+        if mode == "prompt":
+            label = models.cerebellum.intent(case["text"])
+            return label.intent, "model", 0, (time.perf_counter() - started) * 1000
+        verdict = intents.classify(case["text"], models.cerebellum)
+    except CerebellumError:
+        return None, "model", 1, (time.perf_counter() - started) * 1000
+    failures = 1 if verdict.decided_by == "fallback" else 0
+    return verdict.intent, verdict.decided_by, failures, (time.perf_counter() - started) * 1000
+
+
+def intent_summary(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-label recall (of the cases expecting a label, the share predicted as it) and the confusion
+    table (expected -> predicted -> count), over the four intents."""
+    labels = list(intents.INTENTS)
+    confusion = {expected: dict.fromkeys([*labels, "unparsed"], 0) for expected in labels}
+    for outcome in outcomes:
+        confusion[outcome["expected"]][outcome["predicted"] or "unparsed"] += 1
+    recall = {
+        label: round(row[label] / total, 4) if (total := sum(row.values())) else None
+        for label, row in confusion.items()
+    }
+    by_rule = [o for o in outcomes if o.get("decided_by") == "rule"]
+    return {
+        "per_label_recall": recall,
+        "confusion": confusion,
+        "decided_by_rule": len(by_rule),
+        "rule_accuracy": round(sum(o["expected"] == o["predicted"] for o in by_rule) / len(by_rule), 4)
+        if by_rule
+        else None,
+    }
 
 
 def _memorize_case(models: Models, case: dict[str, Any], mode: Mode, workdir: Path) -> tuple[str | None, int, float]:
@@ -98,7 +140,15 @@ def run(
     with tempfile.TemporaryDirectory(prefix="cerebellum-eval-") as tmp:
         workdir = Path(tmp)
         for case in cases:
-            if task == "memorize":
+            if task == "intent":
+                predicted, decided_by, failures, elapsed = _intent_case(models, case, mode)
+                expected = case["expected"]
+                correct = predicted == expected
+                kind = case.get("kind", "?")
+                outcomes.append(
+                    {"id": case["id"], "expected": expected, "predicted": predicted, "decided_by": decided_by}
+                )
+            elif task == "memorize":
                 predicted, failures, elapsed = _memorize_case(models, case, mode, workdir)
                 expected = case["expected"]
                 correct = predicted == expected
@@ -147,7 +197,9 @@ def run(
         **models.describe(),
         "outcomes": outcomes,
     }
-    if task == "memorize":
+    if task == "intent":
+        report.update(intent_summary(outcomes), intent_prompts=INTENT_PROMPT_VERSION, recall_floor=intents.RECALL_FLOOR)
+    elif task == "memorize":
         report["fp_rate"] = round(counts["false_positive"] / max(1, counts["skip_expected"]), 4)
         report["fn_rate"] = round(counts["false_negative"] / max(1, counts["save_expected"]), 4)
     else:
@@ -170,7 +222,20 @@ def render(report: dict[str, Any]) -> list[str]:
             f"  gate calibration {calibration['key']}, out of fold on its bank: "
             f"saves skipped {errors['skipped_saves']:.3f}, skips saved {errors['saved_skips']:.3f}",
         )
-    if report["task"] == "memorize":
+    if report["task"] == "intent":
+        lines[1] += f", {report['intent_prompts']}"
+        recall = report["per_label_recall"]
+        lines.append(
+            "  recall by label  " + "  ".join(f"{k} {'-' if v is None else f'{v:.3f}'}" for k, v in recall.items())
+        )
+        if report["mode"] == "pipeline":
+            lines.append(f"  decided by rule  {report['decided_by_rule']} (accuracy {report['rule_accuracy']})")
+        lines.append("  confusion (rows expected, columns predicted):")
+        columns = list(next(iter(report["confusion"].values())))
+        lines.append("    " + " " * 10 + "".join(f"{c:>10}" for c in columns))
+        for expected, row in report["confusion"].items():
+            lines.append(f"    {expected:<10}" + "".join(f"{row[c]:>10}" for c in columns))
+    elif report["task"] == "memorize":
         lines += [f"  FP rate       {report['fp_rate']:.3f}", f"  FN rate       {report['fn_rate']:.3f}"]
     elif report["none_recall"] is not None:
         lines.append(f"  NONE recall   {report['none_recall']:.3f}")

@@ -115,6 +115,18 @@ class ArbitrateVerdict:
     elapsed_ms: float
 
 
+@dataclass(frozen=True)
+class IntentLabel:
+    """The cerebellum's reading of one message: its likeliest intent and every intent's probability."""
+
+    intent: Literal["RECALL", "REMEMBER", "BOTH", "NONE"]
+    probabilities: Mapping[str, float]
+    """Each intent's share of the model's probability over the four (they sum to 1)."""
+    elapsed_ms: float
+    kind: str = ""
+    """The kind of message the model named (question, task, decision, correction, chatter, ...)."""
+
+
 @lru_cache(maxsize=64)
 def _grammar(schema_json: str) -> Any:
     from llama_cpp import LlamaGrammar
@@ -339,7 +351,7 @@ class Cerebellum:
     def warm_up_steps(self) -> list[Callable[[], object]]:
         """The warm-up, one step per task's prompt head (each a few seconds on a small CPU), so that a
         caller can run them between decisions: a decision that comes first evaluates what it needs."""
-        systems = [prompts.MEMORIZE_SYSTEM]
+        systems = [prompts.MEMORIZE_SYSTEM, prompts.INTENT_SYSTEM]
         if self.arbiter == "joint":
             systems.append(prompts.ARBITRATE_SYSTEM)
         else:
@@ -532,6 +544,27 @@ class Cerebellum:
         return MemorizeVerdict(
             decision, category, f"the cerebellum read it as {category}", elapsed_ms, dict(self.last_scores)
         )
+
+    def intent(self, text: str) -> IntentLabel:
+        """What the memory should do with one message: the model names its kind (question, task,
+        decision, correction, chatter, ...) from the intent prompt's cached head; the intent whose
+        kinds hold most of the probability wins (RECALL, REMEMBER, BOTH or NONE)."""
+        import math
+
+        kind, elapsed_ms = self.label(
+            prompts.INTENT_SYSTEM,
+            prompts.intent_user(self._clip(text)),
+            "kind",
+            prompts.INTENT_KINDS,
+            groups=prompts.INTENT_OF_KIND,
+        )
+        shares: dict[str, float] = dict.fromkeys(("RECALL", "REMEMBER", "BOTH", "NONE"), 0.0)
+        for name, score in self.last_scores.items():
+            shares[prompts.INTENT_OF_KIND[name]] += math.exp(score)
+        total = sum(shares.values()) or 1.0
+        probabilities = {name: value / total for name, value in shares.items()}
+        intent = cast(Literal["RECALL", "REMEMBER", "BOTH", "NONE"], prompts.INTENT_OF_KIND[kind])
+        return IntentLabel(intent, probabilities, elapsed_ms, kind)
 
     def arbitrate(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
         """How the new text relates to the candidates (most similar first): one joint question, or

@@ -227,6 +227,32 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--write", action="store_true", help="write it into the client's config file (with a backup)")
     config.add_argument("--path", help="the config file to write (default: the client's usual file)")
     config.add_argument("--name", default="cerebellum", help="the server's name in the client (default cerebellum)")
+    config.add_argument(
+        "--hooks",
+        action="store_true",
+        help="claude-code: write the user-prompt and session-end hooks into .claude/settings.json (or --path), "
+        "merged with the hooks there, with a backup",
+    )
+
+    hook = command("hook", "run as a client hook: read the hook's JSON on stdin, answer on stdout")
+    hook.add_argument("client", choices=["claude-code"], help="the client that runs the hook")
+    hook.add_argument(
+        "event",
+        choices=["user-prompt", "session-end"],
+        help="user-prompt (UserPromptSubmit): print the memories that bear on the prompt; session-end "
+        "(SessionEnd): send the session's user turns through the gate",
+    )
+    hook.add_argument(
+        "--budget",
+        type=float,
+        help="seconds to answer within, or say nothing (default 3 for user-prompt, 100 for session-end)",
+    )
+    hook.add_argument(
+        "--models",
+        action="store_true",
+        help="user-prompt: load the models (the cerebellum's intent, hybrid recall) instead of reading the store "
+        "alone; the keyword answer stands if they are not done within the budget",
+    )
     return parser
 
 
@@ -1025,7 +1051,86 @@ def _client_config_path(client: str) -> Path:
     return home / ".config" / "Claude" / "claude_desktop_config.json"
 
 
+def cmd_hook(args: argparse.Namespace, settings: Settings) -> None:
+    from server import hooks
+
+    try:
+        payload = json.loads(sys.stdin.read() or "{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        logger.warning("hook: stdin is not the hook's JSON (%s); nothing done", exc)
+        return
+    if not isinstance(payload, dict):
+        logger.warning("hook: stdin is not a JSON object; nothing done")
+        return
+    payload = cast(dict[str, Any], payload)
+    if args.event == "user-prompt":
+        budget = args.budget if args.budget is not None else hooks.USER_PROMPT_BUDGET_SECONDS
+        output = hooks.user_prompt_output(payload, settings, budget=budget, models=args.models)
+        if output is not None:
+            sys.stdout.write(output + "\n")
+        sys.stdout.flush()
+        os._exit(0)  # work still running past the budget is dropped, not waited for
+    budget = args.budget if args.budget is not None else hooks.SESSION_END_BUDGET_SECONDS
+    harvest = hooks.session_end(payload, settings, budget=budget)
+    _err().print(
+        f"cerebellum-mcp session-end: {harvest.turns} turns, {harvest.left_out} left out, {harvest.refused} "
+        f"refused (secrets), {len(harvest.received)} sent to the gate: {harvest.decided or 'none decided'}, "
+        f"{harvest.pending} left for the server (scope {harvest.scope})",
+        markup=False,
+    )
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _write_hooks(args: argparse.Namespace) -> None:
+    from server import hooks
+
+    command, launch = _launch_command(args)
+    path = Path(args.path).expanduser() if args.path else Path.cwd() / ".claude" / "settings.json"
+    config = _read_json_object(path)
+    merged = hooks.merge_hooks(config, hooks.hook_entries([command, *launch]))
+    if merged == config:
+        _out().print(f"{path} already has these hooks; nothing written.")
+        return
+    backup = _replace_json(path, merged)
+    kept = f" (previous file kept as {backup})." if backup else "."
+    _out().print(f"Wrote the UserPromptSubmit and SessionEnd hooks into {path}{kept}")
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CliError(f"{path} is not valid JSON ({exc}); fix or move it first. Nothing was written.") from exc
+    if not isinstance(loaded, dict):
+        raise CliError(f"{path} does not hold a JSON object. Nothing was written.")
+    config = cast(dict[str, Any], loaded)
+    if not isinstance(config.get("hooks", {}), dict):
+        raise CliError(f"{path} has a 'hooks' that is not a JSON object. Nothing was written.")
+    return config
+
+
+def _replace_json(path: Path, config: dict[str, Any]) -> Path | None:
+    """Write the file whole (a temporary file renamed over it), keeping the old one as a timestamped backup."""
+    backup = None
+    if path.exists():
+        backup = path.with_name(f"{path.name}.bak-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}")
+        shutil.copy2(path, backup)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return backup
+
+
 def cmd_config(args: argparse.Namespace, settings: Settings) -> None:
+    if args.hooks:
+        if args.client != "claude-code":
+            raise CliError("--hooks is for claude-code: the other clients have no hooks to write.")
+        _write_hooks(args)
+        return
     command, launch = _launch_command(args)
     entry: dict[str, Any] = {"command": command, "args": launch}
     if args.client == "claude-code":
@@ -1124,6 +1229,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "calibrate": cmd_calibrate,
     "doctor": cmd_doctor,
     "config": cmd_config,
+    "hook": cmd_hook,
     "forget": cmd_forget,
     "undo": cmd_undo,
 }

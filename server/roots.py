@@ -6,37 +6,22 @@ one server holds many sessions, each with its own project folder, so everything 
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import weakref
-from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import ListRootsRequest, ListRootsResult
 
-from server.settings import Settings
+from server.settings import Settings, scope_from_root
+
+__all__ = ["RootScopes", "scope_from_root"]
 
 logger = logging.getLogger(__name__)
 
 # A client that declares roots but does not answer roots/list should not hold up every tool call.
 ROOTS_TIMEOUT_SECONDS = 5.0
-
-
-def scope_from_root(uri: str) -> str:
-    """A stable, readable scope for a client root: the folder's name and a short hash of its full path.
-
-    file:///home/me/src/shop-api becomes `shop-api-1a2b3c4d`; two folders of the same name in
-    different places stay apart, and the same folder always gets the same scope.
-    """
-    parsed = urlparse(uri)
-    path = unquote(parsed.path) if parsed.scheme == "file" else uri
-    path = path.rstrip("/") or "/"
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePosixPath(path).name).strip("-._")[:100] or "project"
-    return f"{name}-{hashlib.sha256(path.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
 class RootScopes:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlparse
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, field_validator
@@ -16,6 +18,19 @@ DEFAULT_MODEL = "doncxy/BIJA-cerebellum-Qwen3-1.7B-v1:Qwen3-1.7B-BIJA-cerebellum
 DEFAULT_EMBEDDER = "Qwen/Qwen3-Embedding-0.6B-GGUF:Qwen3-Embedding-0.6B-Q8_0.gguf"
 DEFAULT_SCOPE = "default"
 SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+
+def scope_from_root(uri: str) -> str:
+    """A stable, readable scope for a client root: the folder's name and a short hash of its full path.
+
+    file:///home/me/src/shop-api becomes `shop-api-1a2b3c4d`; two folders of the same name in
+    different places stay apart, and the same folder always gets the same scope.
+    """
+    parsed = urlparse(uri)
+    path = unquote(parsed.path) if parsed.scheme == "file" else uri
+    path = path.rstrip("/") or "/"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePosixPath(path).name).strip("-._")[:100] or "project"
+    return f"{name}-{hashlib.sha256(path.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
 def default_db_path() -> Path:
@@ -154,6 +169,7 @@ class Settings(BaseSettings):
                 f'{exc}; each line is {{"text": "...", "decision": "SAVE" or "SKIP", "category": "..."}}'
             ) from exc
         return value
+
     @field_validator("db", mode="before")
     @classmethod
     def _db_path_or_url(cls, value: object) -> object:

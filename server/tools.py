@@ -1,4 +1,4 @@
-"""The five MCP tools, as plain module-level functions; server/app.py registers them on the server.
+"""The MCP tools, as plain module-level functions; server/app.py registers them on the server.
 
 Each one checks its arguments (server/arguments.py), resolves the default scope from the client's
 roots (server/roots.py), and calls the pipeline through the Decider (server/decider.py); a write
@@ -19,9 +19,10 @@ from pydantic import Field
 
 from seeds import OperationNotFound, SeedNotFound, StoreError, UndoRefused
 from server import arguments, write
+from server import intent as intents
 from server.arguments import MAX_RECALL_K
 from server.lifespan import AppContext
-from server.memory import ScopeSelection, SecretInText, forget_seed, keyword_recall, undo_operation
+from server.memory import ScopeSelection, SecretInText, forget_seed, keyword_recall, screen_secrets, undo_operation
 from server.results import ForgetResult, RecallResult, ReconcileResult, RememberResult, UndoResult
 
 AppCtx = Context[AppContext, Any]
@@ -176,6 +177,52 @@ async def undo(
         raise ToolError(f"The seed store refused the change: {exc}. Nothing was changed; try again.") from exc
 
 
+async def route(
+    message: Annotated[str, Field(description="The user's message, as they wrote it (or your own stated decision).")],
+    ctx: AppCtx,
+    scope: Annotated[
+        str | None, Field(description="The project the message belongs to; this project's scope if omitted.")
+    ] = None,
+    k: Annotated[int, Field(description=f"At most this many memories to return (1-{MAX_RECALL_K}).")] = 5,
+) -> intents.RouteResult:
+    """Call this once for each new user message, before you answer it: the local cerebellum decides whether
+    stored memory bears on the message (then the best memories come back, as `recall` returns them) and
+    whether it states something worth keeping (then it goes through `remember`'s path: secrets refused,
+    worth-keeping gate, merged with what is stored, or queued when the model is slow). You may skip it for
+    messages that are only acknowledgements ("ok", "thanks") or when the user's prompt hook already added
+    memories to the context. Returns the intent (RECALL, REMEMBER, BOTH or NONE), why, and who decided."""
+    app = ctx.request_context.lifespan_context
+    scope_name = await _one_scope(ctx, scope)
+    arguments.text(message, "message", app.settings.max_text_chars)
+    arguments.recall_k(k)
+    decider = app.decider
+    store = await decider.store_ready()
+    memory = await decider.memory_within(app.settings.deadline_seconds)
+    try:
+        # The model never sees a credential: refused (or taken out) before the message is classified.
+        screened, _ = screen_secrets(message, "message", app.settings.secrets)
+    except SecretInText as exc:
+        raise ToolError(str(exc)) from exc
+    brain = memory.cerebellum if memory is not None else None
+    lock = memory.lock if memory is not None else None
+    verdict = await anyio.to_thread.run_sync(lambda: intents.classify(screened, brain, lock=lock))
+    result = intents.RouteResult(intent=verdict.intent, reason=verdict.reason, decided_by=verdict.decided_by)
+    if intents.wants_recall(verdict.intent):
+        query = screened[: arguments.MAX_QUERY_CHARS]
+        if memory is None:
+            why = f"keyword search only: {decider.not_ready().split(';')[0]}"
+            result.memories = await anyio.to_thread.run_sync(
+                lambda: keyword_recall(store, query, scope_name, k, why, app.settings.secrets)
+            )
+        else:
+            result.memories = await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
+    if intents.wants_write(verdict.intent):
+        result.write = await write.remember(
+            decider, message, scope_name, source="route", deadline=app.settings.deadline_seconds
+        )
+    return result
+
+
 TOOLS = {
     remember: ToolAnnotations(
         title="Remember",
@@ -196,6 +243,13 @@ TOOLS = {
     ),
     undo: ToolAnnotations(
         title="Undo", read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+    ),
+    route: ToolAnnotations(
+        title="Route a message through memory",
+        read_only_hint=False,
+        destructive_hint=False,  # what it writes goes through remember's path: every change is kept in history
+        idempotent_hint=True,
+        open_world_hint=False,
     ),
 }
 """Every tool with its annotations, in the order they are listed."""

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from server.cerebellum import ArbitrateVerdict, MemorizeVerdict, UnparsableAnswer
+from server.cerebellum import ArbitrateVerdict, IntentLabel, MemorizeVerdict, UnparsableAnswer
 from server.prompts import Candidate
 
 
@@ -54,6 +54,8 @@ class ScriptedBrain:
     fail: bool = False
     scores: dict[str, float] = field(default_factory=dict[str, float])
     """Category scores the gate's verdict carries (for a calibrated gate)."""
+    intention: str = "NONE"
+    """What `intent` answers (RECALL, REMEMBER, BOTH or NONE), with all the probability."""
     name: str = "scripted"
     prompts: list[str] = field(default_factory=list[str])
     shown: list[list[int]] = field(default_factory=list[list[int]])
@@ -64,6 +66,13 @@ class ScriptedBrain:
             raise UnparsableAnswer("{not json")
         category = "lesson" if self.gate == "SAVE" else "chatter"
         return MemorizeVerdict(self.gate, category, "scripted", 1.0, dict(self.scores))  # type: ignore[arg-type]
+
+    def intent(self, text: str) -> IntentLabel:
+        self.prompts.append(text)
+        if self.fail:
+            raise UnparsableAnswer("{not json")
+        shares = {label: float(label == self.intention) for label in ("RECALL", "REMEMBER", "BOTH", "NONE")}
+        return IntentLabel(self.intention, shares, 1.0)  # type: ignore[arg-type]
 
     def arbitrate(self, text: str, candidates: Sequence[Candidate]) -> ArbitrateVerdict:
         self.prompts.append(text)

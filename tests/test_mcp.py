@@ -24,7 +24,7 @@ from tests.conftest import CHILD_ENV
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {"remember", "recall", "reconcile", "forget", "undo"}
+TOOLS = {"remember", "recall", "reconcile", "forget", "undo", "route"}
 
 
 def structured(result: Any) -> dict[str, Any]:

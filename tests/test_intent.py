@@ -1,0 +1,169 @@
+"""Intent routing: the rules, the cerebellum's scored label on SmolLM2, the eval runner, and the `route` tool."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from seeds import SeedStore
+from server import intent as intents
+from server.app import create_server
+from server.cerebellum import Cerebellum
+from server.embedder import Embedder
+from server.intent import RouteResult
+from server.memory import Memory, SecretInText
+from server.prompts import INTENT_SYSTEM
+from server.settings import Settings
+from tests.fakes import HashEmbedder, ScriptedBrain
+from tests.test_eval import run_eval
+
+GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # a made-up token of GitHub's shape
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("What did we decide about the cache TTL?", "RECALL"),
+        ("Which test runner did we pick for the CLI?", "RECALL"),
+        ("我们上次选的是哪个日志库？", "RECALL"),
+        ("Remember that the build server is ci-3.internal.", "REMEMBER"),
+        ("Decision: all new services log JSON.", "REMEMBER"),
+        ("以后都用 pnpm。", "REMEMBER"),
+        ("From now on we use ruff; what did we decide about black?", "BOTH"),
+        ("thanks!", "NONE"),
+        ("好的，谢谢", "NONE"),
+        ("Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nKeyError: 'x'", "NONE"),
+        ("Rename `foo` to `bar` in this file.", "NONE"),
+        ("", "NONE"),
+    ],
+)
+def test_rules_settle_the_messages_whose_shape_is_certain(text: str, expected: str) -> None:
+    verdict = intents.classify(text, None)
+    assert verdict.intent == expected and verdict.decided_by == "rule"
+
+
+def test_an_open_message_goes_to_the_model_and_without_one_is_read_as_a_recall() -> None:
+    text = "Set up the deploy pipeline for the new worker."
+    assert intents.rule(text) is None
+    brain = ScriptedBrain(intention="NONE")
+    assert intents.classify(text, brain).intent == "NONE" and brain.prompts == [text]
+    assert intents.classify(text, brain).decided_by == "model"
+    # No model, or one that fails: a recall (it only reads), said so.
+    assert intents.classify(text, None).model_dump(include={"intent", "decided_by"}) == {
+        "intent": "RECALL",
+        "decided_by": "fallback",
+    }
+    assert intents.classify(text, ScriptedBrain(fail=True)).decided_by == "fallback"
+
+
+def test_the_recall_side_wins_when_it_holds_the_floor() -> None:
+    from server.cerebellum import IntentLabel
+
+    leaning = IntentLabel("NONE", {"RECALL": 0.35, "REMEMBER": 0.0, "BOTH": 0.2, "NONE": 0.45}, 1.0, "edit")
+    assert intents.from_model(leaning).intent == "RECALL"
+    assert intents.from_model(leaning, recall_floor=0.6).intent == "NONE"
+
+
+def test_cerebellum_scores_the_intent_from_a_cached_prompt_head(cerebellum: Cerebellum) -> None:
+    cerebellum.warm_up()
+    assert INTENT_SYSTEM in cerebellum._prefixes  # pyright: ignore[reportPrivateUsage]
+    label = cerebellum.intent("Which database did we choose for the analytics service?")
+    assert label.intent in intents.INTENTS
+    assert abs(sum(label.probabilities.values()) - 1.0) < 1e-6
+    assert label.kind
+    # Only the message's own tokens were evaluated: the head came from the cache.
+    assert cerebellum.usage.evaluated_tokens < cerebellum.usage.prompt_tokens / 2
+
+
+def test_eval_runner_reports_intent_figures(smollm2: Path, tmp_path: Path) -> None:
+    cases = tmp_path / "intent.jsonl"
+    rows = [
+        {"id": "a", "task": "intent", "text": "What did we decide about retries?", "expected": "RECALL", "kind": "q"},
+        {"id": "b", "task": "intent", "text": "thanks", "expected": "NONE", "kind": "chatter"},
+        {"id": "c", "task": "intent", "text": "We chose Redis for the queue.", "expected": "REMEMBER", "kind": "d"},
+    ]
+    cases.write_text("\n".join(json.dumps(row) for row in rows) + "\n", encoding="utf-8")
+    reports: dict[str, dict[str, Any]] = {}
+    for mode in ("pipeline", "prompt"):
+        lines, report = run_eval(
+            "decisions", "--cases", str(cases), "--model", str(smollm2), "--embedder", str(smollm2), "--mode", mode
+        )
+        reports[mode] = report
+        assert report["task"] == "intent" and report["n"] == 3 and report["parse_failures"] == 0
+        for key in ("accuracy", "p50_ms", "per_kind", "per_label_recall", "confusion"):
+            assert key in report
+        assert sum(sum(row.values()) for row in report["confusion"].values()) == 3
+        assert any("confusion" in line for line in lines)
+    # Pipeline: the two rule-shaped cases (a question about a decision, a thanks) are decided by rule, and right.
+    assert reports["pipeline"]["decided_by_rule"] == 2 and reports["pipeline"]["rule_accuracy"] == 1.0
+
+
+# -- route ----------------------------------------------------------------------------------
+
+
+def routed(result: Any) -> RouteResult:
+    assert not result.is_error, result.content
+    return RouteResult.model_validate(result.structured_content)
+
+
+def scripted_memory(store: SeedStore, intention: str, gate: str = "SAVE") -> Memory:
+    return Memory(store, ScriptedBrain(gate=gate, intention=intention), HashEmbedder(), candidate_similarity=0.0)
+
+
+def test_route_recalls_and_writes_through_the_pipeline(store: SeedStore) -> None:
+    memory = scripted_memory(store, "NONE")
+    stored = memory.remember("The staging API runs on port 8080.", "proj", force=True)
+    assert stored.seed is not None
+
+    asked = intents.route(memory, "Which port did we pick for the staging API?", "proj")
+    assert asked.intent == "RECALL" and asked.decided_by == "rule" and asked.write is None
+    assert asked.memories is not None and asked.memories.hits[0].id == stored.seed.id
+
+    kept = intents.route(memory, "Remember that the build cache lives in /var/cache/build.", "proj")
+    assert kept.intent == "REMEMBER" and kept.memories is None
+    assert kept.write is not None and kept.write.status == "saved" and kept.write.gate is not None
+
+    idle = intents.route(memory, "ok thanks", "proj")
+    assert idle.intent == "NONE" and idle.memories is None and idle.write is None
+
+    with pytest.raises(SecretInText):
+        intents.route(memory, f"Remember the deploy token is {GITHUB_TOKEN}", "proj")
+    assert all(GITHUB_TOKEN not in seed.text for seed in store.list_seeds("proj"))
+
+
+def test_route_model_says_both_and_the_gate_still_decides(store: SeedStore) -> None:
+    memory = scripted_memory(store, "BOTH", gate="SKIP")
+    result = intents.route(memory, "The worker runs on Python 3.12 now, not 3.11.", "proj")
+    assert result.intent == "BOTH" and result.decided_by == "model"
+    assert result.memories is not None
+    assert result.write is not None and result.write.status == "skipped"  # the gate, not the router, said no
+
+
+@pytest.mark.anyio
+async def test_route_tool_over_mcp_with_smollm2(settings: Settings) -> None:
+    async with Client(create_server(settings)) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert "route" in tools and tools["route"].annotations is not None
+        assert "once for each new user message" in (tools["route"].description or "")
+        await client.call_tool("remember", {"text": "The docs site is built with Astro.", "force": True})
+        asked = routed(await client.call_tool("route", {"message": "What did we decide about the docs site?"}))
+        assert asked.intent == "RECALL" and asked.memories is not None
+        assert asked.memories.hits and "Astro" in asked.memories.hits[0].text
+        kept = routed(await client.call_tool("route", {"message": "Lesson: run migrations before the e2e tests."}))
+        assert kept.intent == "REMEMBER" and kept.write is not None and kept.write.arbiter is not None
+        assert kept.write.status in ("saved", "duplicate", "updated")  # SmolLM2's arbiter, not the router, says which
+        # Whatever the model says about an open message, the answer is one of the four, and usable.
+        open_one = routed(await client.call_tool("route", {"message": "The queue is RabbitMQ now, not Kafka."}))
+        assert open_one.intent in intents.INTENTS and open_one.decided_by in ("model", "rule")
+        refused = await client.call_tool("route", {"message": f"remember: token {GITHUB_TOKEN}"})
+        assert refused.is_error and GITHUB_TOKEN not in str(refused.content)
+
+
+def test_real_models_route_a_message(store: SeedStore, cerebellum: Cerebellum, embedder: Embedder) -> None:
+    memory = Memory(store, cerebellum, embedder, candidate_similarity=0.0)
+    result = intents.route(memory, "Set up the staging deploy for the billing service.", "proj")
+    assert result.decided_by == "model" and result.intent in intents.INTENTS

@@ -1087,7 +1087,7 @@ def _write_hooks(args: argparse.Namespace) -> None:
 
     command, launch = _launch_command(args)
     path = Path(args.path).expanduser() if args.path else Path.cwd() / ".claude" / "settings.json"
-    config = _read_json_object(path)
+    config = _read_json_object(path, "hooks")
     merged = hooks.merge_hooks(config, hooks.hook_entries([command, *launch]))
     if merged == config:
         _out().print(f"{path} already has these hooks; nothing written.")
@@ -1097,7 +1097,8 @@ def _write_hooks(args: argparse.Namespace) -> None:
     _out().print(f"Wrote the UserPromptSubmit and SessionEnd hooks into {path}{kept}")
 
 
-def _read_json_object(path: Path) -> dict[str, Any]:
+def _read_json_object(path: Path, section: str) -> dict[str, Any]:
+    """A client's JSON config file (empty if there is none), refused unless it and its `section` are objects."""
     if not path.exists():
         return {}
     try:
@@ -1107,8 +1108,9 @@ def _read_json_object(path: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise CliError(f"{path} does not hold a JSON object. Nothing was written.")
     config = cast(dict[str, Any], loaded)
-    if not isinstance(config.get("hooks", {}), dict):
-        raise CliError(f"{path} has a 'hooks' that is not a JSON object. Nothing was written.")
+    if not isinstance(config.get(section, {}), dict):
+        article = "an" if section[0] in "aeiou" else "a"
+        raise CliError(f"{path} has {article} '{section}' that is not a JSON object. Nothing was written.")
     return config
 
 
@@ -1145,31 +1147,14 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> None:
             out.print(f"Add to {path}:")
         out.print_json(json.dumps({"mcpServers": {args.name: entry}}))
         return
-    config: dict[str, Any] = {}
-    if path.exists():
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8") or "{}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CliError(f"{path} is not valid JSON ({exc}); fix or move it first. Nothing was written.") from exc
-        if not isinstance(loaded, dict):
-            raise CliError(f"{path} does not hold a JSON object. Nothing was written.")
-        config = cast(dict[str, Any], loaded)
-        if not isinstance(config.get("mcpServers", {}), dict):
-            raise CliError(f"{path} has an 'mcpServers' that is not a JSON object. Nothing was written.")
+    config = _read_json_object(path, "mcpServers")
     servers: dict[str, Any] = dict(config.get("mcpServers", {}))
     if servers.get(args.name) == entry:
         out.print(f"{path} already has this '{args.name}' server; nothing written.")
         return
     servers[args.name] = entry
     config["mcpServers"] = servers
-    backup = None
-    if path.exists():
-        backup = path.with_name(f"{path.name}.bak-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}")
-        shutil.copy2(path, backup)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    partial.replace(path)
+    backup = _replace_json(path, config)
     kept = f" (previous file kept as {backup})." if backup else "."
     out.print(f"Wrote the '{args.name}' server into {path}{kept}")
     out.print(f"Restart {args.client} to pick it up.")

@@ -52,6 +52,7 @@ SETTING_FLAGS = (
     "secrets",
     "gate_bank",
     "log_level",
+    "standalone",
 )
 EVERY_SCOPE = "*"
 # Commands that read or tidy several scopes take --scope '*' for all of them, as the MCP tools do.
@@ -132,6 +133,13 @@ def _add_setting_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         "category} lines, in place of the shipped bank (CEREBELLUM_GATE_BANK)",
     )
     group.add_argument(
+        "--standalone",
+        action="store_true",
+        default=default,
+        help="serve stdio from this process, with its own copy of the models, instead of attaching to the shared "
+        "local service every client of this store uses (CEREBELLUM_STANDALONE)",
+    )
+    group.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         default=default,
@@ -161,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[HOST:]PORT",
         help="serve MCP over Streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST: 127.0.0.1 if omitted)",
     )
+    # What a stdio launch starts (server/service.py): the shared local service on its unix socket.
+    serve.add_argument("--service", action="store_true", help=argparse.SUPPRESS)
 
     recall = command("recall", "search the memories of a scope, best first")
     recall.add_argument("query", help="what you want to know, in your own words")
@@ -294,8 +304,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             except AddressError as exc:
                 sys.exit(f"cerebellum-mcp serve: {exc}")
             return
+        if getattr(args, "service", False):
+            from server.service import run_service
+
+            sys.exit(run_service(settings))
         import anyio
 
+        if not settings.standalone:
+            from server.relay import serve_attached
+
+            anyio.run(serve_attached, settings)
+            return
         from server.app import create_server
         from server.wire import serve_stdio
 

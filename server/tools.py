@@ -28,13 +28,17 @@ from server.results import ForgetResult, RecallResult, ReconcileResult, Remember
 AppCtx = Context[AppContext, Any]
 
 
+async def _default_scope(ctx: AppCtx) -> str:
+    return await ctx.request_context.lifespan_context.roots.default_scope(ctx.request_context.session)
+
+
 async def _one_scope(ctx: AppCtx, scope: str | None) -> str:
-    return arguments.one_scope(scope) or await ctx.request_context.lifespan_context.roots.default_scope(ctx)
+    return arguments.one_scope(scope) or await _default_scope(ctx)
 
 
 async def _scopes(ctx: AppCtx, scope: str | list[str] | None) -> ScopeSelection:
     selection = arguments.scope_selection(scope)
-    return selection or await ctx.request_context.lifespan_context.roots.default_scope(ctx)
+    return selection or await _default_scope(ctx)
 
 
 async def remember(
@@ -135,7 +139,7 @@ async def forget(
     """Remove one memory because the user asked for it to be forgotten (or it is plainly wrong). The removal
     is recorded: `undo` with the returned operation_id brings it back."""
     app = ctx.request_context.lifespan_context
-    scope_name = arguments.forget_scope(scope) or await app.roots.default_scope(ctx)
+    scope_name = arguments.forget_scope(scope) or await _default_scope(ctx)
     store = await app.decider.store_ready()
     memory = await app.decider.memory_within(0)  # the store alone will do while the models load
     try:

@@ -434,3 +434,28 @@ def run_service(settings: Settings) -> int:
             place.socket.unlink()
         lock.close()
     return 0
+
+
+def describe(settings: Settings) -> str:
+    """One line on the shared service for these settings, for `doctor`, `stats` and `service status`."""
+    place = service_place(settings)
+    status = service_status(place)
+    if status is None:
+        how = "stdio launches serve alone (--standalone)" if settings.standalone else "the next stdio launch starts it"
+        return f"not running ({how}); its place: {place.socket}"
+    memory = ", ".join(
+        f"{name} {value / 2**20:.0f} MiB"
+        for name, value in (("RSS", status.rss_bytes), ("PSS", status.pss_bytes))
+        if value is not None
+    )
+    return (
+        f"running: pid {status.pid}, up {_duration(status.uptime_seconds)}, {status.clients} client(s) attached, "
+        f"models {status.models}, {status.pending if status.pending is not None else '?'} text(s) waiting"
+        f"{', ' + memory if memory else ''}; socket {place.socket}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -224,6 +225,15 @@ def test_launches_at_the_same_moment_start_one_service(
     # Other models are another service: a client never gets decisions from models it did not ask for.
     assert service_place(settings.model_copy(update={"candidates": 3})).key != service_place(settings).key
     assert service_place(settings.model_copy(update={"scope": "other"})).key == service_place(settings).key
-    stopped = stop_service(settings)
-    assert stopped is not None and not alive(stopped.pid)
-    assert running(service_dir) == []
+    # What a user asks: is it running, and stop it.
+    env = attached_env(tmp_path, smollm2, service_dir, COLUMNS="250")
+    shown = subprocess.run([cerebellum_command(), "service"], env=env, capture_output=True, text=True, check=True)
+    assert f"running: pid {statuses[0].pid}" in shown.stdout and "0 client(s) attached" in shown.stdout
+    stats = subprocess.run([cerebellum_command(), "stats"], env=env, capture_output=True, text=True)
+    assert f"pid {statuses[0].pid}" in stats.stdout or "There is no seed store" in stats.stderr
+    stopped = subprocess.run([cerebellum_command(), "service", "stop"], env=env, capture_output=True, text=True)
+    assert stopped.returncode == 0 and f"stopped the shared service (pid {statuses[0].pid})" in stopped.stdout
+    assert not alive(statuses[0].pid) and running(service_dir) == []
+    assert stop_service(settings) is None
+    shown = subprocess.run([cerebellum_command(), "service"], env=env, capture_output=True, text=True, check=True)
+    assert "not running" in shown.stdout

@@ -22,6 +22,7 @@ import dataclasses
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -292,8 +293,6 @@ def run_startup(model: str, embedder: str, *, text: str) -> dict[str, Any]:
                 started_second = time.perf_counter()
                 await client.call_tool("remember", {"text": text + " (second)"})
                 figures["second_remember_ms"] = round((time.perf_counter() - started_second) * 1000, 1)
-            import subprocess
-
             subprocess.run([command, "service", "stop"], env=params.env, capture_output=True, timeout=60)
 
     anyio.run(measure)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, cast
 
 from pydantic import BaseModel, Field
 
@@ -459,3 +459,36 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def call_service(settings: Settings, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+    """One tool call on the running service with its models loaded (for a hook): its structured result, or
+    None when no service is warm (none is started for it) or the call failed."""
+    import anyio
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    place = service_place(settings)
+    status = service_status(place, timeout=1.0)
+    if status is None or status.models != "loaded":
+        return None
+
+    async def call() -> Any:
+        transport = httpx2.AsyncHTTPTransport(uds=str(place.socket))
+        async with (
+            httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(30.0, read=None)) as http,
+            Client(streamable_http_client(place.url, http_client=http), mode="legacy", cache=None) as client,
+        ):
+            return await client.call_tool(tool, arguments)
+
+    try:
+        result = anyio.run(call)
+    except Exception as exc:  # the service went away meanwhile: the caller answers without it
+        logger.warning("the shared service did not answer %s (%s)", tool, exc)
+        return None
+    content = cast(dict[str, Any] | None, result.structured_content)
+    if result.is_error or content is None:
+        logger.warning("the shared service refused %s: %s", tool, result.content)
+        return None
+    return content

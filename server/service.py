@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -61,6 +60,10 @@ def package_version() -> str:
         return version("cerebellum-mcp")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "unknown"
+
+
+SHARED_SERVICE = sys.platform != "win32"
+"""Where a shared service can run (unix sockets and flock); elsewhere a stdio launch serves alone."""
 
 
 class ServiceError(RuntimeError):
@@ -157,6 +160,8 @@ def service_status(place: ServicePlace, timeout: float = 2.0) -> ServiceStatus |
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Generator[None]:
+    import fcntl  # POSIX only, as unix sockets are (SHARED_SERVICE says where the service runs)
+
     with open(path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -320,6 +325,8 @@ class _Running:
 
 
 def _try_lock(path: Path) -> IO[str] | None:
+    import fcntl
+
     handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the service
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -438,6 +445,8 @@ def run_service(settings: Settings) -> int:
 
 def describe(settings: Settings) -> str:
     """One line on the shared service for these settings, for `doctor`, `stats` and `service status`."""
+    if not SHARED_SERVICE:
+        return "not available on this system: each stdio launch serves alone"
     place = service_place(settings)
     status = service_status(place)
     if status is None:
@@ -469,6 +478,8 @@ def call_service(settings: Settings, tool: str, arguments: dict[str, Any]) -> di
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
+    if not SHARED_SERVICE:
+        return None
     place = service_place(settings)
     status = service_status(place, timeout=1.0)
     if status is None or status.models != "loaded":

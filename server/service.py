@@ -3,9 +3,9 @@
 Every stdio launch (`cerebellum-mcp` as MCP clients start it) attaches to it through server/relay.py
 instead of loading the models itself. The service serves the MCP server of server/app.py over
 Streamable HTTP on a unix socket in `service_dir` (0700: the user's own), so nothing else on the
-machine reaches it. Its place is keyed by the store and every setting that changes a decision
-(models, thresholds, secrets mode …; not the scope, which each client sends with its calls), so
-two clients with different models never share a process by mistake.
+machine reaches it. Its place is keyed by the store, the package's version and every setting that
+changes a decision (models, thresholds, secrets mode …; not the scope, which each client sends with
+its calls), so two clients with different models never share a process by mistake.
 
 - The service holds an exclusive lock (`<key>.lock`) for as long as it lives; a crashed one
   releases it with its process, so a stale socket or record is simply taken over.
@@ -47,6 +47,7 @@ MCP_PATH = "/mcp"
 START_TIMEOUT_SECONDS = 60.0
 """How long a launch waits for a service it started to listen (it listens before loading the models)."""
 IDLE_CHECK_SECONDS = 1.0
+MAX_LOG_BYTES = 10 * 2**20
 # Settings that are the client's own, not the service's: they are not part of its key.
 CLIENT_SETTINGS = frozenset({"scope", "log_level", "standalone"})
 # A unix socket path is limited to about 104-108 bytes.
@@ -112,6 +113,8 @@ def service_key(settings: Settings) -> str:
     store = settings.db if isinstance(settings.db, str) else str(Path(settings.db).expanduser().resolve())
     deciding["db"] = store
     deciding.pop("service_dir", None)
+    # A new version of the package gets a service of its own (the old one, idle, exits by itself).
+    deciding["version"] = package_version()
     return hashlib.sha256(json.dumps(deciding, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -154,7 +157,10 @@ def service_status(place: ServicePlace, timeout: float = 2.0) -> ServiceStatus |
         return None
     if response.status_code != 200:
         return None
-    status = ServiceStatus.model_validate_json(response.content)
+    try:
+        status = ServiceStatus.model_validate_json(response.content)
+    except ValueError:
+        return None
     return status if status.key == place.key else None
 
 
@@ -188,6 +194,9 @@ def start_service(settings: Settings, place: ServicePlace) -> subprocess.Popen[b
     """Start a detached service for these settings; its stderr goes to its log file."""
     _private_dir(place.directory)
     _private_dir(place.socket.parent)
+    with contextlib.suppress(OSError):
+        if place.log.stat().st_size > MAX_LOG_BYTES:
+            place.log.replace(place.log.with_suffix(".log.1"))  # one older log is kept
     with open(place.log, "ab") as log:
         os.chmod(place.log, 0o600)
         return subprocess.Popen(

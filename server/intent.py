@@ -2,9 +2,12 @@
 left alone? Then the route use case: recall what bears on the message, send what is worth keeping through
 the normal write path.
 
-A message whose shape settles the question is decided by rule (a question about what was decided before,
-an explicit "remember that", an acknowledgement, bare command output); the cerebellum's scored label
-decides the rest. The rules are general statements about how people ask about the past and tell an agent
+A message whose shape settles the question is decided by rule (a question about what was decided before
+or about how things stand now, a correction that names what is true now, an order to deploy, migrate or
+set up something of the project's, an explicit "remember that", a question about the code at hand, an
+acknowledgement, bare command output); the cerebellum's scored label decides the rest, read within what
+the message's form allows (one question states nothing to keep; a message that says to keep something is
+REMEMBER or BOTH). The rules are general statements about how people ask about the past and tell an agent
 to keep something, in English and Chinese; they are not fitted to any evaluation case.
 """
 
@@ -120,6 +123,96 @@ _HERE = re.compile(
 )
 _EDIT_MAX_CHARS = 120
 _QUESTION = re.compile(r"[?？]")
+
+# Asking how things stand now: a question (not a request) about what "we" use or have, or about the
+# present value of something, that points at nothing in front of the agent. The answer lives in memory.
+_STATE_QUESTION_EN = re.compile(
+    r"^\s*(and |so |but |ok,? |also,? )?(what|what's|whats|which|where|where's|who|who's|whose|when|how|"
+    r"is|are|was|do|does|did|have|has|are we|do we)\b",
+    re.IGNORECASE,
+)
+_STATE_NOW_EN = re.compile(
+    r"\b(we|we're|we've|our|ours|us|the team|the team's|currently|still|these days|nowadays|at the moment|"
+    r"right now|now|anymore|any more|any longer)\b|\bagain\s*[?？.]?\s*$",
+    re.IGNORECASE,
+)
+_OWNER_QUESTION = re.compile(
+    r"^\s*who('s| is| are)?\s+(owns?|maintains?|in charge of|responsible for|looks after|runs|on call)\b"
+    r"|^\s*谁(负责|管|维护|在管|是负责人)|(负责人|维护人|owner)是谁",
+    re.IGNORECASE,
+)
+# Asking for advice or making a request is not asking how things stand.
+_ADVICE = re.compile(
+    r"\b(should|shall|could|would|can|will|might)\s+(we|i|you)\b|\bdo you think\b|\bwhat if\b|\bwhat about\b"
+    r"|你觉得|你认为|应该|要不要|能不能|可不可以|可以吗|是不是该",
+    re.IGNORECASE,
+)
+_STATE_QUESTION_ZH = re.compile(r"[?？]\s*$|(吗|呢|么)[。.?？]?\s*$|什么|哪|多少|谁|几|怎么|如何|是否|有没有|还是")
+_STATE_NOW_ZH = re.compile(r"我们|咱们|现在|目前|如今|还在|仍然|依然|一般|平时|通常|团队")
+# Something in front of the agent: the code, the file, the output at hand.
+_AT_HAND = re.compile(
+    r"\b(this|these|here|above|below)\b(?! (days|week|weeks|month|year|morning|afternoon|time|sprint|quarter))"
+    r"|`[^`]+`|\b[\w/-]+\.(py|ts|tsx|js|go|rs|java|md|json|ya?ml|toml)\b|这个|这段|这里|这行|这样|这么|上面|下面",
+    re.IGNORECASE,
+)
+# Saying something stored is wrong or has changed, and what is true now: an opening that contradicts,
+# or a statement that names the old value beside the new one.
+_CORRECTION_OPEN_EN = re.compile(
+    r"^\s*(no|nope|nah|not quite|wrong|incorrect|actually|correction|"
+    r"(that's|that is|this is|it's|it is) (wrong|not right|not true|incorrect|outdated|out of date|old|stale|"
+    r"no longer (true|right|the case))|"
+    r"wrong \w+|not \w+(?= *[:,;\u2014\u2013-]))\b\s*[,.:;!\u2014\u2013-]*\s*",
+    re.IGNORECASE,
+)
+_CORRECTION_OPEN_ZH = re.compile(
+    r"^\s*(不对|不是的|错了|搞错了|其实|更正|纠正一下|实际上|准确地说|不，|不,)[，,：:。\s]*"
+)
+_NOT_X_BUT_Y_ZH = re.compile(r"^\s*不是[^，,。？?]{1,30}[，,]\s*(而)?是\s*\S")
+_CHANGED = re.compile(
+    r"\b(now|these days|nowadays|since \w+)\b[^.?!\n]{0,60},\s*not\b"
+    r"|\bnot\b[^.?!\n]{1,40}\b(any ?more|any longer)\b"
+    r"|\bno longer\b"
+    r"|(已经|现在)[^。？?！!\n]{0,20}(改|换|迁|切|升|转|搬)[^。？?！!\n]{0,20}了"
+    r"|现在[^。？?！!\n]{1,30}[，,]\s*(不是|而不是)"
+    r"|(改成|改为|换成|换为|迁到|迁移到|切到|切换到|升到|升级到)[^。？?！!\n]{1,20}了"
+    r"|不再",
+    re.IGNORECASE,
+)
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+# Where one sentence ends and another starts (a statement before a question makes two).
+_SENTENCES = re.compile(r"(?<=[.;!。；！])\s*|(?<=[?？])\s+(?=\S)")
+_REQUEST = re.compile(r"^\s*(can you|could you|would you|will you|please|pls|help me|帮我|帮忙|请|麻烦)", re.IGNORECASE)
+# The code, file or output in front of the agent, named as such.
+_CODE_AT_HAND = re.compile(
+    r"\b(this|these|the above|the following)\s+(\w+\s+)?(function|functions|method|class|code|line|"
+    r"lines|loop|regex|variable|snippet|block|query|component|file|diff|output|error|expression|condition|"
+    r"script|test|tests|hunk|stack ?trace|traceback)\b"
+    r"|这段代码|这个函数|这个方法|这个类|这个变量|这个正则|这行|这几行|上面的代码|下面的代码|这个报错|这个文件",
+    re.IGNORECASE,
+)
+# What follows "no," when it is not a correction: an order, a wait, an acknowledgement.
+_NOT_A_STATEMENT = re.compile(
+    r"^(don't|do not|stop|wait|hold on|leave|keep|just|please|let's|let us|let me|not yet|not now|thanks|"
+    r"thank you|i mean|i meant|never ?mind|worries|problem|idea|clue)\b|^(别|不要|先|等|我说|我是说|我的意思|我指)",
+    re.IGNORECASE,
+)
+# A value a correction names: a number, a name, an identifier, code, or the old value set against it.
+_NAMED_VALUE = re.compile(
+    r"\d|`|[A-Za-z]+[-_./:@][A-Za-z0-9]|(?<=\s)(?!I\b)[A-Z][A-Za-z0-9]+|[\u4e00-\u9fff]"
+    r"|,\s*not\b|\binstead of\b|\bno longer\b|\bany ?more\b"
+)
+# Starting a piece of project work the stored decisions and lessons bear on: an operations verb first,
+# aimed at a service or environment rather than at the code in front of the agent.
+_TASK_EN = re.compile(
+    r"^\s*(please\s+|let's\s+|let us\s+|can you\s+|could you\s+|we need to\s+|i need to\s+|time to\s+)?"
+    r"(set up|setup|deploy|redeploy|release|cut (a |the )?(release|\d)|roll out|roll back|rollback|migrate|"
+    r"upgrade|downgrade|provision|configure|bootstrap|debug|investigate|troubleshoot|"
+    r"figure out why|find out why|look into why)\b",
+    re.IGNORECASE,
+)
+_TASK_ZH = re.compile(
+    r"^\s*((请|帮我|帮忙|麻烦你?|我们来|咱们来|来|去)[^。？?！!\n的]{0,8})?(部署|上线|发布|迁移|升级|配置|搭建|排查|回滚|deploy)"
+)
 _SLASH_COMMAND = re.compile(r"^/[a-z][\w-]*(\s.*)?$", re.DOTALL)
 
 
@@ -158,6 +251,59 @@ def says_to_keep(text: str) -> bool:
     return bool(_REMEMBER_EN.search(text) or _REMEMBER_ZH.search(text))
 
 
+def asks_how_things_stand(text: str) -> bool:
+    """A question about the project's present state (what we use, who owns it, is it still so), not about
+    the code at hand and not a request ("can you ...")."""
+    if _AT_HAND.search(text):
+        return False
+    if _OWNER_QUESTION.search(text):
+        return True
+    ends_as_statement = text.rstrip().endswith((".", "。", "!", "！"))
+    if _QUESTION.search(text) is None and ends_as_statement:
+        return False
+    if _ADVICE.search(text):
+        return False
+    if _STATE_QUESTION_EN.search(text) and _STATE_NOW_EN.search(text):
+        return True
+    return bool(_HAN.search(text) and _STATE_QUESTION_ZH.search(text) and _STATE_NOW_ZH.search(text))
+
+
+def is_one_question(text: str) -> bool:
+    """One interrogative sentence and nothing before it: "What's the timeout on the client?"."""
+    sentences = [part for part in _SENTENCES.split(text.strip()) if part.strip()]
+    return len(sentences) == 1 and bool(_QUESTION.search(text.strip()[-1:]))
+
+
+def points_at_code_at_hand(text: str) -> bool:
+    """It asks about, or for something done to, the code, file or output in front of the agent ("what does
+    this function return?", "can you make this loop faster?"). A statement that mentions them may be a lesson."""
+    if len(text) > _EDIT_MAX_CHARS or not _CODE_AT_HAND.search(text):
+        return False
+    return bool(_QUESTION.search(text) or _REQUEST.match(text))
+
+
+def corrects(text: str) -> bool:
+    """It says something the agent may hold is wrong or has changed, and what is true now."""
+    if _NOT_X_BUT_Y_ZH.search(text) or (_CHANGED.search(text) and not _AT_HAND.search(text)):
+        return True
+    opened = _CORRECTION_OPEN_EN.match(text) or _CORRECTION_OPEN_ZH.match(text)
+    if opened is None:
+        return False
+    rest = text[opened.end() :].strip()
+    if not rest or _NOT_A_STATEMENT.match(rest) or _acknowledgement(rest) or _AT_HAND.search(rest):
+        return False
+    if _QUESTION.search(rest):
+        return False
+    return bool(_NAMED_VALUE.search(" " + rest))
+
+
+def starts_project_work(text: str) -> bool:
+    """An order to deploy, migrate, upgrade, set up or debug something of the project's (not the code at hand)."""
+    if _AT_HAND.search(text) or _QUESTION.search(text) or len(text) > _EDIT_MAX_CHARS:
+        return False
+    return bool(_TASK_EN.search(text) or _TASK_ZH.search(text))
+
+
 def rule(text: str) -> IntentRule | None:
     """The certain intent of a message from its shape, or None when the shape leaves it open."""
     stripped = text.strip()
@@ -174,10 +320,18 @@ def rule(text: str) -> IntentRule | None:
     keeps = says_to_keep(stripped) or (signal is not None and signal.decision == "SAVE")
     if asks and keeps:
         return IntentRule("BOTH", "it says something to keep and asks about what was decided before")
+    if corrects(stripped):
+        return IntentRule("BOTH", "it corrects what may be stored: says what is true now")
     if asks:
         return IntentRule("RECALL", "it asks about something decided or learned before")
+    if not keeps and asks_how_things_stand(stripped):
+        return IntentRule("RECALL", "it asks how things stand in the project now")
     if not keeps and len(stripped) <= _EDIT_MAX_CHARS and _EDIT_VERB.search(stripped) and _HERE.search(stripped):
         return IntentRule("NONE", "an instruction about the code at hand")
+    if not keeps and points_at_code_at_hand(stripped):
+        return IntentRule("NONE", "it is about the code in front of the agent")
+    if not keeps and starts_project_work(stripped):
+        return IntentRule("RECALL", "it starts project work (deploy, migrate, set up, debug) that lessons bear on")
     if keeps and _QUESTION.search(stripped):
         return None  # something to keep and a question about the present: the model tells BOTH from REMEMBER
     if keeps:
@@ -210,13 +364,40 @@ class IntentVerdict(BaseModel):
     ] = None
 
 
-def from_model(label: IntentLabel, recall_floor: float = RECALL_FLOOR) -> IntentVerdict:
-    """The model's label, with the recall side winning when it holds at least `recall_floor` of the mass."""
+@dataclass(frozen=True)
+class Shape:
+    """What a message's form says even when it does not settle the intent."""
+
+    keeps: bool = False
+    """It tells the agent to keep something (so REMEMBER or BOTH; only whether it also asks is open)."""
+    question: bool = False
+    """It is one question and nothing else (so it asks; it states nothing to keep)."""
+
+
+def shape(text: str) -> Shape:
+    stripped = text.strip()
+    signal = signals.classify(stripped)
+    keeps = says_to_keep(stripped) or (signal is not None and signal.decision == "SAVE")
+    return Shape(keeps=keeps, question=is_one_question(stripped))
+
+
+def from_model(label: IntentLabel, recall_floor: float = RECALL_FLOOR, form: Shape | None = None) -> IntentVerdict:
+    """The model's label, read within what the message's form allows, with the recall side winning when
+    it holds at least `recall_floor` of the mass."""
     shares: Mapping[str, float] = label.probabilities
     intent: Intent = label.intent
     recall_side = shares.get("RECALL", 0.0) + shares.get("BOTH", 0.0)
     reason = f"the cerebellum read it as a {label.kind or intent}"
-    if intent in ("NONE", "REMEMBER") and recall_side >= recall_floor:
+    form = form or Shape()
+    if form.keeps:
+        # It says to keep something: the model only decides whether it also asks.
+        intent = "BOTH" if recall_side >= recall_floor else "REMEMBER"
+        reason = f"it says to keep something; the cerebellum gave recall {recall_side:.2f}: {intent}"
+    elif form.question and intent == "REMEMBER":
+        # One question states nothing to keep: the model read a question about a fact as the fact.
+        intent = "RECALL"
+        reason = f"a question about a {label.kind or 'fact'}: it asks what is stored"
+    elif intent in ("NONE", "REMEMBER") and recall_side >= recall_floor:
         leaned = intent
         intent = "BOTH" if intent == "REMEMBER" else "RECALL"
         reason = f"the cerebellum leaned to {leaned}, but gave recall {recall_side:.2f}: {intent}"
@@ -237,14 +418,18 @@ def classify(
     `brain` is anything with an `intent(text)` method (a Cerebellum); without one, or when it fails, an
     unsettled message is treated as a recall. `lock` serializes the model call with the pipeline's.
     """
+    form = Shape()
     if use_rules:
         found = rule(text)
         if found is not None:
             return IntentVerdict(intent=found.intent, reason=found.rule, decided_by="rule")
+        form = shape(text)
     ask: Callable[[str], IntentLabel] | None = getattr(brain, "intent", None)
     if ask is None:
         return IntentVerdict(
-            intent="RECALL", reason="no cerebellum to ask; reading costs little", decided_by="fallback"
+            intent="BOTH" if form.keeps else "RECALL",
+            reason="no cerebellum to ask; reading costs little",
+            decided_by="fallback",
         )
     try:
         with lock if lock is not None else nullcontext():
@@ -252,7 +437,7 @@ def classify(
     except CerebellumError as exc:
         logger.warning("intent: the cerebellum failed, treating the message as a recall: %s", exc)
         return IntentVerdict(intent="RECALL", reason=f"the cerebellum failed: {exc}", decided_by="fallback")
-    return from_model(label, recall_floor)
+    return from_model(label, recall_floor, form)
 
 
 def wants_recall(intent: Intent) -> bool:

@@ -39,6 +39,30 @@ GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # a made-up toke
         ("Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nKeyError: 'x'", "NONE"),
         ("Rename `foo` to `bar` in this file.", "NONE"),
         ("", "NONE"),
+        # How things stand now: a question about what we use or who owns it, not about the code at hand.
+        ("Which message broker are we on these days?", "RECALL"),
+        ("Do we still ship the Windows build?", "RECALL"),
+        ("Who maintains the mobile app?", "RECALL"),
+        ("现在的 CI 用的是哪个 runner？", "RECALL"),
+        ("谁负责日志平台？", "RECALL"),
+        # Plain corrections: a contradicting opening and what is true now, or the old value set against the new.
+        ("no, it's 5433", "BOTH"),
+        ("Nope, the bucket lives in eu-west-1.", "BOTH"),
+        ("Not Monday: the freeze starts on Wednesday.", "BOTH"),
+        ("The worker runs on Python 3.12 now, not 3.11.", "BOTH"),
+        ("We no longer squash merges.", "BOTH"),
+        ("Correction: the API listens on 8082.", "BOTH"),
+        ("不是 6379，是 6380。", "BOTH"),
+        ("不对，日志现在存在 S3。", "BOTH"),
+        ("No, 测试库是 Postgres 16。", "BOTH"),
+        # Starting project work that stored lessons bear on.
+        ("Deploy the search service to staging.", "RECALL"),
+        ("Let's migrate the sessions table to the new cluster.", "RECALL"),
+        ("帮我把网关升级到新版本。", "RECALL"),
+        # A question or a request about the code in front of the agent needs nothing stored.
+        ("What does this function return?", "NONE"),
+        ("Can you make this query faster?", "NONE"),
+        ("这个函数为什么返回空？", "NONE"),
     ],
 )
 def test_rules_settle_the_messages_whose_shape_is_certain(text: str, expected: str) -> None:
@@ -46,8 +70,30 @@ def test_rules_settle_the_messages_whose_shape_is_certain(text: str, expected: s
     assert verdict.intent == expected and verdict.decided_by == "rule"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "No, don't change that.",  # an order after "no", not a correction
+        "No, the other one.",  # names no value
+        "Nope, still failing.",
+        "Actually, can you also add tests?",
+        "No, 我说的是另一个文件。",
+        "Should we add a retry here?",  # asking for advice
+        "你觉得我们应该怎么做？",
+        "Can you look at the logs again?",  # a request
+        "Please write docstrings in Google style, not NumPy style.",  # a preference with a contrast, no change
+        "生产环境的配置在 Vault 里。",  # a noun 配置, not an order to configure
+        "Deploy this.",  # the thing at hand
+    ],
+)
+def test_shapes_that_only_look_like_a_correction_a_state_question_or_a_task_are_left_to_the_model(
+    text: str,
+) -> None:
+    assert intents.rule(text) is None
+
+
 def test_an_open_message_goes_to_the_model_and_without_one_is_read_as_a_recall() -> None:
-    text = "Set up the deploy pipeline for the new worker."
+    text = "Add pagination to the orders endpoint."
     assert intents.rule(text) is None
     brain = ScriptedBrain(intention="NONE")
     assert intents.classify(text, brain).intent == "NONE" and brain.prompts == [text]
@@ -58,6 +104,35 @@ def test_an_open_message_goes_to_the_model_and_without_one_is_read_as_a_recall()
         "decided_by": "fallback",
     }
     assert intents.classify(text, ScriptedBrain(fail=True)).decided_by == "fallback"
+
+
+def test_the_message_form_bounds_what_the_model_may_say() -> None:
+    from server.cerebellum import IntentLabel
+
+    # One question states nothing to keep: a model reading a question about a value as the fact asks.
+    as_fact = IntentLabel("REMEMBER", {"RECALL": 0.2, "REMEMBER": 0.8, "BOTH": 0.0, "NONE": 0.0}, 1.0, "fact")
+    question = "What's the retry limit on the importer?"
+    assert intents.rule(question) is None and intents.shape(question).question
+    assert intents.classify(question, FixedLabel(as_fact)).intent == "RECALL"
+    # A statement and then a question is not one question: the model's REMEMBER stands.
+    assert not intents.shape("The importer retries 5 times. Why?").question
+    # Told to keep something and asked something: REMEMBER or BOTH, never a bare RECALL.
+    asking = IntentLabel("RECALL", {"RECALL": 0.9, "REMEMBER": 0.05, "BOTH": 0.05, "NONE": 0.0}, 1.0, "question")
+    told = "From now on we use uv; which images still call pip?"
+    assert intents.rule(told) is None and intents.shape(told).keeps
+    assert intents.classify(told, FixedLabel(asking)).intent == "BOTH"
+    leaning = IntentLabel("REMEMBER", {"RECALL": 0.1, "REMEMBER": 0.8, "BOTH": 0.1, "NONE": 0.0}, 1.0, "preference")
+    assert intents.classify(told, FixedLabel(leaning)).intent == "REMEMBER"
+    # Without a model such a message is still written as well as read.
+    assert intents.classify(told, None).intent == "BOTH"
+
+
+class FixedLabel:
+    def __init__(self, label: Any) -> None:
+        self.label = label
+
+    def intent(self, text: str) -> Any:
+        return self.label
 
 
 def test_the_recall_side_wins_when_it_holds_the_floor() -> None:
@@ -137,7 +212,7 @@ def test_route_recalls_and_writes_through_the_pipeline(store: SeedStore) -> None
 
 def test_route_model_says_both_and_the_gate_still_decides(store: SeedStore) -> None:
     memory = scripted_memory(store, "BOTH", gate="SKIP")
-    result = intents.route(memory, "The worker runs on Python 3.12 now, not 3.11.", "proj")
+    result = intents.route(memory, "The worker needs Python 3.12 for the new typing features.", "proj")
     assert result.intent == "BOTH" and result.decided_by == "model"
     assert result.memories is not None
     assert result.write is not None and result.write.status == "skipped"  # the gate, not the router, said no
@@ -165,5 +240,5 @@ async def test_route_tool_over_mcp_with_smollm2(settings: Settings) -> None:
 
 def test_real_models_route_a_message(store: SeedStore, cerebellum: Cerebellum, embedder: Embedder) -> None:
     memory = Memory(store, cerebellum, embedder, candidate_similarity=0.0)
-    result = intents.route(memory, "Set up the staging deploy for the billing service.", "proj")
+    result = intents.route(memory, "Add pagination to the orders endpoint.", "proj")
     assert result.decided_by == "model" and result.intent in intents.INTENTS

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from eval import bench, bench_recall, decisions, keywords, locomo, paraphrase
+from eval import bench, bench_recall, decisions, keywords, locomo, paraphrase, processes
 from eval.common import emit, load_models, settings_from
 
 
@@ -50,6 +50,14 @@ def main(argv: list[str] | None = None) -> None:
     p_key.add_argument("--db", help="also PostgreSQL: an empty database's URL, or 'embedded' for a throw-away server")
     p_key.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
 
+    p_proc = sub.add_parser("processes", help="server processes with a real GGUF on one PostgreSQL, one SIGKILLed")
+    p_proc.add_argument("--db", default="embedded", help="an empty database's URL, or 'embedded' (default)")
+    p_proc.add_argument("--model", help="cerebellum GGUF path (default: SmolLM2 from the test package)")
+    p_proc.add_argument("--embedder", help="embedding GGUF path (default: SmolLM2 from the test package)")
+    p_proc.add_argument("--processes", type=int, default=4, help="server processes (default 4)")
+    p_proc.add_argument("--texts", type=int, default=3, help="remembers per process (default 3)")
+    p_proc.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
+
     p_bench = sub.add_parser("bench", help="write-path speed: write, recall or startup (see eval/bench.py)")
     p_bench.add_argument("what", choices=["write", "recall", "startup"])
     p_bench.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
@@ -85,6 +93,12 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    if args.runner == "processes":
+        report = processes.run(
+            args.db, model=args.model, embedder=args.embedder, processes=args.processes, texts=args.texts
+        )
+        emit(report, processes.render(report), args.json)
+        return
     if args.runner == "keywords":
         report = keywords.run(args.pairs, postgres=args.db)
         emit(report, keywords.render(report), args.json)

@@ -154,8 +154,11 @@ def run_recall(
     if n_embedded > n_real:  # how close a blended vector is to the real embedding of the same made-up text
         check = blended(doc_vectors[:n_real], corpus.real, parts_of[n_real:n_embedded])
         cosines = (check * doc_vectors[n_real:n_embedded]).sum(axis=1)
-        blend = {"checked": len(cosines), "cos_mean": round(float(cosines.mean()), 4),
-                 "cos_p5": round(float(np.percentile(cosines, 5)), 4)}
+        blend = {
+            "checked": len(cosines),
+            "cos_mean": round(float(cosines.mean()), 4),
+            "cos_p5": round(float(np.percentile(cosines, 5)), 4),
+        }
     if n_embedded < len(documents):
         doc_vectors = np.vstack([doc_vectors, blended(doc_vectors[:n_real], corpus.real, parts_of[n_embedded:])])
     index_of = {text: i for i, text in enumerate(documents)}
@@ -180,11 +183,14 @@ def run_recall(
         try:
             for name, store in stores.items():
                 if not store.is_empty():
-                    raise SystemExit(f"bench recall: the {name} store at {store.path} already holds data; give an "
-                                     "empty database (or --db embedded for a throw-away server)")
+                    raise SystemExit(
+                        f"bench recall: the {name} store at {store.path} already holds data; give an "
+                        "empty database (or --db embedded for a throw-away server)"
+                    )
             ready = _Ready(models.embedder, dict(zip(corpus.questions, question_vectors.tolist(), strict=True)))
             memories = {
-                name: Memory.from_settings(store, NoCerebellum(), ready, models.settings) for name, store in stores.items()
+                name: Memory.from_settings(store, NoCerebellum(), ready, models.settings)
+                for name, store in stores.items()
             }
             if "postgresql" in stores:
                 report["postgres_settings"] = _server_settings(stores["postgresql"])
@@ -205,9 +211,7 @@ def run_recall(
                     load_s[name] = round(time.monotonic() - t0, 1)
                 loaded = size
                 vectors = doc_vectors[:size]
-                figures: dict[str, dict[str, list[float]]] = {
-                    name: {"search": [], "knn": []} for name in stores
-                }
+                figures: dict[str, dict[str, list[float]]] = {name: {"search": [], "knn": []} for name in stores}
                 embed_ms: list[float] = []
                 numpy_ms: list[float] = []
                 for question in timed:
@@ -278,7 +282,8 @@ def render_recall(report: dict[str, Any]) -> list[str]:
     if report["blend_check"]:
         b = report["blend_check"]
         lines.append(
-            f"  blended vs real embedding of {b['checked']} made-up texts: cosine mean {b['cos_mean']}, p5 {b['cos_p5']}"
+            f"  blended vs real embedding of {b['checked']} made-up texts: "
+            f"cosine mean {b['cos_mean']}, p5 {b['cos_p5']}"
         )
     if "hnsw_index" in report:
         lines.append(f"  PostgreSQL index: {report['hnsw_index']}; settings {report['postgres_settings']}")
@@ -295,7 +300,9 @@ def render_recall(report: dict[str, Any]) -> list[str]:
                 f"  {row['seeds']:8d}  {name:11} {f['load_s']:7.1f}  {f['search_p50_ms']:10.1f}  "
                 f"{f['search_p95_ms']:10.1f}  {f['knn_p50_ms']:7.1f}  {f['recall_at_10']:9.3f}"
             )
-        marks = "real documents only" if row["real_only"] else ("all embedded" if row["all_embedded"] else "part blended")
+        marks = (
+            "real documents only" if row["real_only"] else ("all embedded" if row["all_embedded"] else "part blended")
+        )
         extra = f"  {'':8}  ({marks}) embed p50 {row['embed_p50_ms']} ms, NumPy scan p50 {row['numpy_scan_p50_ms']} ms"
         if "pg_over_sqlite_search" in row:
             extra += f"; PostgreSQL / SQLite search time: {row['pg_over_sqlite_search']}"

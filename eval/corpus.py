@@ -138,6 +138,11 @@ def embedded(
         done += len(chunk)
         rate = done / max(1e-9, time.monotonic() - started)
         logger.warning(
-            "embedded %d of %d %s texts (%.0f a second, cached in %s)", offset + len(chunk), len(texts), kind, rate, cache
+            "embedded %d of %d %s texts (%.0f a second, cached in %s)",
+            offset + len(chunk),
+            len(texts),
+            kind,
+            rate,
+            cache,
         )
     return np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)

@@ -20,6 +20,7 @@ import numpy as np
 import psycopg
 from pgvector import Vector  # pyright: ignore[reportMissingTypeStubs]
 from pgvector.psycopg import register_vector  # pyright: ignore[reportMissingTypeStubs]
+from psycopg import sql
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
@@ -171,7 +172,7 @@ def _enable_extensions(conn: psycopg.Connection[Any], url: str) -> None:
         if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", (extension,)).fetchone() is not None:
             continue
         try:
-            conn.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
+            conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)))
         except psycopg.errors.InsufficientPrivilege as exc:
             user = conn.info.user
             raise StoreError(
@@ -185,7 +186,7 @@ def _enable_extensions(conn: psycopg.Connection[Any], url: str) -> None:
 def _configure(raw: psycopg.Connection[Any]) -> None:
     """Every connection of the store: pgvector's types, the HNSW search settings."""
     register_vector(raw)
-    raw.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
+    raw.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(HNSW_EF_SEARCH)))
     # With a scope filter, keep scanning the index until k rows pass it (pgvector >= 0.8).
     raw.execute("SET hnsw.iterative_scan = strict_order")
 

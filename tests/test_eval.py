@@ -120,9 +120,9 @@ def test_recall_benchmark_times_both_engines_and_checks_the_index_against_exact(
         assert row["sqlite"]["recall_at_10"] == 1.0
         assert 0.5 <= row["postgresql"]["recall_at_10"] <= 1.0
         assert set(row["postgresql"]["ef_search_sweep"]) == {"40", "100", "200", "400"}
-    # The tiny conversation has fewer real turns than 60: the rest are joins of two real ones.
-    assert report["real_documents"] < 60 == report["documents"]
-    assert report["rows"][0]["real_only"] and not report["rows"][1]["real_only"]
+    # The tiny conversation has fewer real turns than 20: the rest are joins of real ones, all embedded.
+    assert report["real_documents"] < 20 and report["documents"] == report["embedded_documents"] == 60
+    assert not report["rows"][0]["real_only"] and report["rows"][1]["all_embedded"]
     # The documents' vectors are cached (one chunk here), keyed by the embedder and the texts.
     assert len(list((tmp_path / "cache").glob("*-doc-*.npy"))) == 1
     assert any("PostgreSQL / SQLite search time" in line for line in text)

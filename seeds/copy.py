@@ -88,16 +88,18 @@ class CopyPart(StoreCore):
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
         return None if row is None or self._dimension is None else (str(row[0]), self._dimension)
 
-    def load(self, dump: StoreDump) -> None:
+    def load(self, dump: StoreDump, *, replace: bool = False) -> int:
         """Write a dump into this store, ids and timestamps as they were, in one transaction.
 
-        Refused, changing nothing: a store that already holds seeds, operations or inbox texts, and one
-        bound to another embedder than the dump's.
+        Refused, changing nothing: a store that already holds seeds, operations or inbox texts (unless
+        `replace`: then what it held is deleted in the same transaction, and all of it stays if the copy
+        fails), and one bound to another embedder than the dump's. Returns how many seeds were replaced.
         """
-        if not self.is_empty():
+        if not replace and not self.is_empty():
             raise StoreError(
                 f"The target store {self.path} already holds data; migrate copies into an empty store only. "
-                "Point --to at a new file or an empty database."
+                "Point --to at a new file or an empty database, or add --force to replace everything the "
+                "target holds by the copy (export it first if you may want it back)."
             )
         if dump.embedder is not None:
             bound = self._bound()
@@ -107,7 +109,11 @@ class CopyPart(StoreCore):
                     f"source to '{dump.embedder[0]}' ({dump.embedder[1]}); migrate into an empty, unbound store."
                 )
             self.bind_embedder(*dump.embedder)
+        replaced = 0
         with self._lock, self._write():
+            if replace:
+                replaced = int(self._conn.execute("SELECT count(*) FROM seeds").fetchone()[0])
+                self._clear()
             for key, value in dump.meta.items():
                 self._conn.execute(
                     "INSERT INTO meta (key, value) VALUES (?, ?) "
@@ -127,6 +133,16 @@ class CopyPart(StoreCore):
             )
             self._insert_rows("inbox", _INBOX, dump.inbox)
             self._after_import()
+        return replaced
+
+    def _clear(self) -> None:
+        """Inside a write: delete every seed, vector, operation, history entry, inbox text and meta key
+        (the embedder binding stays: it is the dump's)."""
+        if self._dimension is not None:
+            self._conn.execute("DELETE FROM seed_vectors")
+        for table in ("seeds", "seed_history", "operations", "inbox"):
+            self._conn.execute(f"DELETE FROM {table}")
+        self._conn.execute("DELETE FROM meta WHERE key NOT IN ('embedder', 'embedding_dimension')")
 
     def _insert_rows(self, table: str, columns: str, rows: Sequence[Sequence[object]]) -> None:
         if rows:

@@ -8,7 +8,7 @@ import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from seeds.engine import EngineConnection
 from seeds.records import (
@@ -27,24 +27,32 @@ VECTOR_TABLE = "seed_vectors"
 
 
 class StoreCore(ABC):
-    """Calls are serialized on one connection (thread-safe); each write is one short transaction."""
+    """Thread-safe: calls are serialized on one connection (or each thread checks one out of an engine's
+    pool); each write is one short transaction."""
 
     engine = "sqlite"
 
     def __init__(self, conn: EngineConnection, path: str) -> None:
-        self._conn = conn
+        self._home = conn
         self.path = path
         """Where the store is: a file path, or a postgresql:// URL without its password."""
-        self._lock = threading.RLock()
+        self._lock: AbstractContextManager[object] = threading.RLock()
+        """Held around every statement group. SQLite: the one connection's lock. An engine with a pool
+        replaces it by a checkout that gives the calling thread a connection of its own."""
         self._dimension: int | None = None
         self._migrate()
         row = conn.execute("SELECT value FROM meta WHERE key = 'embedding_dimension'").fetchone()
         if row is not None:
             self._dimension = int(row[0])
 
+    @property
+    def _conn(self) -> EngineConnection:
+        """The connection of the calling thread's statements (the one connection, unless an engine pools)."""
+        return self._home
+
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._home.close()
 
     # -- what an engine provides ------------------------------------------------------------
 

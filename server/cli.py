@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument("--from", dest="source", help="the store to copy (default: --db)")
     migrate.add_argument("--to", dest="target", required=True, help="a new SQLite file or an empty postgresql:// URL")
+    migrate.add_argument(
+        "--force", action="store_true", help="replace whatever the target holds by the copy (refused without it)"
+    )
     command("download", "fetch the configured models into the Hugging Face cache now")
     calibrate = command(
         "calibrate",
@@ -807,6 +810,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
         target_location = Settings(db=args.target).db
     except ValidationError as exc:
         raise CliError(f"--to: {exc.errors()[0]['msg']}") from exc
+    if str(target_location) == str(source_settings.db):
+        raise CliError(f"--to is the store being copied ({redacted(target_location)}); give another file or database.")
     with _store(source_settings) as source:
         dump = source.dump()
         try:
@@ -814,7 +819,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
         except StoreError as exc:
             raise CliError(str(exc)) from exc
         try:
-            target.load(dump)
+            replaced = target.load(dump, replace=args.force)
             copied = target.stats()
         except StoreError as exc:
             raise CliError(f"{exc} Nothing was copied.") from exc
@@ -822,7 +827,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
             target.close()
     _out().print(
         f"copied {dump.summary()} from {source.path} to {redacted(target_location)} "
-        f"({copied.engine}, {copied.seeds} seeds there now)"
+        f"({copied.engine}, {copied.seeds} seeds there now"
+        + (f"; the {replaced} seeds it held before were replaced)" if args.force else ")")
     )
 
 

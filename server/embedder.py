@@ -180,6 +180,20 @@ class Embedder:
             vector = [sum(column) / len(tokens) for column in zip(*tokens, strict=True)]
         return l2_normalize(cast(list[float], vector))
 
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Many documents' vectors in batches (bulk loads, benchmarks): the same vectors as one by one,
+        to float rounding, in a fraction of the time."""
+        if not texts:
+            return []
+        raw = cast(list[Any], self._llm.embed([self._fit(self.family.document(t)) for t in texts], truncate=True))
+        vectors: list[list[float]] = []
+        for vector in raw:
+            if vector and isinstance(vector[0], list):  # per-token output: pool it ourselves
+                tokens = cast(list[list[float]], vector)
+                vector = [sum(column) / len(tokens) for column in zip(*tokens, strict=True)]
+            vectors.append(l2_normalize(cast(list[float], vector)))
+        return vectors
+
     def embed_document(self, text: str) -> list[float]:
         """The vector stored for a seed."""
         return self._embed(self.family.document(text))

@@ -106,14 +106,26 @@ def test_write_benchmark_compares_prefix_reuse_with_reevaluation(smollm2: Path) 
     assert any("read-once floor" in line for line in text)
 
 
-def test_recall_benchmark_times_search_against_numpy(smollm2: Path) -> None:
-    text, report = run_eval(
-        "bench", "recall", "--data", str(DATA / "locomo-tiny.json"), "--embedder", str(smollm2), "--sizes", "50,200"
-    )
-    assert [row["seeds"] for row in report["rows"]] == [50, 200]
+def test_recall_benchmark_times_both_engines_and_checks_the_index_against_exact(
+    smollm2: Path, postgres_url: str, tmp_path: Path
+) -> None:
+    args = ["bench", "recall", "--data", str(DATA / "locomo-tiny.json"), "--embedder", str(smollm2)]
+    args += ["--sizes", "20,60", "--queries", "5", "--db", postgres_url, "--cache", str(tmp_path / "cache")]
+    text, report = run_eval(*args)
+    assert [row["seeds"] for row in report["rows"]] == [20, 60]
     for row in report["rows"]:
-        assert row["recall_p50_ms"] > 0 and row["sqlite_vec_knn_p50_ms"] > 0 and row["numpy_scan_p50_ms"] > 0
-    assert "NumPy" in text[1]
+        for engine in ("sqlite", "postgresql"):
+            assert 0 < row[engine]["search_p50_ms"] <= row[engine]["search_p95_ms"] and row[engine]["knn_p50_ms"] > 0
+        # sqlite-vec scans every vector: it finds exactly NumPy's top 10.
+        assert row["sqlite"]["recall_at_10"] == 1.0
+        assert 0.5 <= row["postgresql"]["recall_at_10"] <= 1.0
+        assert set(row["postgresql"]["ef_search_sweep"]) == {"40", "100", "200", "400"}
+    # The tiny conversation has fewer real turns than 20: the rest are joins of real ones, all embedded.
+    assert report["real_documents"] < 20 and report["documents"] == report["embedded_documents"] == 60
+    assert not report["rows"][0]["real_only"] and report["rows"][1]["all_embedded"]
+    # The documents' vectors are cached (one chunk here), keyed by the embedder and the texts.
+    assert len(list((tmp_path / "cache").glob("*-doc-*.npy"))) == 1
+    assert any("PostgreSQL / SQLite search time" in line for line in text)
 
 
 def test_startup_benchmark_times_initialize_and_the_first_decision(smollm2: Path) -> None:

@@ -147,9 +147,118 @@ def test_migrate_copies_a_whole_store_both_ways_and_refuses_a_full_target(
     assert copy.add("p", "new", [0.0, 0.0, 1.0, 0.0]).id > gone.id  # ids go on past the copied ones
     copy.close()
 
-    with pytest.raises(SystemExit, match=r"already holds data.*Nothing was copied"):
+    with pytest.raises(SystemExit, match=r"already holds data.*--force.*Nothing was copied"):
         main(["migrate", "--db", str(tmp_path / "seeds.db"), "--to", postgres_url])
+    capsys.readouterr()
     main(["migrate", "--db", postgres_url, "--to", str(tmp_path / "back.db")])  # and back to SQLite
     back = SeedStore.open(tmp_path / "back.db")
     assert back.get(gone.id) == gone and back.count() == 3 and back.integrity_check() == "ok"
     back.close()
+
+
+def test_migrate_force_replaces_what_the_target_held_and_a_failed_copy_keeps_it(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.cli import main
+
+    source = SeedStore.open(tmp_path / "seeds.db")
+    source.bind_embedder("e.gguf", 4)
+    copied = source.add("p", "The staging database listens on port 5433.", [1.0, 0.0, 0.0, 0.0])
+    source.close()
+    target = SeedStore.open(postgres_url)
+    target.bind_embedder("e.gguf", 4)
+    for i in range(3):
+        target.add("old", f"An older note {i}.", [0.0, 1.0, 0.0, float(i)])
+    target.receive("old", "An older text still waiting.")
+    target.close()
+
+    main(["migrate", "--db", str(tmp_path / "seeds.db"), "--to", postgres_url, "--force"])
+    assert "the 3 seeds it held before were replaced" in capsys.readouterr().out
+    target = SeedStore.open(postgres_url)
+    assert target.list_seeds() == [copied] and target.inbox() == [] and target.integrity_check() == "ok"
+    assert target.search([1.0, 0.0, 0.0, 0.0], "p", 5)[0].seed == copied
+    target.close()
+
+    # A target bound to another embedder is refused even with --force, and keeps everything.
+    other = SeedStore.open(tmp_path / "other.db")
+    other.bind_embedder("other.gguf", 8)
+    other.add("x", "Kept.", [1.0] * 8)
+    other.close()
+    with pytest.raises(SystemExit, match=r"bound to embedder 'other\.gguf'.*Nothing was copied"):
+        main(["migrate", "--db", postgres_url, "--to", str(tmp_path / "other.db"), "--force"])
+    other = SeedStore.open(tmp_path / "other.db")
+    assert [s.text for s in other.list_seeds()] == ["Kept."]
+    other.close()
+    with pytest.raises(SystemExit, match="--to is the store being copied"):
+        main(["migrate", "--db", postgres_url, "--to", postgres_url, "--force"])
+
+
+def test_a_dropped_connection_is_replaced_at_the_next_call(postgres_url: str, postgres_server: str) -> None:
+    import psycopg
+
+    store = SeedStore.open(postgres_url)
+    store.bind_embedder("e", 4)
+    kept = store.add("p", "Survives a server-side disconnect.", [1.0, 0.0, 0.0, 0.0])
+    with psycopg.connect(postgres_url) as probe:
+        database = probe.info.dbname
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (database,)
+        ).fetchone()
+    assert row is not None and row[0] >= 1
+    # Every connection the store had is gone; the next calls get fresh ones.
+    assert store.get(kept.id) == kept
+    assert store.add("p", "Written after the disconnect.", [0.0, 1.0, 0.0, 0.0]).id > kept.id
+    store.close()
+
+
+def test_a_long_read_in_one_thread_does_not_hold_up_a_write_in_another(postgres_url: str) -> None:
+    import threading
+
+    store = SeedStore.open(postgres_url)
+    store.bind_embedder("e", 4)
+    inside, release = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def slow_reader() -> None:
+        with store.snapshot():
+            seen.append(store.count())
+            inside.set()
+            release.wait(30)
+            seen.append(store.count())  # its snapshot: the write made meanwhile is not in it
+
+    reader = threading.Thread(target=slow_reader)
+    reader.start()
+    assert inside.wait(30)
+    started = time.monotonic()
+    store.add("p", "Written while another thread reads.", [1.0, 0.0, 0.0, 0.0])
+    assert time.monotonic() - started < 5  # did not wait for the reader's 30 s
+    release.set()
+    reader.join(30)
+    assert seen == [0, 0] and store.count() == 1
+    store.close()
+
+
+def test_a_database_where_the_user_may_not_create_pgvector_is_refused_with_what_to_do(postgres_server: str) -> None:
+    import psycopg
+    from conftest import postgres_database
+
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS no_vector")
+        admin.execute("DROP ROLE IF EXISTS plain_user")
+        admin.execute("CREATE ROLE plain_user LOGIN")
+        admin.execute("CREATE DATABASE no_vector")  # from template1: no extensions in it
+    with psycopg.connect(postgres_database(postgres_server, "no_vector"), autocommit=True) as admin:
+        admin.execute("GRANT CREATE ON SCHEMA public TO plain_user")
+    url = postgres_database(postgres_server, "no_vector").replace("://postgres:@", "://plain_user:@", 1)
+    assert "plain_user" in url
+    try:
+        with pytest.raises(StoreError, match=r"may not create the pgvector extension.*CREATE EXTENSION vector"):
+            SeedStore.open(url)
+        with psycopg.connect(postgres_database(postgres_server, "no_vector")) as check:
+            tables = check.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+        assert tables == (0,)  # nothing was created
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute("DROP DATABASE no_vector WITH (FORCE)")
+            admin.execute("DROP ROLE plain_user")

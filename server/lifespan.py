@@ -24,14 +24,18 @@ class AppContext:
 
 
 def lifespan_for(
-    settings: Settings, memory_factory: MemoryFactory
+    settings: Settings, memory_factory: MemoryFactory, on_ready: Callable[[AppContext], None] | None = None
 ) -> Callable[[Any], AbstractAsyncContextManager[AppContext]]:
     """The server's lifespan: a running Decider (store and models opened in the background) for as long
-    as the server runs; closed when it stops (a decision in progress is finished first: its thread is waited for)."""
+    as the server runs; closed when it stops (a decision in progress is finished first: its thread is waited for).
+    `on_ready` is given the context once it exists (the shared service reads its state for its status)."""
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncGenerator[AppContext]:
         async with Decider.running(settings, memory_factory) as decider:
-            yield AppContext(settings=settings, decider=decider, roots=RootScopes(settings))
+            context = AppContext(settings=settings, decider=decider, roots=RootScopes(settings))
+            if on_ready is not None:
+                on_ready(context)
+            yield context
 
     return lifespan

@@ -248,6 +248,18 @@ def receive(
     return dataclasses.replace(received, redacted=tuple(redacted))
 
 
+def exact_duplicate(store: SeedStore, scope: str, text: str) -> RememberResult | None:
+    """remember's answer for a text already stored in its scope (the same up to case, spacing, full-width
+    forms and final punctuation): a duplicate, decided with no model."""
+    same = store.find_exact(scope, text.strip())
+    if same is None:
+        return None
+    verdict = ArbiterVerdict(
+        action="NONE", target_id=same.id, reason="the same text is already stored", decided_by="exact-match"
+    )
+    return RememberResult(status="duplicate", seed=SeedView.of(same), gate=None, arbiter=verdict)
+
+
 def queued_matches(store: SeedStore, query: str, scopes: list[str] | None, k: int) -> list[QueuedText]:
     """The texts waiting in the inbox that match the query's words (embedded only once decided)."""
     return [QueuedText.of(received) for received in store.inbox_search(query, scopes, k)]
@@ -412,13 +424,10 @@ class Memory:
     def _decide(self, received: Received) -> RememberResult:
         text, scope, tags, source, inbox_id = received.text, received.scope, received.tags, received.source, received.id
         # An exact (normalized) duplicate needs no model at all.
-        same = self.store.find_exact(scope, text)
-        if same is not None:
+        duplicate = exact_duplicate(self.store, scope, text)
+        if duplicate is not None:
             self.store.discard(inbox_id)
-            verdict = ArbiterVerdict(
-                action="NONE", target_id=same.id, reason="the same text is already stored", decided_by="exact-match"
-            )
-            return RememberResult(status="duplicate", seed=SeedView.of(same), gate=None, arbiter=verdict)
+            return duplicate
 
         gate, embedding = self._gate(text, received.force)
         if gate.decision == "SKIP":

@@ -11,7 +11,7 @@ import weakref
 from typing import Any
 
 import anyio
-from mcp.server.mcpserver import Context
+from mcp.server.session import ServerSession
 from mcp.types import ListRootsRequest, ListRootsResult
 
 from server.settings import Settings, scope_from_root
@@ -32,19 +32,18 @@ class RootScopes:
         self._unavailable: weakref.WeakSet[Any] = weakref.WeakSet()
         """Sessions whose client declared roots but failed roots/list: not asked again."""
 
-    async def default_scope(self, ctx: Context[Any, Any]) -> str:
+    async def default_scope(self, session: ServerSession) -> str:
         """--scope / CEREBELLUM_SCOPE when set, else the client's first root (its project folder), else
         the documented default."""
         settings = self.settings
-        session = ctx.request_context.session
         if "scope" in settings.model_fields_set or session in self._unavailable:
             return settings.scope
-        capabilities = ctx.client_capabilities
+        capabilities = session.client_capabilities
         if capabilities is None or capabilities.roots is None:
             return settings.scope
         try:
             with anyio.fail_after(ROOTS_TIMEOUT_SECONDS):
-                result = await ctx.session.send_request(
+                result = await session.send_request(
                     ListRootsRequest(), ListRootsResult, request_read_timeout_seconds=ROOTS_TIMEOUT_SECONDS
                 )
         except Exception as exc:  # any failure (no back-channel, an error answer, a timeout) means no roots

@@ -45,6 +45,10 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir(APP_NAME, appauthor=False))
 
 
+def default_service_dir() -> Path:
+    return Path(user_data_dir(APP_NAME, appauthor=False)) / "service"
+
+
 class Settings(BaseSettings):
     """Settings of the server, the CLI and eval. Environment: CEREBELLUM_<NAME>, e.g. CEREBELLUM_DB."""
 
@@ -155,6 +159,21 @@ class Settings(BaseSettings):
         bool, Field(description="Never download models; use local paths or the Hugging Face cache only.")
     ] = False
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(description="stderr log level.")] = "INFO"
+    standalone: Annotated[
+        bool,
+        Field(
+            description="Serve stdio from this process, with its own copy of the models, instead of attaching to "
+            "the shared local service that every client of this store and these settings uses."
+        ),
+    ] = False
+    service_idle_seconds: Annotated[
+        float,
+        Field(ge=0, description="The shared local service exits after this long with no client and nothing to decide."),
+    ] = 600.0
+    service_dir: Annotated[
+        Path,
+        Field(description="Where the shared local service keeps its socket, lock and log (private to the user: 0700)."),
+    ] = Field(default_factory=default_service_dir)
     auth: Annotated[
         Literal["auto", "tokens"],
         Field(

@@ -30,7 +30,8 @@ AppCtx = Context[AppContext, Any]
 
 
 async def _default_scope(ctx: AppCtx) -> str:
-    return access.default(await ctx.request_context.lifespan_context.roots.default_scope(ctx))
+    default = await ctx.request_context.lifespan_context.roots.default_scope(ctx.request_context.session)
+    return access.default(default)
 
 
 async def _one_scope(ctx: AppCtx, scope: str | None) -> str:

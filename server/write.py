@@ -4,8 +4,9 @@ The `remember` tool (over stdio, over HTTP, through the shared service) and the 
 call `remember` here. Read top to bottom with server/decider.py (who decides, when) and
 `Memory.decide` in server/memory.py (what is decided: the gate, the arbiter, the store's change):
 
-1. the text is committed to the inbox first (secrets screened out before), so from here on it
-   survives a slow, missing or crashing model;
+1. while the models load, a text already stored in its scope (exactly) is answered `duplicate` at
+   once; every other text is committed to the inbox first (secrets screened out before), so from
+   here on it survives a slow, missing or crashing model;
 2. the Decider decides it, waiting at most `deadline` seconds for the models and the decision;
 3. the answer is the decision, or `queued` with the reason; a queued text is decided in the
    background by the Decider's worker (or by the next server process that opens the store).
@@ -20,7 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from seeds import StoreError
 from server.decider import Decider, Undecided
-from server.memory import DecisionFailed, SecretInText, receive
+from server.memory import DecisionFailed, SecretInText, exact_duplicate, receive
 from server.results import RememberResult, queued, settled
 
 
@@ -40,6 +41,12 @@ async def remember(
     when the text holds a secret (in refuse mode) or the store refuses the write.
     """
     store = await decider.store_ready()
+    if decider.memory is None:
+        # While the models load (or can't), a text already stored is still answered at once, and not queued:
+        # a short-lived process (an Inspector call, a hook) would otherwise only ever answer `queued`.
+        duplicate = await anyio.to_thread.run_sync(lambda: exact_duplicate(store, scope, text))
+        if duplicate is not None:
+            return duplicate
     try:
         # Durable first: from here on the text survives a slow, missing or crashing model.
         received = await anyio.to_thread.run_sync(

@@ -28,6 +28,10 @@ CHILD_ENV = {
     "HF_HUB_OFFLINE": "1",
     "CEREBELLUM_CALIBRATE_GATE": "false",
     "CEREBELLUM_CACHE_DIR": tempfile.mkdtemp(prefix="cerebellum-test-cache-"),
+    # Servers the tests launch serve from their own process; tests/test_service.py tests the shared service
+    # (the default for users) with a service folder of its own.
+    "CEREBELLUM_STANDALONE": "true",
+    "CEREBELLUM_SERVICE_DIR": tempfile.mkdtemp(prefix="cerebellum-test-service-"),
 }
 os.environ.update(CHILD_ENV)
 

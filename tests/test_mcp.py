@@ -135,6 +135,31 @@ async def test_a_missing_model_is_reported_by_the_tools_not_by_a_crash(settings:
     assert "nowhere.gguf" in text and "--model" in text
 
 
+async def test_a_repeat_is_answered_duplicate_while_the_model_is_missing(settings: Settings, tmp_path: Path) -> None:
+    async with Client(create_server(settings)) as client:
+        saved = RememberResult.model_validate(
+            structured(await client.call_tool("remember", {"text": "Builds need Node 20.", "force": True}))
+        )
+    assert saved.status == "saved" and saved.seed is not None
+    broken = settings.model_copy(update={"model": str(tmp_path / "nowhere.gguf")})
+    async with Client(create_server(broken)) as client:
+        again = RememberResult.model_validate(
+            structured(await client.call_tool("remember", {"text": "builds need Node 20"}))
+        )
+        other = RememberResult.model_validate(
+            structured(await client.call_tool("remember", {"text": "Builds need Node 22 now."}))
+        )
+    # No model: the exact repeat is still answered at once (nothing queued for it); a new text waits.
+    assert again.status == "duplicate" and again.seed is not None and again.seed.id == saved.seed.id
+    assert again.arbiter is not None and again.arbiter.decided_by == "exact-match"
+    assert other.status == "queued"
+    store = SeedStore.open(settings.db)
+    try:
+        assert [received.text for received in store.inbox("pending")] == ["Builds need Node 22 now."]
+    finally:
+        store.close()
+
+
 async def test_tools_answer_the_handshake_before_the_models_are_loaded(settings: Settings) -> None:
     release = threading.Event()
     started = threading.Event()

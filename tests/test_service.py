@@ -1,0 +1,239 @@
+"""The default stdio launch: every client attaches to one shared local service that holds the models.
+
+Real processes throughout: `cerebellum-mcp` launched over stdio by the SDK's client (as Claude
+Desktop or Cursor launch it), the service it starts on its unix socket, SmolLM2 as both models.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp_types import ListRootsResult, Root
+
+from server.results import RecallResult, RememberResult
+from server.service import ServicePlace, ServiceStatus, ensure_service, service_place, service_status, stop_service
+from server.settings import Settings, scope_from_root
+from tests.conftest import CHILD_ENV
+from tests.test_mcp import cerebellum_command, structured
+
+pytestmark = pytest.mark.anyio
+
+
+def service_places(directory: Path) -> list[ServicePlace]:
+    return [
+        ServicePlace(
+            key=sock.stem,
+            directory=directory,
+            socket=sock,
+            lock=directory / f"{sock.stem}.lock",
+            start_lock=directory / f"{sock.stem}.start",
+            log=directory / f"{sock.stem}.log",
+        )
+        for sock in sorted(directory.glob("*.sock"))
+    ]
+
+
+def running(directory: Path) -> list[ServiceStatus]:
+    return [status for place in service_places(directory) if (status := service_status(place)) is not None]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z")
+
+
+def processes_with(variable: str, value: str) -> list[int]:
+    """Pids of the processes whose environment sets `variable` to `value` (this test's relays and service)."""
+    found: list[int] = []
+    needle = f"{variable}={value}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def maps_file(pid: int, path: Path) -> bool:
+    try:
+        return str(path.resolve()) in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def service_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "svc"
+    yield directory
+    # No service outlives its test, whatever the test did.
+    for status in running(directory) if directory.exists() else []:
+        os.kill(status.pid, signal.SIGKILL)
+    for pid in processes_with("CEREBELLUM_SERVICE_DIR", str(directory)):
+        os.kill(pid, signal.SIGKILL)
+
+
+def attached_env(tmp_path: Path, smollm2: Path, service_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        **CHILD_ENV,
+        "CEREBELLUM_STANDALONE": "false",
+        "CEREBELLUM_SERVICE_DIR": str(service_dir),
+        "CEREBELLUM_DB": str(tmp_path / "seeds.db"),
+        "CEREBELLUM_MODEL": str(smollm2),
+        "CEREBELLUM_EMBEDDER": str(smollm2),
+        "CEREBELLUM_THREADS": "2",
+        "CEREBELLUM_CONTEXT_SIZE": "2048",
+        "CEREBELLUM_OFFLINE": "true",
+        "CEREBELLUM_DEADLINE_SECONDS": "120",
+        **extra,
+    }
+
+
+def launch(env: dict[str, str], *args: str) -> StdioServerParameters:
+    return StdioServerParameters(command=cerebellum_command(), args=list(args), env=env)
+
+
+def roots(uri: str) -> Any:
+    async def callback(context: Any) -> ListRootsResult:
+        return ListRootsResult(roots=[Root(uri=uri, name="project")])  # pyright: ignore[reportArgumentType]
+
+    return callback
+
+
+async def remember(client: Client, text: str, **args: Any) -> RememberResult:
+    return RememberResult.model_validate(structured(await client.call_tool("remember", {"text": text, **args})))
+
+
+async def recall(client: Client, query: str, **args: Any) -> RecallResult:
+    return RecallResult.model_validate(structured(await client.call_tool("recall", {"query": query, **args})))
+
+
+async def test_two_stdio_clients_share_one_service_and_keep_their_own_scopes(
+    tmp_path: Path, smollm2: Path, service_dir: Path
+) -> None:
+    env = attached_env(tmp_path, smollm2, service_dir)
+    alpha = "file:///home/me/src/alpha"
+    with anyio.fail_after(240):
+        async with (
+            Client(launch(env), mode="legacy", list_roots_callback=roots(alpha), read_timeout_seconds=180) as first,
+            Client(launch(env, "--scope", "pinned"), mode="legacy", read_timeout_seconds=180) as second,
+        ):
+            one = await remember(first, "Lesson: the alpha API listens on port 5433, not 5432.")
+            two = await remember(second, "Lesson: the pinned project deploys with make release.")
+            assert one.status == "saved" and one.seed is not None and one.seed.scope == scope_from_root(alpha)
+            assert two.status == "saved" and two.seed is not None and two.seed.scope == "pinned"
+
+            # Each reads what the other wrote, through the one service.
+            found = await recall(second, "which port does the alpha API listen on", scope=scope_from_root(alpha))
+            assert [hit.id for hit in found.hits][:1] == [one.seed.id]
+            again = await remember(first, "Lesson: the pinned project deploys with make release.", scope="pinned")
+            assert again.status == "duplicate" and again.seed is not None and again.seed.id == two.seed.id
+
+            services = running(service_dir)
+            assert len(services) == 1, services
+            status = services[0]
+            assert status.clients == 2 and status.models == "loaded"
+            # Three processes (two relays, one service); only the service holds the model file.
+            pids = processes_with("CEREBELLUM_SERVICE_DIR", str(service_dir))
+            assert status.pid in pids and len(pids) == 3, pids
+            assert [pid for pid in pids if maps_file(pid, smollm2)] == [status.pid]
+
+
+async def test_a_killed_service_is_started_again_and_nothing_acknowledged_is_lost(
+    tmp_path: Path, smollm2: Path, service_dir: Path
+) -> None:
+    env = attached_env(tmp_path, smollm2, service_dir)
+    with anyio.fail_after(240):
+        async with Client(launch(env, "--scope", "crash"), read_timeout_seconds=180) as client:
+            saved = await remember(client, "Lesson: run the migrations before the integration tests.")
+            assert saved.status == "saved" and saved.seed is not None
+            (before,) = running(service_dir)
+            os.kill(before.pid, signal.SIGKILL)
+            while alive(before.pid):
+                await anyio.sleep(0.05)
+
+            # The next call starts a new service and is answered; what was saved is there.
+            found = await recall(client, "migrations before the integration tests")
+            assert saved.seed.id in [hit.id for hit in found.hits]
+            more = await remember(client, "Lesson: the staging database is reset every Sunday night.")
+            assert more.status in ("saved", "updated", "duplicate")  # decided (SmolLM2's arbiter may call it a repeat)
+            (after,) = running(service_dir)
+            assert after.pid != before.pid
+
+
+async def test_the_service_stays_while_a_client_is_attached_and_exits_when_idle(
+    tmp_path: Path, smollm2: Path, service_dir: Path
+) -> None:
+    env = attached_env(tmp_path, smollm2, service_dir, CEREBELLUM_SERVICE_IDLE_SECONDS="1")
+    with anyio.fail_after(240):
+        async with Client(launch(env, "--scope", "idle"), read_timeout_seconds=180) as client:
+            assert (await remember(client, "Lesson: the cache is warmed at 6am.")).status == "saved"
+            (status,) = running(service_dir)
+            await anyio.sleep(3)  # longer than the idle time: an attached client keeps it
+            assert alive(status.pid)
+        deadline = time.monotonic() + 60
+        while alive(status.pid) and time.monotonic() < deadline:
+            await anyio.sleep(0.1)
+        assert not alive(status.pid), "the service did not exit once idle"
+        assert running(service_dir) == [] and not list(service_dir.glob("*.sock"))
+
+        # The next launch starts a new one over the same store.
+        async with Client(launch(env, "--scope", "idle"), read_timeout_seconds=180) as client:
+            found = await recall(client, "when is the cache warmed")
+            assert found.hits and found.hits[0].text == "Lesson: the cache is warmed at 6am."
+
+
+async def test_standalone_serves_from_its_own_process(tmp_path: Path, smollm2: Path, service_dir: Path) -> None:
+    env = attached_env(tmp_path, smollm2, service_dir)
+    with anyio.fail_after(240):
+        async with Client(launch(env, "--standalone", "--scope", "solo"), read_timeout_seconds=180) as client:
+            assert (await remember(client, "Lesson: the solo tool runs alone.")).status == "saved"
+            assert not service_dir.exists() or not list(service_dir.glob("*.sock"))
+
+
+def test_launches_at_the_same_moment_start_one_service(
+    tmp_path: Path, smollm2: Path, service_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in attached_env(tmp_path, smollm2, service_dir).items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    statuses: list[ServiceStatus] = []
+    threads = [threading.Thread(target=lambda: statuses.append(ensure_service(settings))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(statuses) == 3 and len({status.pid for status in statuses}) == 1
+    assert len(running(service_dir)) == 1
+    # Other models are another service: a client never gets decisions from models it did not ask for.
+    assert service_place(settings.model_copy(update={"candidates": 3})).key != service_place(settings).key
+    assert service_place(settings.model_copy(update={"scope": "other"})).key == service_place(settings).key
+    # What a user asks: is it running, and stop it.
+    env = attached_env(tmp_path, smollm2, service_dir, COLUMNS="250")
+    shown = subprocess.run([cerebellum_command(), "service"], env=env, capture_output=True, text=True, check=True)
+    assert f"running: pid {statuses[0].pid}" in shown.stdout and "0 client(s) attached" in shown.stdout
+    stats = subprocess.run([cerebellum_command(), "stats"], env=env, capture_output=True, text=True)
+    assert f"pid {statuses[0].pid}" in stats.stdout or "There is no seed store" in stats.stderr
+    stopped = subprocess.run([cerebellum_command(), "service", "stop"], env=env, capture_output=True, text=True)
+    assert stopped.returncode == 0 and f"stopped the shared service (pid {statuses[0].pid})" in stopped.stdout
+    assert not alive(statuses[0].pid) and running(service_dir) == []
+    assert stop_service(settings) is None
+    shown = subprocess.run([cerebellum_command(), "service"], env=env, capture_output=True, text=True, check=True)
+    assert "not running" in shown.stdout

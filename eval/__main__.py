@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from eval import bench, decisions, locomo, paraphrase
+from eval import bench, clients, decisions, locomo, paraphrase
 from eval.common import emit, load_models, settings_from
 
 
@@ -43,8 +43,14 @@ def main(argv: list[str] | None = None) -> None:
     p_par.add_argument("--pairs", type=Path, required=True, help="JSON Lines with en/zh, or NAME.eng beside NAME.cmn")
     common(p_par)
 
-    p_bench = sub.add_parser("bench", help="write-path speed: write, recall or startup (see eval/bench.py)")
-    p_bench.add_argument("what", choices=["write", "recall", "startup"])
+    p_bench = sub.add_parser("bench", help="speed: write, recall, startup (eval/bench.py) or clients (eval/clients.py)")
+    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients"])
+    p_bench.add_argument("--clients", default="1,2,4", help="clients: how many MCP clients at once (default 1,2,4)")
+    p_bench.add_argument("--remembers", type=int, default=4, help="clients: remembers per client (default 4)")
+    p_bench.add_argument("--recalls", type=int, default=10, help="clients: recalls per client (default 10)")
+    p_bench.add_argument(
+        "--busy", type=Path, help="clients: a GGUF another process evaluates in a loop, to keep the cores busy"
+    )
     p_bench.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
     p_bench.add_argument("--data", type=Path, help="a LoCoMo JSON file: write and recall take its turns")
     p_bench.add_argument("--sizes", default="1000,10000,100000", help="recall: store sizes (default 1k,10k,100k)")
@@ -75,6 +81,17 @@ def main(argv: list[str] | None = None) -> None:
         models = load_models(settings, cerebellum=False)
         report = paraphrase.run(models, args.pairs, limit=args.limit)
         emit(report, paraphrase.render(report), args.json)
+    elif args.what == "clients":
+        counts = sorted({int(n) for n in args.clients.split(",")})
+        report = clients.run_clients(
+            settings.model,
+            settings.embedder,
+            counts,
+            remembers=args.remembers,
+            recalls=args.recalls,
+            busy_model=args.busy,
+        )
+        emit(report, clients.render_clients(report), args.json)
     elif args.what == "startup":
         report = bench.run_startup(settings.model, settings.embedder, text=args.text)
         emit(report, bench.render_startup(report), args.json)

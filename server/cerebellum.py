@@ -192,7 +192,11 @@ class Cerebellum:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         with quiet_stderr():
-            self._llm = Llama(model_path=str(path), n_ctx=context_size, n_threads=threads, verbose=False)
+            # n_threads_batch too: llama-cpp-python's default for it is every core, and reading a prompt is
+            # most of a decision's work.
+            self._llm = Llama(
+                model_path=str(path), n_ctx=context_size, n_threads=threads, n_threads_batch=threads, verbose=False
+            )
         self.path = path
         self.name = path.name
         self.context_size = context_size

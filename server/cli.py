@@ -115,7 +115,11 @@ def _add_setting_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         f"'{EVERY_SCOPE}' for every scope with {', '.join(EVERY_SCOPE_COMMANDS)}",
     )
     group.add_argument(
-        "--threads", type=int, default=default, help="CPU threads for llama.cpp (CEREBELLUM_THREADS; default: all)"
+        "--threads",
+        type=int,
+        default=default,
+        help="CPU threads for the cerebellum (CEREBELLUM_THREADS; default: half the cores; "
+        "CEREBELLUM_EMBEDDER_THREADS for the embedder, default 1)",
     )
     group.add_argument(
         "--context-size",

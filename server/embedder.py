@@ -140,6 +140,7 @@ class Embedder:
                 n_batch=n_ctx,
                 n_ubatch=n_ctx,
                 n_threads=threads,
+                n_threads_batch=threads,  # llama-cpp-python's default is every core, whatever n_threads says
                 pooling_type=LLAMA_POOLING_TYPE_UNSPECIFIED if own_pooling else self.family.pooling,
                 verbose=False,
             )

@@ -889,7 +889,7 @@ def model_path(settings: Settings, role: Literal["cerebellum", "embedder"]) -> P
 def load_embedder(path: Path, settings: Settings) -> Embedder:
     from server.embedder import Embedder
 
-    return Embedder(path, threads=settings.threads, context_size=settings.embedder_context_size)
+    return Embedder(path, threads=settings.embedder_threads, context_size=settings.embedder_context_size)
 
 
 def load_cerebellum(path: Path, settings: Settings) -> Cerebellum:

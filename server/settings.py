@@ -45,6 +45,10 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir(APP_NAME, appauthor=False))
 
 
+def default_threads() -> int:
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
 def default_service_dir() -> Path:
     return Path(user_data_dir(APP_NAME, appauthor=False)) / "service"
 
@@ -68,9 +72,22 @@ class Settings(BaseSettings):
         str, Field(description="The embedding GGUF: a local path, or 'repo_id:filename' on Hugging Face.")
     ] = DEFAULT_EMBEDDER
     scope: Annotated[str, Field(description="The scope used when a call names none.")] = DEFAULT_SCOPE
-    threads: Annotated[int, Field(ge=1, description="CPU threads for llama.cpp.")] = Field(
-        default_factory=lambda: max(1, os.cpu_count() or 1)
-    )
+    threads: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="CPU threads for the cerebellum. Half the cores by default: llama.cpp's threads wait for "
+            "each other at every step, so with every core in use, other busy programs stall them all.",
+        ),
+    ] = Field(default_factory=default_threads)
+    embedder_threads: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="CPU threads for the embedder. One is as fast for a query or a memory, and never stalls "
+            "when other programs keep the cores busy.",
+        ),
+    ] = 1
     context_size: Annotated[int, Field(ge=512, description="The cerebellum's context window in tokens.")] = 4096
     embedder_context_size: Annotated[
         int, Field(ge=64, description="Tokens of a text the embedder reads (longer texts are cut for embedding only).")

@@ -157,10 +157,10 @@ def run_configuration(
             subprocess.run([command, "service", "stop"], env=env, capture_output=True, timeout=60)
     figures["remember_p50_ms"] = p50(remember_ms)
     figures["recall_p50_ms"] = p50(recall_ms)
-    if busy_ms:
-        figures["recall_busy_p50_ms"] = p50(busy_ms)
-        quiet = figures["recall_p50_ms"]
-        figures["busy_over_quiet"] = round(figures["recall_busy_p50_ms"] / quiet, 2) if quiet else None
+    busy, quiet = p50(busy_ms), p50(recall_ms)
+    if busy is not None:
+        figures["recall_busy_p50_ms"] = busy
+        figures["busy_over_quiet"] = round(busy / quiet, 2) if quiet else None
     return figures
 
 

@@ -357,7 +357,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(run_service(settings))
         import anyio
 
-        if not settings.standalone:
+        from server.service import SHARED_SERVICE
+
+        if SHARED_SERVICE and not settings.standalone:
             from server.relay import serve_attached
 
             anyio.run(serve_attached, settings)

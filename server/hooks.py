@@ -4,9 +4,10 @@
   hook_event_name, prompt), routes the prompt and prints the memories that bear on it as the hook's
   `hookSpecificOutput.additionalContext`, with their seed uris; nothing when none apply. It answers within
   its budget or prints nothing: the work runs on a worker thread and the hook stops waiting at the budget.
-  Without the models it reads the store alone (the intent rules, then keyword recall); with `models=True`
-  it loads them (intent by the cerebellum, hybrid recall) and falls back to the keyword answer if they
-  are not done in time.
+  When the shared local service (server/service.py) runs with its models loaded, it asks the service's
+  `route` (the cerebellum's intent, hybrid recall; nothing stored); else it reads the store alone (the
+  intent rules, then keyword recall), or with `models=True` loads the models itself, falling back to the
+  keyword answer if they are not done in time. It never starts a service.
 - `session-end` (SessionEnd): reads the transcript the hook points to (JSON Lines: `type` user/assistant,
   `message.content` a string or content blocks) and sends each user turn, and each paragraph in which the
   agent labelled a decision or lesson ("Decision: ..."), through the write path: committed to the inbox at
@@ -142,10 +143,12 @@ def prompt_context(payload: dict[str, Any], settings: Settings, *, models: bool 
     if not Path(settings.db).exists():
         return None
     scope = hook_scope(settings, cast(str | None, payload.get("cwd")))
-    if models:
+    # The warm models of the shared service first; else this process's own (with models=True), else keywords.
+    found = _service_context(prompt, scope, settings)
+    if found is None and models:
         found = _model_context(prompt, scope, settings)
-        if found is not None:
-            return found if found.lines else None
+    if found is not None:
+        return found if found.lines else None
     from seeds import SeedStore
     from server.memory import keyword_recall
 
@@ -164,6 +167,28 @@ def prompt_context(payload: dict[str, Any], settings: Settings, *, models: bool 
     intent = ruled.intent if ruled is not None else "RECALL"
     decided = "rule" if ruled is not None else "keywords"
     return Context(scope, intent, decided, [_line(hit) for hit in hits])
+
+
+def _service_context(prompt: str, scope: str, settings: Settings) -> Context | None:
+    """The shared service's answer: the cerebellum's intent and hybrid recall, storing nothing (the
+    session-end hook stores the turns). None when no service is running with its models loaded."""
+    from server.results import RecallResult
+    from server.service import call_service
+
+    arguments = {"message": prompt, "scope": scope, "k": CONTEXT_MEMORIES, "write": False}
+    answer = call_service(settings, "route", arguments)
+    if answer is None:
+        return None
+    found = Context(scope, str(answer["intent"]), str(answer["decided_by"]))
+    if answer.get("memories"):
+        # Vector search always has a nearest seed: only those as close as the arbiter's candidates, or
+        # sharing a content word with the prompt, bear on it.
+        asked = _terms(prompt)
+        for hit in RecallResult.model_validate(answer["memories"]).hits:
+            close = hit.similarity is not None and hit.similarity >= settings.candidate_similarity
+            if close or asked & _terms(hit.text):
+                found.lines.append(_line(hit))
+    return found
 
 
 def _model_context(prompt: str, scope: str, settings: Settings) -> Context | None:

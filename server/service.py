@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -35,7 +34,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, cast
 
 from pydantic import BaseModel, Field
 
@@ -62,6 +61,10 @@ def package_version() -> str:
         return version("cerebellum-mcp")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "unknown"
+
+
+SHARED_SERVICE = sys.platform != "win32"
+"""Where a shared service can run (unix sockets and flock); elsewhere a stdio launch serves alone."""
 
 
 class ServiceError(RuntimeError):
@@ -158,6 +161,8 @@ def service_status(place: ServicePlace, timeout: float = 2.0) -> ServiceStatus |
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Generator[None]:
+    import fcntl  # POSIX only, as unix sockets are (SHARED_SERVICE says where the service runs)
+
     with open(path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -321,6 +326,8 @@ class _Running:
 
 
 def _try_lock(path: Path) -> IO[str] | None:
+    import fcntl
+
     handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the service
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -439,6 +446,8 @@ def run_service(settings: Settings) -> int:
 
 def describe(settings: Settings) -> str:
     """One line on the shared service for these settings, for `doctor`, `stats` and `service status`."""
+    if not SHARED_SERVICE:
+        return "not available on this system: each stdio launch serves alone"
     place = service_place(settings)
     status = service_status(place)
     if status is None:
@@ -460,3 +469,38 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def call_service(settings: Settings, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+    """One tool call on the running service with its models loaded (for a hook): its structured result, or
+    None when no service is warm (none is started for it) or the call failed."""
+    import anyio
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    if not SHARED_SERVICE:
+        return None
+    place = service_place(settings)
+    status = service_status(place, timeout=1.0)
+    if status is None or status.models != "loaded":
+        return None
+
+    async def call() -> Any:
+        transport = httpx2.AsyncHTTPTransport(uds=str(place.socket))
+        async with (
+            httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(30.0, read=None)) as http,
+            Client(streamable_http_client(place.url, http_client=http), mode="legacy", cache=None) as client,
+        ):
+            return await client.call_tool(tool, arguments)
+
+    try:
+        result = anyio.run(call)
+    except Exception as exc:  # the service went away meanwhile: the caller answers without it
+        logger.warning("the shared service did not answer %s (%s)", tool, exc)
+        return None
+    content = cast(dict[str, Any] | None, result.structured_content)
+    if result.is_error or content is None:
+        logger.warning("the shared service refused %s: %s", tool, result.content)
+        return None
+    return content

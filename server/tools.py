@@ -19,8 +19,9 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from seeds import OperationNotFound, SeedNotFound, StoreError, UndoRefused
-from server import access, arguments, write
+from server import access, arguments
 from server import intent as intents
+from server import write as write_path
 from server.arguments import MAX_RECALL_K
 from server.lifespan import AppContext
 from server.memory import ScopeSelection, SecretInText, forget_seed, keyword_recall, screen_secrets, undo_operation
@@ -64,7 +65,7 @@ async def remember(
     scope_name = await _one_scope(ctx, scope)
     arguments.text(text, "text", app.settings.max_text_chars)
     tag_list = arguments.tags(tags)
-    return await write.remember(
+    return await write_path.remember(
         app.decider, text, scope_name, tags=tag_list, force=force, deadline=app.settings.deadline_seconds
     )
 
@@ -198,6 +199,13 @@ async def route(
         str | None, Field(description="The project the message belongs to; this project's scope if omitted.")
     ] = None,
     k: Annotated[int, Field(description=f"At most this many memories to return (1-{MAX_RECALL_K}).")] = 5,
+    write: Annotated[
+        bool,
+        Field(
+            description="False to only classify and return memories, storing nothing (for a caller that stores "
+            "the message some other way, such as a session-end hook)."
+        ),
+    ] = True,
 ) -> intents.RouteResult:
     """Call this once for each new user message, before you answer it: the local cerebellum decides whether
     stored memory bears on the message (then the best memories come back, as `recall` returns them) and
@@ -230,8 +238,8 @@ async def route(
             )
         else:
             result.memories = await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
-    if intents.wants_write(verdict.intent):
-        result.write = await write.remember(
+    if write and intents.wants_write(verdict.intent):
+        result.write = await write_path.remember(
             decider, message, scope_name, source="route", deadline=app.settings.deadline_seconds
         )
     return result

@@ -237,3 +237,57 @@ def test_launches_at_the_same_moment_start_one_service(
     assert stop_service(settings) is None
     shown = subprocess.run([cerebellum_command(), "service"], env=env, capture_output=True, text=True, check=True)
     assert "not running" in shown.stdout
+
+
+def test_the_prompt_hook_answers_from_a_warm_service_and_stores_nothing(
+    tmp_path: Path, smollm2: Path, service_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from server import hooks
+    from server.service import call_service
+
+    project = tmp_path / "shop-api"
+    project.mkdir()
+    env = attached_env(tmp_path, smollm2, service_dir)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    scope = hooks.hook_scope(settings, str(project))
+    assert call_service(settings, "recall", {"query": "x"}) is None  # no service: the hook answers alone
+    ensure_service(settings)
+    deadline = time.monotonic() + 120
+    while (status := running(service_dir)[0]).models != "loaded" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status.models == "loaded"
+    text = "We decided to keep the job queue in Redis, because retries are simpler."
+    saved = call_service(settings, "remember", {"text": text, "scope": scope, "force": True})
+    assert saved is not None and saved["status"] == "saved"
+
+    # route with write=False classifies and recalls, and stores nothing.
+    routed = call_service(settings, "route", {"message": "We deploy on Fridays only.", "scope": scope, "write": False})
+    assert routed is not None and routed["write"] is None
+    found = call_service(settings, "recall", {"query": "Fridays", "scope": scope})
+    assert found is not None and [hit["text"] for hit in found["hits"]] == [text]
+
+    log = next(service_dir.glob("*.log"))
+    calls_before = log.read_text().count('"POST /mcp')
+    payload = {
+        "session_id": "s1",
+        "transcript_path": str(project / "t.jsonl"),
+        "cwd": str(project),
+        "hook_event_name": "UserPromptSubmit",
+        "prompt": "What did we decide about the job queue?",
+    }
+    run = subprocess.run(
+        [cerebellum_command(), "hook", "claude-code", "user-prompt", "--budget", "60"],
+        input=json.dumps(payload),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    context = json.loads(run.stdout)["hookSpecificOutput"]["additionalContext"]
+    assert f"seeds://{scope}/1" in context and "Redis" in context
+    assert log.read_text().count('"POST /mcp') > calls_before  # it was the service that answered

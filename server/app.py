@@ -4,7 +4,7 @@ over a lifespan that runs the Decider (server/lifespan.py). The same server is s
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server import MCPServer
 
@@ -15,6 +15,9 @@ from server.lifespan import AppContext, lifespan_for
 from server.memory import open_memory
 from server.roots import scope_from_root
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.auth import HttpAuth
 
 __all__ = ["INSTRUCTIONS", "AppContext", "create_server", "scope_from_root"]
 
@@ -32,13 +35,17 @@ def create_server(
     *,
     memory_factory: MemoryFactory = open_memory,
     on_ready: Callable[[AppContext], None] | None = None,
+    auth: HttpAuth | None = None,
 ) -> MCPServer[AppContext]:
-    """Build the MCP server. Models and the store are opened in the lifespan, after the handshake."""
+    """Build the MCP server. Models and the store are opened in the lifespan, after the handshake.
+    With `auth` (server/auth.py), its Streamable HTTP app asks every request for a bearer token."""
     server: MCPServer[AppContext] = MCPServer(
         "cerebellum-mcp",
         instructions=INSTRUCTIONS,
         lifespan=lifespan_for(settings, memory_factory, on_ready),
         log_level=settings.log_level,
+        auth=None if auth is None else auth.settings,
+        token_verifier=None if auth is None else auth.verifier,
     )
     server.middleware.append(mark_handshake)
     for tool, hints in tools.TOOLS.items():

@@ -29,7 +29,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from server.settings import DEFAULT_EMBEDDER, DEFAULT_MODEL, DEFAULT_SCOPE, Settings, default_db_path
+from server.settings import (
+    DEFAULT_EMBEDDER,
+    DEFAULT_MODEL,
+    DEFAULT_SCOPE,
+    Settings,
+    default_db_path,
+    default_tokens_path,
+)
 
 if TYPE_CHECKING:
     from seeds import SeedStore
@@ -53,6 +60,9 @@ SETTING_FLAGS = (
     "gate_bank",
     "log_level",
     "standalone",
+    "auth",
+    "tokens_file",
+    "public_url",
 )
 EVERY_SCOPE = "*"
 # Commands that read or tidy several scopes take --scope '*' for all of them, as the MCP tools do.
@@ -171,8 +181,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--http",
         metavar="[HOST:]PORT",
-        help="serve MCP over Streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST: 127.0.0.1 if omitted)",
+        help="serve MCP over Streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST: 127.0.0.1 if omitted; "
+        "any other host needs bearer tokens, see 'token')",
     )
+    serve.add_argument(
+        "--auth",
+        choices=["auto", "tokens"],
+        help="--http: 'auto' asks for bearer tokens on any host but loopback; 'tokens' on loopback too "
+        "(CEREBELLUM_AUTH; default auto)",
+    )
+    serve.add_argument(
+        "--public-url",
+        help="--http with tokens: the URL clients reach /mcp at, named in the protected-resource metadata "
+        "(CEREBELLUM_PUBLIC_URL; default http://HOST:PORT/mcp)",
+    )
+    tokens_help = f"the bearer token file (CEREBELLUM_TOKENS_FILE; default {default_tokens_path()})"
+    serve.add_argument("--tokens-file", help=tokens_help)
+    tokens_file = argparse.ArgumentParser(add_help=False)
+    tokens_file.add_argument("--tokens-file", help=tokens_help)
     # What a stdio launch starts (server/service.py): the shared local service on its unix socket.
     serve.add_argument("--service", action="store_true", help=argparse.SUPPRESS)
 
@@ -254,6 +280,19 @@ def build_parser() -> argparse.ArgumentParser:
         "merged with the hooks there, with a backup",
     )
 
+    token = command("token", "bearer tokens for serve --http: add one (shown once), list them, revoke one")
+    token_sub = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    token_add = token_sub.add_parser(
+        "add", parents=[tokens_file], help="make a token for some scopes; it is printed once, on stdout"
+    )
+    token_add.add_argument("name", help="what the token is for (laptop, ci-runner): 1-64 letters, digits, . _ -")
+    token_add.add_argument(
+        "--scopes", required=True, help="the scopes it may read and change, separated by commas; '*' for every scope"
+    )
+    token_sub.add_parser("list", parents=[tokens_file], help="the tokens: names, scopes, created (never the tokens)")
+    token_revoke = token_sub.add_parser("revoke", parents=[tokens_file], help="remove a token: refused from then on")
+    token_revoke.add_argument("name", help="the token's name, as 'token list' shows it")
+
     hook = command("hook", "run as a client hook: read the hook's JSON on stdin, answer on stdout")
     hook.add_argument("client", choices=["claude-code"], help="the client that runs the hook")
     hook.add_argument(
@@ -307,11 +346,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if serving:
         if getattr(args, "http", None):
+            from server.auth import AuthSetupError
             from server.http import AddressError, serve_http
 
             try:
                 serve_http(settings, args.http)
-            except AddressError as exc:
+            except (AddressError, AuthSetupError) as exc:
                 sys.exit(f"cerebellum-mcp serve: {exc}")
             return
         if getattr(args, "service", False):
@@ -1252,6 +1292,15 @@ def cmd_undo(args: argparse.Namespace, settings: Settings) -> None:
         out.print(table)
 
 
+def cmd_token(args: argparse.Namespace, settings: Settings) -> None:
+    from server import token_commands
+
+    try:
+        token_commands.run(args, settings)
+    except token_commands.TokenCommandError as exc:
+        raise CliError(str(exc)) from exc
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "recall": cmd_recall,
     "list": cmd_list,
@@ -1270,6 +1319,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "hook": cmd_hook,
     "forget": cmd_forget,
     "undo": cmd_undo,
+    "token": cmd_token,
 }
 
 

@@ -1,9 +1,10 @@
 """`cerebellum-mcp serve --http [HOST:]PORT`: the same server over MCP Streamable HTTP, at /mcp.
 
-Bound to 127.0.0.1 unless a host is given. uvicorn runs the SDK's Streamable HTTP app; on SIGTERM or
-SIGINT it stops taking requests, gives open ones a few seconds, then runs the lifespan's shutdown:
-the Decider's worker stops, a decision in progress is finished (its thread is waited for) and what
-has not been decided stays in the inbox for the next start.
+Bound to 127.0.0.1 unless a host is given; any other host needs bearer tokens (server/auth.py).
+uvicorn runs the SDK's Streamable HTTP app; on SIGTERM or SIGINT it stops taking requests, gives open
+ones a few seconds, then runs the lifespan's shutdown: the Decider's worker stops, a decision in
+progress is finished (its thread is waited for) and what has not been decided stays in the inbox for
+the next start.
 """
 
 from __future__ import annotations
@@ -49,15 +50,12 @@ def serve_http(settings: Settings, address: str) -> None:
     import uvicorn
 
     from server.app import create_server
+    from server.auth import http_auth
 
     host, port = parse_address(address)
-    if not is_loopback(host):
-        # Anything but loopback needs bearer tokens; until they are configured, refuse rather than expose the store.
-        raise AddressError(
-            f"--http {address!r} binds to {host}, which other machines can reach; only a loopback address "
-            f"(127.0.0.1, ::1, localhost) can be served without auth. Use --http {port} for this machine."
-        )
-    server = create_server(settings)
+    # Anything but loopback needs bearer tokens (and loopback with --auth tokens): refused here if there are none.
+    auth = http_auth(settings, host, port, MCP_PATH, loopback=is_loopback(host))
+    server = create_server(settings, auth=auth)
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
     config = uvicorn.Config(
         app,

@@ -12,6 +12,7 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
 
+from server import access
 from server.lifespan import AppContext
 from server.results import RecentSeeds, SeedView
 from server.settings import SCOPE_PATTERN
@@ -42,7 +43,10 @@ for the latest."""
 def _read_scope(scope: str) -> str:
     if not SCOPE_PATTERN.match(scope):
         raise ResourceError(f"Invalid scope {scope!r}: use 1-128 letters, digits or . _ : / -.")
-    return scope
+    try:
+        return access.one(scope)  # the caller's token must hold it (server/access.py)
+    except access.ScopeNotHeld as exc:
+        raise ResourceError(str(exc)) from exc
 
 
 async def recent_seeds(scope: str, ctx: Context[AppContext, Any]) -> str:

@@ -286,6 +286,8 @@ _FORMAT_RULES: tuple[_FormatRule, ...] = (
         _has_letters_and_digits,
     ),
     _FormatRule("google-api-key", re.compile(r"(?<![A-Za-z0-9_-])AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])", _A)),
+    # This server's own bearer tokens (server/tokens.py): cbm_ and 32 random bytes in urlsafe base64.
+    _FormatRule("cerebellum-token", re.compile(r"(?<![A-Za-z0-9_-])cbm_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])", _A)),
     _FormatRule(
         "jwt",
         re.compile(

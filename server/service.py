@@ -48,8 +48,9 @@ START_TIMEOUT_SECONDS = 60.0
 """How long a launch waits for a service it started to listen (it listens before loading the models)."""
 IDLE_CHECK_SECONDS = 1.0
 MAX_LOG_BYTES = 10 * 2**20
-# Settings that are the client's own, not the service's: they are not part of its key.
-CLIENT_SETTINGS = frozenset({"scope", "log_level", "standalone"})
+# Settings that are the client's own, not the service's: they are not part of its key. The HTTP auth settings
+# (server/auth.py) are for `serve --http`; the service listens on its private unix socket only.
+CLIENT_SETTINGS = frozenset({"scope", "log_level", "standalone", "auth", "tokens_file", "public_url"})
 # A unix socket path is limited to about 104-108 bytes.
 MAX_SOCKET_PATH = 100
 

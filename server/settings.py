@@ -37,6 +37,10 @@ def default_db_path() -> Path:
     return Path(user_data_dir(APP_NAME, appauthor=False)) / "seeds.db"
 
 
+def default_tokens_path() -> Path:
+    return Path(user_data_dir(APP_NAME, appauthor=False)) / "tokens.json"
+
+
 def default_cache_dir() -> Path:
     return Path(user_cache_dir(APP_NAME, appauthor=False))
 
@@ -187,6 +191,24 @@ class Settings(BaseSettings):
         Path,
         Field(description="Where the shared local service keeps its socket, lock and log (private to the user: 0700)."),
     ] = Field(default_factory=default_service_dir)
+    auth: Annotated[
+        Literal["auto", "tokens"],
+        Field(
+            description="serve --http: 'auto' asks for bearer tokens on any address but loopback (where none are "
+            "needed); 'tokens' asks for them on loopback too. Tokens come from tokens_file (`cerebellum-mcp token`)."
+        ),
+    ] = "auto"
+    tokens_file: Annotated[
+        Path, Field(description="The bearer tokens serve --http accepts (only their hashes), with their scopes.")
+    ] = Field(default_factory=default_tokens_path)
+    public_url: Annotated[
+        str | None,
+        Field(
+            description="serve --http with tokens: the URL clients reach the MCP endpoint at (behind a proxy, or "
+            "with a wildcard host); names the resource in the protected-resource metadata. Default "
+            "http://HOST:PORT/mcp."
+        ),
+    ] = None
 
     @field_validator("gate_bank")
     @classmethod
@@ -220,6 +242,18 @@ class Settings(BaseSettings):
                 "or postgresql://user@host/dbname"
             )
         return Path(text)
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(
+                f"{value!r} is not an http:// or https:// URL; give the URL clients use, e.g. https://host/mcp"
+            )
+        return value
 
     @field_validator("scope")
     @classmethod

@@ -1,8 +1,9 @@
 """The MCP tools, as plain module-level functions; server/app.py registers them on the server.
 
 Each one checks its arguments (server/arguments.py), resolves the default scope from the client's
-roots (server/roots.py), and calls the pipeline through the Decider (server/decider.py); a write
-goes through the one write entry point (server/write.py). Nothing here decides anything.
+roots (server/roots.py), checks its scopes against the caller's token (server/access.py), and calls
+the pipeline through the Decider (server/decider.py); a write goes through the one write entry point
+(server/write.py). Nothing here decides anything.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from seeds import OperationNotFound, SeedNotFound, StoreError, UndoRefused
-from server import arguments
+from server import access, arguments
 from server import intent as intents
 from server import write as write_path
 from server.arguments import MAX_RECALL_K
@@ -30,16 +31,20 @@ AppCtx = Context[AppContext, Any]
 
 
 async def _default_scope(ctx: AppCtx) -> str:
-    return await ctx.request_context.lifespan_context.roots.default_scope(ctx.request_context.session)
+    default = await ctx.request_context.lifespan_context.roots.default_scope(ctx.request_context.session)
+    return access.default(default)
 
 
 async def _one_scope(ctx: AppCtx, scope: str | None) -> str:
-    return arguments.one_scope(scope) or await _default_scope(ctx)
+    """The one scope a call works in, checked against the caller's token (server/access.py)."""
+    named = arguments.one_scope(scope)
+    return access.one(named) if named is not None else await _default_scope(ctx)
 
 
 async def _scopes(ctx: AppCtx, scope: str | list[str] | None) -> ScopeSelection:
+    """The scopes a search or a tidy covers, checked against the caller's token (server/access.py)."""
     selection = arguments.scope_selection(scope)
-    return selection or await _default_scope(ctx)
+    return access.selection(selection) if selection is not None else await _default_scope(ctx)
 
 
 async def remember(
@@ -140,8 +145,12 @@ async def forget(
     """Remove one memory because the user asked for it to be forgotten (or it is plainly wrong). The removal
     is recorded: `undo` with the returned operation_id brings it back."""
     app = ctx.request_context.lifespan_context
-    scope_name = arguments.forget_scope(scope) or await _default_scope(ctx)
+    named = arguments.forget_scope(scope)
     store = await app.decider.store_ready()
+    if named is None:
+        scope_name = await _default_scope(ctx)
+    else:
+        scope_name = await anyio.to_thread.run_sync(lambda: access.forget_scope(store, seed_id, named))
     memory = await app.decider.memory_within(0)  # the store alone will do while the models load
     try:
         if memory is None:
@@ -171,6 +180,7 @@ async def undo(
     operation_id = arguments.operation_id(operation_id)
     decider = ctx.request_context.lifespan_context.decider
     store = await decider.store_ready()
+    await anyio.to_thread.run_sync(lambda: access.undo_allowed(store, operation_id))
     memory = await decider.memory_within(0)  # the store alone will do while the models load
     try:
         if memory is None:

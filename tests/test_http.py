@@ -94,18 +94,23 @@ async def test_the_tools_over_streamable_http_and_a_graceful_sigterm(tmp_path: P
         store.close()
 
 
-def test_http_addresses_default_to_loopback_and_other_hosts_are_refused_without_auth(tmp_path: Path) -> None:
+def test_http_addresses_default_to_loopback_and_other_hosts_are_refused_without_tokens(tmp_path: Path) -> None:
     assert parse_address("8765") == ("127.0.0.1", 8765)
     assert parse_address("localhost:9000") == ("localhost", 9000)
     assert parse_address("[::1]:9000") == ("::1", 9000)
     with pytest.raises(AddressError, match="port from 1 to 65535"):
         parse_address("127.0.0.1:http")
     result = subprocess.run(
-        [cerebellum_command(), "--db", str(tmp_path / "seeds.db"), "serve", "--http", "0.0.0.0:8765"],
+        [
+            cerebellum_command(),
+            *("--db", str(tmp_path / "seeds.db"), "serve", "--http", "0.0.0.0:8765"),
+            *("--tokens-file", str(tmp_path / "tokens.json")),
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, **CHILD_ENV},
         timeout=60,
     )
-    assert result.returncode != 0 and "only a loopback address" in result.stderr
+    assert result.returncode != 0 and "reachable from other machines" in result.stderr
+    assert "cerebellum-mcp token add" in result.stderr  # tests/test_auth.py serves it with tokens
     assert not (tmp_path / "seeds.db").exists()  # refused before anything was opened

@@ -32,6 +32,7 @@ KINDS = {
     "openai-key",
     "anthropic-key",
     "google-api-key",
+    "cerebellum-token",
     "jwt",
     "private-key",
     "password-in-url",

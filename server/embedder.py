@@ -6,6 +6,7 @@ import contextlib
 import logging
 import math
 import os
+import threading
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,8 @@ def l2_normalize(vector: Sequence[float]) -> list[float]:
 
 
 class Embedder:
-    """A GGUF embedding model. Not thread-safe: callers serialize (the pipeline holds one lock)."""
+    """A GGUF embedding model. Thread-safe: it holds its own lock, so a recall's embedding does not
+    wait for the cerebellum's decision in progress (they are separate llama.cpp contexts)."""
 
     def __init__(self, path: Path, *, threads: int, context_size: int = 512) -> None:
         from llama_cpp import LLAMA_POOLING_TYPE_UNSPECIFIED, Llama
@@ -144,6 +146,7 @@ class Embedder:
                 pooling_type=LLAMA_POOLING_TYPE_UNSPECIFIED if own_pooling else self.family.pooling,
                 verbose=False,
             )
+        self._lock = threading.Lock()
         self.path = path
         self.name = path.name
         self.dimension = int(self._llm.n_embd())
@@ -173,7 +176,8 @@ class Embedder:
         return self._llm.detokenize(tokens[: self._room]).decode("utf-8", errors="ignore")
 
     def _embed(self, text: str) -> list[float]:
-        raw = cast(list[Any], self._llm.embed([self._fit(text)], truncate=True))
+        with self._lock:
+            raw = cast(list[Any], self._llm.embed([self._fit(text)], truncate=True))
         vector = raw[0]
         if vector and isinstance(vector[0], list):  # per-token output: pool it ourselves
             tokens = cast(list[list[float]], vector)
@@ -185,7 +189,8 @@ class Embedder:
         to float rounding, in a fraction of the time."""
         if not texts:
             return []
-        raw = cast(list[Any], self._llm.embed([self._fit(self.family.document(t)) for t in texts], truncate=True))
+        with self._lock:
+            raw = cast(list[Any], self._llm.embed([self._fit(self.family.document(t)) for t in texts], truncate=True))
         vectors: list[list[float]] = []
         for vector in raw:
             if vector and isinstance(vector[0], list):  # per-token output: pool it ourselves
@@ -203,4 +208,5 @@ class Embedder:
         return self._embed(self.family.query(text))
 
     def close(self) -> None:
-        self._llm.close()
+        with self._lock:
+            self._llm.close()

@@ -658,12 +658,12 @@ class Memory:
         scopes, label = scope_filter(scope), scope_label(scope)
         if k <= 0 or scopes == []:
             return RecallResult(query=query, scope=label, hits=[])
-        with self.lock:
-            embedding = self.embedder.embed_query(query)
-            # One snapshot of the file: a text another process decides meanwhile is a hit or queued, not both.
-            with self.store.snapshot():
-                hits = self._ranked(query, embedding, scopes, k)
-                waiting = queued_matches(self.store, query, scopes, k)
+        # The embedder's own lock, not the models': a recall does not wait for a decision in progress.
+        embedding = self.embedder.embed_query(query)
+        # One snapshot of the file: a text another process decides meanwhile is a hit or queued, not both.
+        with self.store.snapshot():
+            hits = self._ranked(query, embedding, scopes, k)
+            waiting = queued_matches(self.store, query, scopes, k)
         return RecallResult(query=query, scope=label, hits=hits, queued=waiting)
 
     def _ranked(self, query: str, embedding: list[float], scopes: list[str] | None, k: int) -> list[RecallHit]:

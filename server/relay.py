@@ -25,7 +25,6 @@ import httpx2
 import mcp_types as types
 from anyio.abc import TaskGroup, TaskStatus
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
@@ -33,7 +32,7 @@ from mcp.shared.exceptions import MCPError
 
 from server.instructions import INSTRUCTIONS
 from server.roots import RootScopes
-from server.service import ServiceError, ensure_service, package_version, service_place
+from server.service import ServiceError, ensure_service, package_version, service_place, session_with
 from server.settings import Settings
 from server.wire import stdin_lines
 
@@ -74,16 +73,9 @@ class ServiceLink:
         self._lock = anyio.Lock()
 
     async def _hold(self, closing: anyio.Event, *, task_status: TaskStatus[Client]) -> None:
-        place = service_place(self.settings)
-        transport = httpx2.AsyncHTTPTransport(uds=str(place.socket))
         started = False
         try:
-            # No read timeout: a decision may take long, and the event stream stays open while attached.
-            timeout = httpx2.Timeout(30.0, read=None)
-            async with (
-                httpx2.AsyncClient(transport=transport, timeout=timeout) as http,
-                Client(streamable_http_client(place.url, http_client=http), mode="legacy", cache=None) as client,
-            ):
+            async with session_with(service_place(self.settings)) as client:
                 started = True
                 task_status.started(client)
                 await closing.wait()

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -480,13 +480,26 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+@contextlib.asynccontextmanager
+async def session_with(place: ServicePlace) -> AsyncGenerator[Any]:
+    """An MCP client session with the service over its socket (an `mcp.Client`): the relay's and the hooks'."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    transport = httpx2.AsyncHTTPTransport(uds=str(place.socket))
+    # No read timeout: a decision may take long, and the event stream stays open while attached.
+    async with (
+        httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(30.0, read=None)) as http,
+        Client(streamable_http_client(place.url, http_client=http), mode="legacy", cache=None) as client,
+    ):
+        yield client
+
+
 def call_service(settings: Settings, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
     """One tool call on the running service with its models loaded (for a hook): its structured result, or
     None when no service is warm (none is started for it) or the call failed."""
     import anyio
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
 
     if not SHARED_SERVICE:
         return None
@@ -496,11 +509,7 @@ def call_service(settings: Settings, tool: str, arguments: dict[str, Any]) -> di
         return None
 
     async def call() -> Any:
-        transport = httpx2.AsyncHTTPTransport(uds=str(place.socket))
-        async with (
-            httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(30.0, read=None)) as http,
-            Client(streamable_http_client(place.url, http_client=http), mode="legacy", cache=None) as client,
-        ):
+        async with session_with(place) as client:
             return await client.call_tool(tool, arguments)
 
     try:

@@ -15,6 +15,7 @@ over its unix socket; the models live only there. Two things stay with the clien
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
@@ -197,8 +198,18 @@ def create_relay(settings: Settings, link: ServiceLink) -> Server[Any]:
     )
 
 
+def _quiet_closing_race(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # Closing the session at exit, the SDK's HTTP client can resolve a future its own stream task already
+    # cancelled; asyncio would log that at ERROR in every client's log, for nothing lost.
+    if isinstance(context.get("exception"), asyncio.InvalidStateError):
+        logger.debug("ignored at exit: %s", context.get("message"))
+        return
+    loop.default_exception_handler(context)
+
+
 async def serve_attached(settings: Settings) -> None:
     """Serve MCP on stdio, relaying to the shared service (started in the background if none runs)."""
+    asyncio.get_running_loop().set_exception_handler(_quiet_closing_race)
     async with anyio.create_task_group() as tg:
         link = ServiceLink(settings, tg)
         relay = create_relay(settings, link)

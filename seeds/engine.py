@@ -10,10 +10,12 @@ escapes the store: it becomes a `StoreUnavailable` that says what to do.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 from seeds.records import StoreUnavailable
+
+T = TypeVar("T")
 
 
 class Cursor(Protocol):
@@ -55,18 +57,15 @@ class EngineConnection(ABC):
         return "check that the database is reachable and not held by another program, then try again"
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
-        try:
-            return self._run(sql, params)
-        except Exception as exc:
-            if self._is_engine_error(exc):
-                raise StoreUnavailable(
-                    f"The seed store's {self.engine} database failed: {exc}. Nothing was written; {self.advice(exc)}."
-                ) from exc
-            raise
+        return self._wrapped(lambda: self._run(sql, params))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        self._wrapped(lambda: self._run_many(sql, rows))
+
+    def _wrapped(self, run: Callable[[], T]) -> T:
+        """`run()`, with an engine error raised as StoreUnavailable (the pipeline never sees the driver's)."""
         try:
-            self._run_many(sql, rows)
+            return run()
         except Exception as exc:
             if self._is_engine_error(exc):
                 raise StoreUnavailable(

@@ -64,11 +64,12 @@ while True:
 """
 
 
-def _marked(variable: str, value: str) -> list[int]:
+def processes_marked(variable: str, value: str) -> list[int]:
+    """Pids of the other processes whose environment sets `variable` to `value` (a run's servers and relays)."""
     needle = f"{variable}={value}".encode()
     found: list[int] = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
             with contextlib.suppress(OSError):
                 if needle in (entry / "environ").read_bytes().split(b"\0"):
                     found.append(int(entry.name))
@@ -141,7 +142,7 @@ def run_configuration(
                 async with anyio.create_task_group() as tg:
                     for index, client in enumerate(clients):
                         tg.start_soon(client_work, index, client, recall_ms, False)
-                pids = _marked("CEREBELLUM_BENCH_RUN", marker)
+                pids = processes_marked("CEREBELLUM_BENCH_RUN", marker)
                 memory = [process_memory(pid) for pid in pids]
                 figures["processes"] = len(pids)
                 figures["rss_mib"] = round(sum(rss or 0 for rss, _ in memory) / 2**20)

@@ -260,12 +260,13 @@ def stop_service(settings: Settings, timeout: float = 30.0) -> ServiceStatus | N
         return None
     os.kill(status.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(status.pid):
+    while time.monotonic() < deadline and process_alive(status.pid):
         time.sleep(0.1)
     return status
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, exited but not reaped yet, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -21,8 +21,17 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import ListRootsResult, Root
 
+from eval.clients import processes_marked
 from server.results import RecallResult, RememberResult
-from server.service import ServicePlace, ServiceStatus, ensure_service, service_place, service_status, stop_service
+from server.service import (
+    ServicePlace,
+    ServiceStatus,
+    ensure_service,
+    process_alive,
+    service_place,
+    service_status,
+    stop_service,
+)
 from server.settings import Settings, scope_from_root
 from tests.conftest import CHILD_ENV
 from tests.test_mcp import cerebellum_command, structured
@@ -48,30 +57,6 @@ def running(directory: Path) -> list[ServiceStatus]:
     return [status for place in service_places(directory) if (status := service_status(place)) is not None]
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z")
-
-
-def processes_with(variable: str, value: str) -> list[int]:
-    """Pids of the processes whose environment sets `variable` to `value` (this test's relays and service)."""
-    found: list[int] = []
-    needle = f"{variable}={value}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 def maps_file(pid: int, path: Path) -> bool:
     try:
         return str(path.resolve()) in Path(f"/proc/{pid}/maps").read_text()
@@ -86,7 +71,7 @@ def service_dir(tmp_path: Path) -> Iterator[Path]:
     # No service outlives its test, whatever the test did.
     for status in running(directory) if directory.exists() else []:
         os.kill(status.pid, signal.SIGKILL)
-    for pid in processes_with("CEREBELLUM_SERVICE_DIR", str(directory)):
+    for pid in processes_marked("CEREBELLUM_SERVICE_DIR", str(directory)):
         os.kill(pid, signal.SIGKILL)
 
 
@@ -151,7 +136,7 @@ async def test_two_stdio_clients_share_one_service_and_keep_their_own_scopes(
             status = services[0]
             assert status.clients == 2 and status.models == "loaded"
             # Three processes (two relays, one service); only the service holds the model file.
-            pids = processes_with("CEREBELLUM_SERVICE_DIR", str(service_dir))
+            pids = processes_marked("CEREBELLUM_SERVICE_DIR", str(service_dir))
             assert status.pid in pids and len(pids) == 3, pids
             assert [pid for pid in pids if maps_file(pid, smollm2)] == [status.pid]
 
@@ -166,7 +151,7 @@ async def test_a_killed_service_is_started_again_and_nothing_acknowledged_is_los
             assert saved.status == "saved" and saved.seed is not None
             (before,) = running(service_dir)
             os.kill(before.pid, signal.SIGKILL)
-            while alive(before.pid):
+            while process_alive(before.pid):
                 await anyio.sleep(0.05)
 
             # The next call starts a new service and is answered; what was saved is there.
@@ -187,11 +172,11 @@ async def test_the_service_stays_while_a_client_is_attached_and_exits_when_idle(
             assert (await remember(client, "Lesson: the cache is warmed at 6am.")).status == "saved"
             (status,) = running(service_dir)
             await anyio.sleep(3)  # longer than the idle time: an attached client keeps it
-            assert alive(status.pid)
+            assert process_alive(status.pid)
         deadline = time.monotonic() + 60
-        while alive(status.pid) and time.monotonic() < deadline:
+        while process_alive(status.pid) and time.monotonic() < deadline:
             await anyio.sleep(0.1)
-        assert not alive(status.pid), "the service did not exit once idle"
+        assert not process_alive(status.pid), "the service did not exit once idle"
         assert running(service_dir) == [] and not list(service_dir.glob("*.sock"))
 
         # The next launch starts a new one over the same store.
@@ -233,7 +218,7 @@ def test_launches_at_the_same_moment_start_one_service(
     assert f"pid {statuses[0].pid}" in stats.stdout or "There is no seed store" in stats.stderr
     stopped = subprocess.run([cerebellum_command(), "service", "stop"], env=env, capture_output=True, text=True)
     assert stopped.returncode == 0 and f"stopped the shared service (pid {statuses[0].pid})" in stopped.stdout
-    assert not alive(statuses[0].pid) and running(service_dir) == []
+    assert not process_alive(statuses[0].pid) and running(service_dir) == []
     assert stop_service(settings) is None
     shown = subprocess.run([cerebellum_command(), "service"], env=env, capture_output=True, text=True, check=True)
     assert "not running" in shown.stdout

@@ -125,6 +125,8 @@ class IntentLabel:
     elapsed_ms: float
     kind: str = ""
     """The kind of message the model named (question, task, decision, correction, chatter, ...)."""
+    kinds: Mapping[str, float] = field(default_factory=dict[str, float])
+    """Each kind's share of the model's probability (they sum to 1): what is left when a kind is ruled out."""
 
 
 @lru_cache(maxsize=64)
@@ -562,13 +564,14 @@ class Cerebellum:
             prompts.INTENT_KINDS,
             groups=prompts.INTENT_OF_KIND,
         )
+        weights = {name: math.exp(score) for name, score in self.last_scores.items()}
+        total = sum(weights.values()) or 1.0
+        kinds = {name: value / total for name, value in weights.items()}
         shares: dict[str, float] = dict.fromkeys(("RECALL", "REMEMBER", "BOTH", "NONE"), 0.0)
-        for name, score in self.last_scores.items():
-            shares[prompts.INTENT_OF_KIND[name]] += math.exp(score)
-        total = sum(shares.values()) or 1.0
-        probabilities = {name: value / total for name, value in shares.items()}
-        intent = cast(Literal["RECALL", "REMEMBER", "BOTH", "NONE"], prompts.INTENT_OF_KIND[kind])
-        return IntentLabel(intent, probabilities, elapsed_ms, kind)
+        for name, share in kinds.items():
+            shares[prompts.INTENT_OF_KIND[name]] += share
+        intent = prompts.INTENT_OF_KIND[kind]
+        return IntentLabel(intent, shares, elapsed_ms, kind, kinds)
 
     def arbitrate(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
         """How the new text relates to the candidates (most similar first): one joint question, or

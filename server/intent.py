@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Annotated, Literal, Protocol
@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from server import signals
 from server.cerebellum import CerebellumError, IntentLabel
 from server.memory import Memory, RecallResult, RememberResult, ScopeSelection, screen_secrets
+from server.prompts import INTENT_OF_KIND
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ _RECALL_EN = re.compile(
     r"name|named|call|called|conclude|concluded)\b"
     r"|\b(do|did) you (still )?(remember|recall)\b"
     r"|\b(can you )?(remind me|refresh my memory)\b"
-    r"|\b(last time|previously|the other day|in the past|before)\b[^.!\n]*\?"
+    r"|\b(last time|previously|the other day|in the past)\b[^.!\n]*\?|\b(before|earlier)\s*[?？]"
+    r"|\b(i|we) (told|gave|showed|taught|sent|asked) you\b|\bdid (i|we) (ever )?(tell|give|show|mention)\b"
+    r"|\bwhat(ever)? (i|we) (said|told you|decided|agreed)\b"
     r"|\bwhat (is|was|were|are|'s) (our|the team's|my|the project's|this project's) "
     r"(convention|conventions|policy|decision|preference|preferences|rule|rules|standard|approach|setup|"
     r"stack|workflow|process)\b"
@@ -91,7 +94,7 @@ _RECALL_EN = re.compile(
     re.IGNORECASE,
 )
 _RECALL_ZH = re.compile(
-    r"上次|上回|还记得|记不记得|记得吗"
+    r"上次|上回|还记得|记不记得|记得吗|(告诉|提|说|讲|交代)过你"
     r"|(之前|以前|当时|早先)[^。！\n]{0,16}(决定|选|定|约定|说|讨论|商量|用|怎么|如何|为什么|是什么|哪)"
     r"|我们[^。！\n]{0,12}(决定|选|定|约定)(了)?[^。！\n]{0,6}(什么|哪|啥|吗|没有)"
     r"|(我们|咱们)(一般|通常|平时|一直)[^。！\n]{0,10}(怎么|如何|用什么|用哪)"
@@ -100,7 +103,17 @@ _RECALL_ZH = re.compile(
 _REMEMBER_EN = re.compile(
     r"^\s*(please\s+)?(remember|note|keep in mind|don't forget|do not forget|never forget|make a note|"
     r"for (future|the) record|for future reference|fyi|heads up)\b(\s+that)?\s*[:,-]?\s*\S"
-    r"|\b(from now on|going forward|in the future|in future|from here on|henceforth)\b",
+    r"|\b(from now on|going forward|in the future|in future|from here on|henceforth)\b"
+    r"|\bkeep (this|that|it) in mind\b",
+    re.IGNORECASE,
+)
+# A sentence that states a standing rule rather than a one-off order: it opens with always / never, says
+# what "we" always or never do, or marks itself as general ("in general", "as a rule").
+_STANDING_RULE = re.compile(
+    r"^\s*(and\s+|also\s+|btw\s+|but\s+)?(please\s+|pls\s+)?(always|never(?! ?mind)|don't ever|do not ever|dont ever)\b"
+    r"|\b(we|i) (always|never)\b(?! (know|knew|remember|thought|expected|seen|saw|got|get|had))"
+    r"|\b(in general|generally|as a rule|as a general rule)\b"
+    r"|^\s*(永远|一律|总是|千万|务必)|(一定要|千万别|千万不要|绝对不要|绝不)",
     re.IGNORECASE,
 )
 _REMEMBER_ZH = re.compile(
@@ -108,7 +121,8 @@ _REMEMBER_ZH = re.compile(
 )
 # A short instruction about the code at hand: an editing verb first, and something here it points at.
 _EDIT_VERB = re.compile(
-    r"^\s*(please\s+)?(rename|format|reformat|indent|dedent|add (a |an )?(blank line|newline|comment|docstring|"
+    r"^\s*(please\s+|pls\s+|can you\s+|could you\s+)?(rename|format|reformat|indent|dedent|"
+    r"add (a |an )?(blank line|newline|comment|docstring|"
     r"type hints?|log line|print)|remove|delete|drop|show( me)?|print|explain|run|rerun|re-run|undo|revert|move|"
     r"sort|wrap|inline|extract|split|make (it|this|that|these|the)|change (this|that|the)|fix (the|this) typo|"
     r"convert (this|that|the))\b"
@@ -117,7 +131,8 @@ _EDIT_VERB = re.compile(
 )
 _HERE = re.compile(
     r"\b(this|that|these|those|here|above|below|it)\b|`[^`]+`|\b[\w/-]+\.(py|ts|tsx|js|go|rs|java|md|json|ya?ml|toml)\b"
-    r"|\bthe (diff|output|file|function|line|lines|variable|button|test|tests|class|method|loop|import|imports)\b"
+    r"|\bthe (\w+ ){0,2}(diff|output|file|function|line|lines|variable|button|test|tests|class|method|loop|import|"
+    r"imports)\b|\btypos?\b"
     r"|这个|这段|这里|这行|上面|下面",
     re.IGNORECASE,
 )
@@ -170,8 +185,12 @@ _CORRECTION_OPEN_ZH = re.compile(
 _NOT_X_BUT_Y_ZH = re.compile(r"^\s*不是[^，,。？?]{1,30}[，,]\s*(而)?是\s*\S")
 _CHANGED = re.compile(
     r"\b(now|these days|nowadays|since \w+)\b[^.?!\n]{0,60},\s*not\b"
-    r"|\bnot\b[^.?!\n]{1,40}\b(any ?more|any longer)\b"
-    r"|\bno longer\b"
+    r"|\b(not|isn't|isnt|aren't|arent|doesn't|doesnt|don't|dont|won't|wont)\b[^.?!\n]{0,40}\b(any ?more|any longer)\b"
+    r"|\bno longer\b|\b(is|are) gone\b"
+    r"|\b(got|was|were|has been|have been) (migrated|moved|renamed|replaced|retired|deprecated|decommissioned|"
+    r"switched)\b"
+    r"|\b(we|they|we've|we have|it|it's|has|have)\s+(moved|switched|migrated|changed|renamed|replaced)\b[^.?!\n]{0,40}"
+    r"\b(to|from|with|into|over)\b"
     r"|(已经|现在)[^。？?！!\n]{0,20}(改|换|迁|切|升|转|搬)[^。？?！!\n]{0,20}了"
     r"|现在[^。？?！!\n]{1,30}[，,]\s*(不是|而不是)"
     r"|(改成|改为|换成|换为|迁到|迁移到|切到|切换到|升到|升级到)[^。？?！!\n]{1,20}了"
@@ -184,7 +203,7 @@ _SENTENCES = re.compile(r"(?<=[.;!。；！])\s*|(?<=[?？])\s+(?=\S)")
 _REQUEST = re.compile(r"^\s*(can you|could you|would you|will you|please|pls|help me|帮我|帮忙|请|麻烦)", re.IGNORECASE)
 # The code, file or output in front of the agent, named as such.
 _CODE_AT_HAND = re.compile(
-    r"\b(this|these|the above|the following)\s+(\w+\s+)?(function|functions|method|class|code|line|"
+    r"\b(this|that|these|those|the above|the following)\s+(\w+\s+)?(function|functions|method|class|code|line|"
     r"lines|loop|regex|variable|snippet|block|query|component|file|diff|output|error|expression|condition|"
     r"script|test|tests|hunk|stack ?trace|traceback)\b"
     r"|这段代码|这个函数|这个方法|这个类|这个变量|这个正则|这行|这几行|上面的代码|下面的代码|这个报错|这个文件",
@@ -194,6 +213,12 @@ _CODE_AT_HAND = re.compile(
 _NOT_A_STATEMENT = re.compile(
     r"^(don't|do not|stop|wait|hold on|leave|keep|just|please|let's|let us|let me|not yet|not now|thanks|"
     r"thank you|i mean|i meant|never ?mind|worries|problem|idea|clue)\b|^(别|不要|先|等|我说|我是说|我的意思|我指)",
+    re.IGNORECASE,
+)
+# An order after "no,": "no, use the other file".
+_ORDER = re.compile(
+    r"^(use|do|try|put|make|add|remove|delete|run|rerun|go|revert|undo|take|pick|open|close|show|write|call|"
+    r"rename|move|fix|check|look|change|skip|ignore|drop|start|restart)\b|^(用|改|换|加|删|跑|试|看|去|把)",
     re.IGNORECASE,
 )
 # A value a correction names: a number, a name, an identifier, code, or the old value set against it.
@@ -213,6 +238,43 @@ _TASK_EN = re.compile(
 _TASK_ZH = re.compile(
     r"^\s*((请|帮我|帮忙|麻烦你?|我们来|咱们来|来|去)[^。？?！!\n的]{0,8})?(部署|上线|发布|迁移|升级|配置|搭建|排查|回滚|deploy)"
 )
+# Saying that something stored has changed or was wrong. Where none of this is said, a model's reading of
+# "correction" is not the message's: a firm preference ("no default exports, ever") corrects nothing.
+_CONTRADICTS = re.compile(
+    r"^\s*(no|nope|nah|not quite|wrong|incorrect)\s*[,.:;!\u2014\u2013-]|^\s*(actually|correction)\b"
+    r"|^\s*no\s+(it|it's|its|we|we're|that|that's|the|this|you|you're)\b|^\s*(不对|不是|错了|其实|更正|纠正)",
+    re.IGNORECASE,
+)
+_CHANGE = re.compile(
+    r"\b(switched|switching|moved|changed|changing|replaced|replacing|migrated|migrating|renamed|reverted|"
+    r"retired|deprecated|decommissioned|went back|going back|rolled back|swapped|reversed)\b"
+    r"|\b(update|fix|correct|change|amend|replace) (that|this|it|your notes|the note|the memory|what you ha(ve|d))\b"
+    r"|\b(is|was|are|were|it's|its|that's|thats) (wrong|incorrect|old|the old)\b|\bthe old\b"
+    r"|\b(any ?more|any longer|no longer|is gone|are gone|outdated|out of date|stale|obsolete|scratch that|"
+    r"changed my mind|on second thought|turns out|not true|not right)\b"
+    r"|\b(is|are|it's|we're|were|uses|use|runs|run|lives|points|goes|sits)\b[^.?!\n,;:]{1,30}"
+    r"\bnow( btw| fyi| though)?\b[.!\s]*$"
+    r"|\b(you said|you have|you've got|you had|we noted|we had|i told you|we said|we agreed)\b[^.?!\n]{0,80}\bbut\b"
+    r"|\b(dropping|drop|scrap|scrapping|ditch|ditching|forget|retire|retiring|replace|replacing|reverse|"
+    r"reversing|undo) (the|that|our|this)\b[^.?!\n]{0,30}\b(rule|convention|policy|decision|guideline|"
+    r"practice|approach|plan)\b"
+    r"|\b(add|adding) (one more|another|a new|a second|a third) (rule|step|item|point|one)\b|\badd one more\b"
+    r"|不对|错了|错的|有误|不准确|不是了|改成|改为|换成|换为|改一下|换一下|迁到|迁移到|切到|切换到|不再|不用了|取消了|废弃|弃用|作废|过时"
+    r"|已经[^。？?！!\n]{0,10}(改|换|迁|切|升|转|搬|不)|再加|加一条|补充一条|新增一条",
+    re.IGNORECASE,
+)
+# Asking about the live session, which the agent can look at and memory cannot know: the branch checked
+# out, whether a process still runs, whether the last run passed.
+_LIVE_STATE = re.compile(
+    r"\b(what|which)\b[^?？]{0,30}\b(am i|are you) (on|in|using|running)\b|^\s*(am i|are you) (on|in)\b"
+    r"|\b(still\s+)?(running|up|alive|down|building|compiling|loading|hanging|stuck|passing|failing|green|"
+    r"done|finished)\s*(yet|now|rn|right now)?\s*[?？]\s*$"
+    r"|^\s*did (it|that|this|the (\w+ )?(tests?|build|deploy|deployment|job|command|script|migration|pipeline|ci|"
+    r"run|install))\s+(pass|fail|work|finish|succeed|go through|run|complete|break)\b"
+    r"|(跑完|跑通|通过|挂|成功|失败|部署完|编译完)(了)?(吗|没|没有)\s*[?？]?\s*$|还在跑|我(现在|当前)?在哪个分支|当前(在|是)哪个分支",
+    re.IGNORECASE,
+)
+_LIVE_MAX_CHARS = 80
 _SLASH_COMMAND = re.compile(r"^/[a-z][\w-]*(\s.*)?$", re.DOTALL)
 
 
@@ -248,7 +310,51 @@ def asks_about_the_past(text: str) -> bool:
 
 
 def says_to_keep(text: str) -> bool:
-    return bool(_REMEMBER_EN.search(text) or _REMEMBER_ZH.search(text))
+    """It tells the agent to keep something, or states a standing rule ("never deploy on Fridays")."""
+    if _REMEMBER_EN.search(text) or _REMEMBER_ZH.search(text):
+        return True
+    return any(_STANDING_RULE.search(sentence) for sentence in statements(text))
+
+
+def sentences(text: str) -> list[str]:
+    return [part.strip() for part in _SENTENCES.split(text.strip()) if part.strip()]
+
+
+def statements(text: str) -> list[str]:
+    """The sentences that are not questions."""
+    return [sentence for sentence in sentences(text) if not _QUESTION.search(sentence)]
+
+
+def contradicts(text: str) -> bool:
+    """It opens by saying no ("no, …", "actually", 不对) and goes on to a statement, not an order."""
+    opened = _CONTRADICTS.match(text)
+    if opened is None:
+        return False
+    rest = text[opened.end() :].strip()
+    return not (_NOT_A_STATEMENT.match(rest) or _ORDER.match(rest))
+
+
+def redirects(text: str) -> bool:
+    """A short "no" and an order: it steers the work at hand ("no, use the other config file")."""
+    opened = _CONTRADICTS.match(text)
+    if opened is None or len(text) > _EDIT_MAX_CHARS or _QUESTION.search(text):
+        return False
+    return bool(_ORDER.match(text[opened.end() :].strip()))
+
+
+def says_what_changed(text: str) -> bool:
+    """It says something the agent may hold is wrong or has changed (not only what is true)."""
+    return bool(contradicts(text) or _CHANGE.search(text) or corrects(text))
+
+
+def changes_in_a_statement(text: str) -> bool:
+    """Beside what it asks, a sentence says what changed or adds to it ("…? add one more: …")."""
+    return any(contradicts(s) or _CHANGE.search(s) for s in statements(text))
+
+
+def asks_about_the_session(text: str) -> bool:
+    """A short question about the live session: the branch, a running process, the last run."""
+    return len(text) <= _LIVE_MAX_CHARS and bool(_LIVE_STATE.search(text))
 
 
 def asks_how_things_stand(text: str) -> bool:
@@ -270,8 +376,7 @@ def asks_how_things_stand(text: str) -> bool:
 
 def is_one_question(text: str) -> bool:
     """One interrogative sentence and nothing before it: "What's the timeout on the client?"."""
-    sentences = [part for part in _SENTENCES.split(text.strip()) if part.strip()]
-    return len(sentences) == 1 and bool(_QUESTION.search(text.strip()[-1:]))
+    return len(sentences(text)) == 1 and bool(_QUESTION.search(text.strip()[-1:]))
 
 
 def points_at_code_at_hand(text: str) -> bool:
@@ -322,9 +427,18 @@ def rule(text: str) -> IntentRule | None:
         return IntentRule("BOTH", "it says something to keep and asks about what was decided before")
     if corrects(stripped):
         return IntentRule("BOTH", "it corrects what may be stored: says what is true now")
+    if keeps and says_what_changed(stripped):
+        return IntentRule("BOTH", "it says to keep something that changes what may be stored")
+    state_question = not keeps and asks_how_things_stand(stripped)
+    if (asks or state_question) and changes_in_a_statement(stripped):
+        return IntentRule("BOTH", "it refers to what was stored and says what changed")
     if asks:
         return IntentRule("RECALL", "it asks about something decided or learned before")
-    if not keeps and asks_how_things_stand(stripped):
+    if not keeps and redirects(stripped):
+        return IntentRule("NONE", 'it redirects what the agent is doing ("no, use the other one")')
+    if not keeps and asks_about_the_session(stripped):
+        return IntentRule("NONE", "it asks about the live session (branch, process, last run), not memory")
+    if state_question:
         return IntentRule("RECALL", "it asks how things stand in the project now")
     if not keeps and len(stripped) <= _EDIT_MAX_CHARS and _EDIT_VERB.search(stripped) and _HERE.search(stripped):
         return IntentRule("NONE", "an instruction about the code at hand")
@@ -372,31 +486,58 @@ class Shape:
     """It tells the agent to keep something (so REMEMBER or BOTH; only whether it also asks is open)."""
     question: bool = False
     """It is one question and nothing else (so it asks; it states nothing to keep)."""
+    both: bool = True
+    """It may both keep and recall: it says something changed or was wrong, or states as well as asks.
+    Where it does neither, a model's reading of a correction is a statement's."""
 
 
 def shape(text: str) -> Shape:
     stripped = text.strip()
     signal = signals.classify(stripped)
     keeps = says_to_keep(stripped) or (signal is not None and signal.decision == "SAVE")
-    return Shape(keeps=keeps, question=is_one_question(stripped))
+    question = is_one_question(stripped)
+    states_and_asks = bool(_QUESTION.search(stripped)) and bool(statements(stripped)) and not question
+    both = not question and (says_what_changed(stripped) or states_and_asks)
+    return Shape(keeps=keeps, question=question, both=both)
+
+
+def _within(label: IntentLabel, form: Shape) -> tuple[Intent, dict[str, float], str]:
+    """The model's label and intent shares with the kinds the form rules out taken away (a question is not
+    a statement; nothing changed is not a correction), renormalized over the kinds left."""
+    ruled_out = {"BOTH"} if not form.both else set[str]()
+    if form.question:
+        ruled_out |= {"REMEMBER", "BOTH"}
+    kinds = {k: v for k, v in label.kinds.items() if INTENT_OF_KIND.get(k) not in ruled_out}
+    if not label.kinds or not kinds or label.intent not in ruled_out:
+        return label.intent, dict(label.probabilities), label.kind or label.intent
+    total = sum(kinds.values()) or 1.0
+    shares: dict[str, float] = dict.fromkeys(INTENTS, 0.0)
+    for name, value in kinds.items():
+        shares[INTENT_OF_KIND[name]] += value / total
+    kind = max(kinds, key=lambda name: kinds[name])
+    return INTENT_OF_KIND[kind], shares, kind
 
 
 def from_model(label: IntentLabel, recall_floor: float = RECALL_FLOOR, form: Shape | None = None) -> IntentVerdict:
     """The model's label, read within what the message's form allows, with the recall side winning when
     it holds at least `recall_floor` of the mass."""
-    shares: Mapping[str, float] = label.probabilities
-    intent: Intent = label.intent
-    recall_side = shares.get("RECALL", 0.0) + shares.get("BOTH", 0.0)
-    reason = f"the cerebellum read it as a {label.kind or intent}"
     form = form or Shape()
-    if form.keeps:
+    intent, shares, kind = _within(label, form)
+    recall_side = shares.get("RECALL", 0.0) + shares.get("BOTH", 0.0)
+    reason = f"the cerebellum read it as a {kind}"
+    if kind != (label.kind or label.intent):
+        reason += f" (its first reading, {label.kind or label.intent}, does not fit the message's form)"
+    if form.keeps and not form.both:
+        intent = "REMEMBER"
+        reason = "it says to keep something, and neither asks nor says what changed"
+    elif form.keeps:
         # It says to keep something: the model only decides whether it also asks.
         intent = "BOTH" if recall_side >= recall_floor else "REMEMBER"
         reason = f"it says to keep something; the cerebellum gave recall {recall_side:.2f}: {intent}"
-    elif form.question and intent == "REMEMBER":
-        # One question states nothing to keep: the model read a question about a fact as the fact.
+    elif form.question and intent in ("REMEMBER", "BOTH"):
+        # One question states nothing to keep (only reached when the model gave no other kind).
         intent = "RECALL"
-        reason = f"a question about a {label.kind or 'fact'}: it asks what is stored"
+        reason = f"a question about a {kind}: it asks what is stored"
     elif intent in ("NONE", "REMEMBER") and recall_side >= recall_floor:
         leaned = intent
         intent = "BOTH" if intent == "REMEMBER" else "RECALL"

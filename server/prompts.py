@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 PROMPT_VERSION = "cerebellum-prompts/5"
 
@@ -196,7 +197,7 @@ def arbitrate_schema(candidate_ids: Sequence[int]) -> dict[str, object]:
 # from the kind by rule; the kinds are asked in lower case, each a distinct first token for the
 # models tried (SmolLM2, Qwen2.5), and the intent whose kinds hold most of the probability wins.
 INTENT_PROMPT_VERSION = "cerebellum-intent-prompts/3"
-INTENT_OF_KIND = {
+INTENT_OF_KIND: dict[str, Literal["RECALL", "REMEMBER", "BOTH", "NONE"]] = {
     "question": "RECALL",
     "task": "RECALL",
     "preference": "REMEMBER",

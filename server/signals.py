@@ -81,10 +81,11 @@ _TRACE_ANCHOR = re.compile(
     r"|\s+at .+\(.+:\d+(:\d+)?\)( \{)?"  # Node prints an error's own fields in braces after it
     r"|\s+at \S+ \(.+\)"
     r"|\s+at .+\.java:\d+\)"
-    r"|stack backtrace:)$"
+    r"|stack backtrace:"
+    r"|\s*File \".+\", line \d+(, in .+)?)$"  # a Python traceback pasted without its first line
 )
 _TRACE_LINE = re.compile(
-    r"^(\s+File \".+\", line \d+.*"
+    r"^(\s*File \".+\", line \d+.*"
     r"|\s+at .+"
     r"|\s{2,}\S.*"  # indented source lines and frames
     r"|\t.+"
@@ -145,6 +146,18 @@ _OUTPUT_HEADER = re.compile(
 )
 
 
+# Lines that tools print when something fails or logs: npm's, compilers' and linters' diagnostics, log
+# records with a level or a timestamp. A paste made only of such lines is output, whatever it says.
+_DIAGNOSTIC_LINE = re.compile(
+    r"^(npm (ERR!|error|warn|WARN)( .*)?|yarn (error|warn)( .*)?|pnpm: .+|ERR_PNPM_\w+.*"
+    r"|(error|warning)(\[\w+\])?: .+|\s+--> \S+:\d+(:\d+)?|(\s+\d*|\d+)\s*\|.*|\s*= (note|help): .+"
+    r"|\S+\.\w+[:(]\d+[:,]\d+\)?:? (- )?(error|warning|Error|Warning)\b.*"
+    r"|(E|W|F)\s{2,}.+|FAILED \S+.*|ERROR:? .+|FATAL:? .+|WARN(ING)?:? .+|INFO:? .+|DEBUG:? .+|CRITICAL:? .+"
+    r"|\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?\S*\]? .+|\[(ERROR|WARN|WARNING|INFO|DEBUG)\] .+"
+    r"|[\w.]*(Error|Exception): .+|exit (code|status) \d+|Process finished with exit code \d+)$"
+)
+
+
 def _command_output(lines: list[str]) -> str | None:
     filled = [line for line in lines if line.strip()]
     if len(filled) < 2:
@@ -153,6 +166,9 @@ def _command_output(lines: list[str]) -> str | None:
         return "shell transcript"
     if _OUTPUT_HEADER.match(filled[0]):
         return "tool output"
+    body = filled[1:] if len(filled[0]) <= _LEAD_IN_MAX and not _DIAGNOSTIC_LINE.match(filled[0]) else filled
+    if len(body) >= 2 and all(_DIAGNOSTIC_LINE.match(line) for line in body):
+        return "error output"
     return None
 
 
@@ -180,7 +196,9 @@ _LABELS: dict[str, str] = {
     "remember": "fact",
     "记住": "fact",
 }
-_LABEL = re.compile(r"^\s*(" + "|".join(sorted(map(re.escape, _LABELS), key=len, reverse=True)) + r")\s*[:：]\s*\S")
+# "踩坑记录：…", "经验总结：…": a Chinese label may take a word for "notes" or "summary" before its colon.
+_LABEL_WORDS = "|".join(sorted(map(re.escape, _LABELS), key=len, reverse=True))
+_LABEL = re.compile(r"^\s*(" + _LABEL_WORDS + r")(记录|总结|笔记|分享)?\s*[:：]\s*\S")
 
 
 def _explicit_label(text: str) -> str | None:

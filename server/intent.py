@@ -85,6 +85,10 @@ _RECALL_EN = re.compile(
     r"|\b(last time|previously|the other day|in the past)\b[^.!\n]*\?|\b(before|earlier)\s*[?？]"
     r"|\b(i|we) (told|gave|showed|taught|sent|asked) you\b|\bdid (i|we) (ever )?(tell|give|show|mention)\b"
     r"|\bwhat(ever)? (i|we) (said|told you|decided|agreed)\b"
+    r"|^\s*did (we|i|you) (ever )?(figure out|find out|decide|agree|settle|fix|solve|learn|discuss|look into)\b"
+    r"|\b(we|you and i) (discussed|talked about|went over|covered|looked into) (this|that|it)\b"
+    r"|\b(my|our) usual\b|\bas usual\b|\bthe usual (way|format|style|setup|steps)\b"
+    r"|\b(like|as) (we|i) (usually|always|normally) do\b|\bthe way we did (it )?(before|last time)\b|\blike last time\b"
     r"|\bwhat (is|was|were|are|'s) (our|the team's|my|the project's|this project's) "
     r"(convention|conventions|policy|decision|preference|preferences|rule|rules|standard|approach|setup|"
     r"stack|workflow|process)\b"
@@ -95,7 +99,8 @@ _RECALL_EN = re.compile(
 )
 _RECALL_ZH = re.compile(
     r"上次|上回|还记得|记不记得|记得吗|(告诉|提|说|讲|交代)过你"
-    r"|(之前|以前|当时|早先)[^。！\n]{0,16}(决定|选|定|约定|说|讨论|商量|用|怎么|如何|为什么|是什么|哪)"
+    r"|(之前|以前|当时|早先)[^。！\n]{0,16}(决定|选|(?<!一)定|约定|说|讨论|商量|用|怎么|如何|为什么|是什么|哪)"
+    r"|老样子|照旧|按老规矩|(按|照|跟|和)(之前|以前|上次)(的|那样|一样)"
     r"|我们[^。！\n]{0,12}(决定|选|定|约定)(了)?[^。！\n]{0,6}(什么|哪|啥|吗|没有)"
     r"|(我们|咱们)(一般|通常|平时|一直)[^。！\n]{0,10}(怎么|如何|用什么|用哪)"
 )
@@ -104,14 +109,16 @@ _REMEMBER_EN = re.compile(
     r"^\s*(please\s+)?(remember|note|keep in mind|don't forget|do not forget|never forget|make a note|"
     r"for (future|the) record|for future reference|fyi|heads up)\b(\s+that)?\s*[:,-]?\s*\S"
     r"|\b(from now on|going forward|in the future|in future|from here on|henceforth)\b"
-    r"|\bkeep (this|that|it) in mind\b",
+    r"|\bkeep (this|that|it) in mind\b|\bworth (remembering|noting|knowing)\b|\bfor next time\b"
+    r"|^\s*(rule|convention|policy|standard)( for [^:]{1,30})?\s*:",
     re.IGNORECASE,
 )
 # A sentence that states a standing rule rather than a one-off order: it opens with always / never, says
 # what "we" always or never do, or marks itself as general ("in general", "as a rule").
 _STANDING_RULE = re.compile(
     r"^\s*(and\s+|also\s+|btw\s+|but\s+)?(please\s+|pls\s+)?(always|never(?! ?mind)|don't ever|do not ever|dont ever)\b"
-    r"|\b(we|i) (always|never)\b(?! (know|knew|remember|thought|expected|seen|saw|got|get|had))"
+    r"|\b(we|i) (always|never)\b"
+    r"(?! (know|knew|remember|thought|expected|seen|saw|got|get|had|forget|forgot|mix|lose|miss|confuse))"
     r"|\b(in general|generally|as a rule|as a general rule)\b"
     r"|^\s*(永远|一律|总是|千万|务必)|(一定要|千万别|千万不要|绝对不要|绝不)",
     re.IGNORECASE,
@@ -205,7 +212,8 @@ _REQUEST = re.compile(r"^\s*(can you|could you|would you|will you|please|pls|hel
 _CODE_AT_HAND = re.compile(
     r"\b(this|that|these|those|the above|the following)\s+(\w+\s+)?(function|functions|method|class|code|line|"
     r"lines|loop|regex|variable|snippet|block|query|component|file|diff|output|error|expression|condition|"
-    r"script|test|tests|hunk|stack ?trace|traceback)\b"
+    r"script|test|tests|hunk|stack ?trace|traceback|repo|codebase|directory|folder|module|package)\b"
+    r"|^\s*(what's|whats|what is) in \S+|\b[\w/-]+\.(py|ts|tsx|js|go|rs|java|json|ya?ml|toml)\b.*[?？]\s*$"
     r"|这段代码|这个函数|这个方法|这个类|这个变量|这个正则|这行|这几行|上面的代码|下面的代码|这个报错|这个文件",
     re.IGNORECASE,
 )
@@ -215,9 +223,11 @@ _NOT_A_STATEMENT = re.compile(
     r"thank you|i mean|i meant|never ?mind|worries|problem|idea|clue)\b|^(别|不要|先|等|我说|我是说|我的意思|我指)",
     re.IGNORECASE,
 )
-# An order after "no,": "no, use the other file".
+# An order after "no,": "no, use the other file"; or the attempt turned down: "no, that's not it".
 _ORDER = re.compile(
-    r"^(use|do|try|put|make|add|remove|delete|run|rerun|go|revert|undo|take|pick|open|close|show|write|call|"
+    r"^(that's not it|thats not it|not it|not that one|not what i (meant|asked)|that('s| is) not what i|"
+    r"still (failing|broken|wrong|the same)|doesn't work|didn't work)\b"
+    r"|^(use|do|try|put|make|add|remove|delete|run|rerun|go|revert|undo|take|pick|open|close|show|write|call|"
     r"rename|move|fix|check|look|change|skip|ignore|drop|start|restart)\b|^(用|改|换|加|删|跑|试|看|去|把)",
     re.IGNORECASE,
 )
@@ -241,7 +251,8 @@ _TASK_ZH = re.compile(
 # Saying that something stored has changed or was wrong. Where none of this is said, a model's reading of
 # "correction" is not the message's: a firm preference ("no default exports, ever") corrects nothing.
 _CONTRADICTS = re.compile(
-    r"^\s*(no|nope|nah|not quite|wrong|incorrect)\s*[,.:;!\u2014\u2013-]|^\s*(actually|correction)\b"
+    r"^\s*((hmm+|um+|uh+|ah+|oh+|well)[,.\s]+)?(no|nope|nah|not quite|wrong|incorrect)\s*[,.:;!\u2014\u2013-]"
+    r"|^\s*(actually|correction)\b"
     r"|^\s*no\s+(it|it's|its|we|we're|that|that's|the|this|you|you're)\b|^\s*(不对|不是|错了|其实|更正|纠正)",
     re.IGNORECASE,
 )
@@ -251,8 +262,11 @@ _CHANGE = re.compile(
     r"|\b(update|fix|correct|change|amend|replace) (that|this|it|your notes|the note|the memory|what you ha(ve|d))\b"
     r"|\b(is|was|are|were|it's|its|that's|thats) (wrong|incorrect|old|the old)\b|\bthe old\b"
     r"|\b(any ?more|any longer|no longer|is gone|are gone|outdated|out of date|stale|obsolete|scratch that|"
-    r"changed my mind|on second thought|turns out|not true|not right)\b"
-    r"|\b(is|are|it's|we're|were|uses|use|runs|run|lives|points|goes|sits)\b[^.?!\n,;:]{1,30}"
+    r"changed my mind|on second thought|turns out|not true|not right|update on)\b"
+    r"|\b(as of|starting|since) (today|now|this week|this sprint|last week|monday)\b"
+    r"|\b(we|you) (wrote down|noted|saved|stored|have on file)\b"
+    r"|^\s*(please\s+|just\s+)?(scrap|forget|ignore|disregard) what (i|we) (said|told you|wrote)\b"
+    r"|\b(is|are|it's|we're|were|uses|use|runs|run|lives|points|goes|sits)\b[^.?!\n,;:]{1,40}"
     r"\bnow( btw| fyi| though)?\b[.!\s]*$"
     r"|\b(you said|you have|you've got|you had|we noted|we had|i told you|we said|we agreed)\b[^.?!\n]{0,80}\bbut\b"
     r"|\b(dropping|drop|scrap|scrapping|ditch|ditching|forget|retire|retiring|replace|replacing|reverse|"
@@ -275,6 +289,25 @@ _LIVE_STATE = re.compile(
     re.IGNORECASE,
 )
 _LIVE_MAX_CHARS = 80
+# A question of general knowledge: what a thing is, how two differ, a tool's latest release. Nothing of
+# the project's is named, so nothing stored bears on it.
+_GENERAL_QUESTION = re.compile(
+    r"\bdifference between\b|^\s*(what|whats|what's|what is) (a|an) \w"
+    r"|^\s*(what|whats|what's|what is) the (latest|newest|current) (stable )?(version|release) of\b"
+    r"|^\s*(what does|what do) \S+( \S+)? (stand for|mean)\b"
+    r"|^\s*什么是|有什么区别|区别是什么|到底是(什么|啥)|是什么意思|是干什么的|是干嘛的",
+    re.IGNORECASE,
+)
+_OURS = re.compile(
+    r"\b(we|we're|our|ours|us|my|i|the team|this project|the project|this repo|our repo|you)\b"
+    r"|我们|咱们|项目|团队|我的",
+    re.IGNORECASE,
+)
+# An order to edit code, in Chinese: 把 X 改成 Y, naming an identifier.
+_EDIT_ZH = re.compile(
+    r"^\s*(请|帮我|帮忙|麻烦你?)?(把|将)[^。？?]{1,40}(改成|改为|换成|重命名|删掉|去掉|加上|格式化|重构|拆成|移到)"
+)
+_IDENTIFIER = re.compile(r"\b[a-z]+[A-Z]\w*|\b[a-z]\w*_\w+|`[^`]+`|\b[\w/-]+\.[a-z]{1,4}\b|\w+\(\)")
 _SLASH_COMMAND = re.compile(r"^/[a-z][\w-]*(\s.*)?$", re.DOTALL)
 
 
@@ -350,6 +383,11 @@ def says_what_changed(text: str) -> bool:
 def changes_in_a_statement(text: str) -> bool:
     """Beside what it asks, a sentence says what changed or adds to it ("…? add one more: …")."""
     return any(contradicts(s) or _CHANGE.search(s) for s in statements(text))
+
+
+def asks_general_knowledge(text: str) -> bool:
+    """A question of what a thing is or how two differ, naming nothing of the project's or the user's."""
+    return bool(_GENERAL_QUESTION.search(text)) and not _OURS.search(text)
 
 
 def asks_about_the_session(text: str) -> bool:
@@ -436,11 +474,15 @@ def rule(text: str) -> IntentRule | None:
         return IntentRule("RECALL", "it asks about something decided or learned before")
     if not keeps and redirects(stripped):
         return IntentRule("NONE", 'it redirects what the agent is doing ("no, use the other one")')
+    if not keeps and asks_general_knowledge(stripped):
+        return IntentRule("NONE", "a question of general knowledge: nothing of the project's is named")
     if not keeps and asks_about_the_session(stripped):
         return IntentRule("NONE", "it asks about the live session (branch, process, last run), not memory")
     if state_question:
         return IntentRule("RECALL", "it asks how things stand in the project now")
     if not keeps and len(stripped) <= _EDIT_MAX_CHARS and _EDIT_VERB.search(stripped) and _HERE.search(stripped):
+        return IntentRule("NONE", "an instruction about the code at hand")
+    if not keeps and _EDIT_ZH.search(stripped) and (_IDENTIFIER.search(stripped) or _HERE.search(stripped)):
         return IntentRule("NONE", "an instruction about the code at hand")
     if not keeps and points_at_code_at_hand(stripped):
         return IntentRule("NONE", "it is about the code in front of the agent")

@@ -63,6 +63,28 @@ GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # a made-up toke
         ("What does this function return?", "NONE"),
         ("Can you make this query faster?", "NONE"),
         ("这个函数为什么返回空？", "NONE"),
+        # The live session (branch, a running process, the last run) is the agent's to look at, not memory's.
+        ("is the build still running?", "NONE"),
+        ("what branch am i on right now?", "NONE"),
+        ("did the tests pass?", "NONE"),
+        ("还在跑吗？", "NONE"),
+        ("Which branch do we release from?", "RECALL"),  # the project's, not the session's
+        ("fix the typo in the footer", "NONE"),
+        ("no, use the other config file", "NONE"),  # "no" and an order: it steers the work at hand
+        ("Nope, still failing.", "NONE"),  # the attempt turned down
+        ("what's the difference between a mutex and a semaphore?", "NONE"),  # general knowledge
+        ("什么是 CAP 定理？", "NONE"),
+        ("帮我把 loadConfig 改成异步的", "NONE"),
+        # A standing rule is kept even when it is worded as an order, or follows one.
+        ("always run black before committing", "REMEMBER"),
+        ("We never deploy on Fridays.", "REMEMBER"),
+        ("rename `cnt` to `count` here. and in general avoid abbreviations in names", "REMEMBER"),
+        # Referring to what was stored and saying what changed is a correction, asked or not.
+        ("We moved the API to port 8081.", "BOTH"),
+        ("Dropping the rule about rebasing: merge commits from now on.", "BOTH"),
+        ("上次定的超时时间不对，改成 30 秒。", "BOTH"),
+        ("what did we name the feature flag? add a second one for the mobile flow", "BOTH"),
+        ("Is there anything I told you about the Terraform state?", "RECALL"),
     ],
 )
 def test_rules_settle_the_messages_whose_shape_is_certain(text: str, expected: str) -> None:
@@ -75,7 +97,6 @@ def test_rules_settle_the_messages_whose_shape_is_certain(text: str, expected: s
     [
         "No, don't change that.",  # an order after "no", not a correction
         "No, the other one.",  # names no value
-        "Nope, still failing.",
         "Actually, can you also add tests?",
         "No, 我说的是另一个文件。",
         "Should we add a retry here?",  # asking for advice
@@ -84,6 +105,8 @@ def test_rules_settle_the_messages_whose_shape_is_certain(text: str, expected: s
         "Please write docstrings in Google style, not NumPy style.",  # a preference with a contrast, no change
         "生产环境的配置在 Vault 里。",  # a noun 配置, not an order to configure
         "Deploy this.",  # the thing at hand
+        "never mind, I'll do it myself",  # not a standing rule
+        "whenever you're ready, go ahead with the refactor",
     ],
 )
 def test_shapes_that_only_look_like_a_correction_a_state_question_or_a_task_are_left_to_the_model(
@@ -125,6 +148,38 @@ def test_the_message_form_bounds_what_the_model_may_say() -> None:
     assert intents.classify(told, FixedLabel(leaning)).intent == "REMEMBER"
     # Without a model such a message is still written as well as read.
     assert intents.classify(told, None).intent == "BOTH"
+
+
+def label_of(kinds: dict[str, float]) -> Any:
+    """An IntentLabel as the cerebellum makes it, from each kind's share."""
+    from server.cerebellum import IntentLabel
+    from server.prompts import INTENT_OF_KIND
+
+    shares = dict.fromkeys(("RECALL", "REMEMBER", "BOTH", "NONE"), 0.0)
+    for name, share in kinds.items():
+        shares[INTENT_OF_KIND[name]] += share
+    kind = max(kinds, key=lambda name: kinds[name])
+    return IntentLabel(INTENT_OF_KIND[kind], shares, 1.0, kind, kinds)
+
+
+def test_a_correction_needs_something_said_to_have_changed() -> None:
+    # A firm preference read as a correction: nothing in it says what was stored changed, so the
+    # model's next kind stands (a preference: REMEMBER), and the probabilities say so.
+    firm = label_of({"correction": 0.9, "preference": 0.07, "question": 0.03})
+    text = "no default exports, named ones only in every package"
+    assert intents.rule(text) is None and not intents.shape(text).both
+    verdict = intents.classify(text, FixedLabel(firm))
+    assert verdict.intent == "REMEMBER" and "does not fit" in verdict.reason
+    assert verdict.probabilities is not None and verdict.probabilities["BOTH"] == 0.0
+    # Where it says what changed, the model's correction stands.
+    changed = "That's the old staging URL; please replace what you had."
+    assert intents.rule(changed) is None and intents.shape(changed).both
+    assert intents.classify(changed, FixedLabel(firm)).intent == "BOTH"
+    # One question states nothing: a question read as a correction asks.
+    asked = label_of({"correction": 0.6, "question": 0.3, "edit": 0.1})
+    question = "Anything to watch for when touching the Terraform state?"
+    assert intents.rule(question) is None
+    assert intents.classify(question, FixedLabel(asked)).intent == "RECALL"
 
 
 class FixedLabel:

@@ -39,6 +39,8 @@ SKIPPED = {
         "  errno: -3008,\n  code: 'ENOTFOUND'\n}",
         'django.db.utils.IntegrityError: null value in column "owner_id" violates not-null constraint\n'
         "DETAIL:  Failing row contains (7, null, 2024-01-02).",
+        # A Python traceback pasted without its first line.
+        '  File "jobs/export.py", line 40, in run\n    rows = fetch(day)\nValueError: day must be a date',
     ],
     "output": [
         "$ git branch -a\n* main\n  remotes/origin/HEAD -> origin/main",
@@ -46,6 +48,13 @@ SKIPPED = {
         "Collecting numpy<2\n  Using cached numpy-1.26.4-cp311-manylinux.whl\nSuccessfully installed numpy-1.26.4",
         "NAME      STATUS   ROLES    AGE   VERSION\nnode-1    Ready    worker   12d   v1.29.2",
         "   Compiling anyhow v1.0.80\n    Finished release [optimized] target(s) in 12.03s",
+        # Error and log output: npm's, rustc's, tsc's diagnostics, log records.
+        "npm ERR! code ELIFECYCLE\nnpm ERR! errno 1\nnpm ERR! web@1.0.0 build: `vite build`",
+        "getting this:\nerror[E0425]: cannot find value `cfg` in this scope\n  --> src/lib.rs:9:5\n   |\n"
+        "9  |     cfg.load()\n   |     ^^^ not found in this scope",
+        "src/api.ts(3,10): error TS2305: Module './db' has no exported member 'pool'.\n"
+        "src/api.ts(8,1): error TS2304: Cannot find name 'log'.",
+        "2026-11-30 08:00:01 ERROR sync failed: timeout\n2026-11-30 08:00:31 INFO retrying",
     ],
 }
 
@@ -63,6 +72,9 @@ LEFT_TO_THE_MODEL = [
     "ok thanks!",
     "Running the migration now.",
     "The staging database listens on port 5433.",
+    # Output followed by what to keep, and a Markdown table of decisions, are not bare output.
+    "ERROR: could not connect to the broker\nFrom now on the client retries three times before failing.",
+    "| service | port |\n|---|---|\n| api | 8081 |\n| web | 3000 |",
 ]
 
 
@@ -86,6 +98,7 @@ def test_texts_whose_shape_does_not_settle_it_go_to_the_model(text: str) -> None
         ("Decision: we use Alembic, not hand-written SQL migrations.", "decision"),
         ("教训：迁移脚本一定要先在预发布环境跑一遍。", "lesson"),
         ("记住：周五不发版。", "fact"),
+        ("踩坑记录：Node 18 的 fetch 不走系统代理。", "lesson"),  # a label with 记录 (notes) before its colon
     ],
 )
 def test_an_explicit_label_is_a_save(text: str, category: str) -> None:

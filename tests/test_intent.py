@@ -155,7 +155,7 @@ def label_of(kinds: dict[str, float]) -> Any:
     from server.cerebellum import IntentLabel
     from server.prompts import INTENT_OF_KIND
 
-    shares = dict.fromkeys(("RECALL", "REMEMBER", "BOTH", "NONE"), 0.0)
+    shares: dict[str, float] = dict.fromkeys(("RECALL", "REMEMBER", "BOTH", "NONE"), 0.0)
     for name, share in kinds.items():
         shares[INTENT_OF_KIND[name]] += share
     kind = max(kinds, key=lambda name: kinds[name])

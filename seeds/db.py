@@ -210,6 +210,35 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO inbox_fts (inbox_fts) VALUES ('rebuild');
     """,
+    # 6: character trigrams of every text, for Chinese/Japanese/Korean keywords: the word tokenizer reads
+    # a run of such characters (no spaces) as one token, so "数据库" was never found inside "我们的数据库部署在…".
+    # The same grams as PostgreSQL's pg_trgm index; external content, kept by triggers like the others.
+    """
+    CREATE VIRTUAL TABLE seeds_cjk USING fts5(text, content='seeds', content_rowid='id', tokenize='trigram');
+    CREATE TRIGGER seeds_cjk_insert AFTER INSERT ON seeds BEGIN
+        INSERT INTO seeds_cjk (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER seeds_cjk_delete AFTER DELETE ON seeds BEGIN
+        INSERT INTO seeds_cjk (seeds_cjk, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER seeds_cjk_update AFTER UPDATE OF text ON seeds BEGIN
+        INSERT INTO seeds_cjk (seeds_cjk, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO seeds_cjk (rowid, text) VALUES (new.id, new.text);
+    END;
+    INSERT INTO seeds_cjk (seeds_cjk) VALUES ('rebuild');
+    CREATE VIRTUAL TABLE inbox_cjk USING fts5(text, content='inbox', content_rowid='id', tokenize='trigram');
+    CREATE TRIGGER inbox_cjk_insert AFTER INSERT ON inbox BEGIN
+        INSERT INTO inbox_cjk (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER inbox_cjk_delete AFTER DELETE ON inbox BEGIN
+        INSERT INTO inbox_cjk (inbox_cjk, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER inbox_cjk_update AFTER UPDATE OF text ON inbox BEGIN
+        INSERT INTO inbox_cjk (inbox_cjk, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO inbox_cjk (rowid, text) VALUES (new.id, new.text);
+    END;
+    INSERT INTO inbox_cjk (inbox_cjk) VALUES ('rebuild');
+    """,
 ]
 
 

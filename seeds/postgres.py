@@ -11,7 +11,6 @@ different machines never decide one text at once, and a dead process's claim run
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
@@ -26,7 +25,16 @@ from psycopg_pool import ConnectionPool
 
 from seeds.core import VECTOR_TABLE
 from seeds.engine import Cursor, EngineConnection
-from seeds.records import INBOX_COLUMNS, SEED_COLUMNS, StoreError, StoreUnavailable, content_words, in_scopes
+from seeds.records import (
+    CJK_RUN,
+    INBOX_COLUMNS,
+    SEED_COLUMNS,
+    StoreError,
+    StoreUnavailable,
+    cjk_grams,
+    content_words,
+    in_scopes,
+)
 from seeds.store import SeedStore, redacted
 
 HNSW_EF_SEARCH = 400
@@ -115,28 +123,11 @@ MIGRATIONS: list[str] = [
 
 _MIGRATION_LOCK = 0x5EED_0001
 _BIND_LOCK = 0x5EED_0002
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
-
-
-def cjk_grams(words: Iterable[str]) -> list[str]:
-    """LIKE patterns for the runs of Chinese/Japanese/Korean characters in the words: every 3-character
-    window (2 for a 2-character run), as '%…%'. Text without spaces has no words to stem."""
-    grams: list[str] = []
-    for word in words:
-        for run in _CJK.findall(word):
-            size = min(3, len(run))
-            if size < 2:
-                continue
-            for start in range(len(run) - size + 1):
-                gram = f"%{run[start : start + size]}%"
-                if gram not in grams:
-                    grams.append(gram)
-    return grams
 
 
 def _tsquery(words: Iterable[str]) -> str:
     """A to_tsquery expression: the non-CJK content words, quoted, OR-ed."""
-    return " | ".join(f"'{w}'" for w in words if not _CJK.search(w) and "'" not in w and "\\" not in w)
+    return " | ".join(f"'{w}'" for w in words if not CJK_RUN.search(w) and "'" not in w and "\\" not in w)
 
 
 class PostgresConnection(EngineConnection):
@@ -393,7 +384,7 @@ class PostgresStore(SeedStore):
         self, table: str, columns: str, query: str, scopes: list[str] | None, k: int, extra: str = ""
     ) -> list[Any]:
         words = content_words(query)
-        tsquery, grams = _tsquery(words), cjk_grams(words)
+        tsquery, grams = _tsquery(words), [f"%{gram}%" for gram in cjk_grams(words)]
         if not tsquery and not grams:
             return []
         clause, params = in_scopes("t.scope", scopes)

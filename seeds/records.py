@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -199,6 +199,43 @@ def content_words(text: str) -> list[str]:
         if (len(word) > 1 or word.isdigit()) and word not in STOPWORDS and word not in words:
             words.append(word)
     return words
+
+
+# Chinese, Japanese and Korean are written without spaces: a run of such characters is one "word" to a
+# word tokenizer, so both engines also match its character trigrams (a 2-character run as it is).
+CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+
+
+# Chinese words that say how a question is asked, not what it is about (as STOPWORDS for English): a run
+# is cut at them, so "什么时候发布" looks for 发布, not for grams that span the question words.
+CJK_STOPWORDS = sorted(
+    """什么 怎么 怎样 如何 为什么 哪个 哪些 哪里 哪儿 多少 是不是 有没有 能不能 可不可以 时候 我们 你们 他们 咱们
+    这个 那个 这些 那些 一下 一个 上次 之前 以前 现在 目前 请问 帮我 还是 的 了 吗 呢 吧 啊 呀 么""".split(),
+    key=len,
+    reverse=True,
+)
+_CJK_STOP = re.compile("|".join(CJK_STOPWORDS))
+
+
+def cjk_grams(words: Iterable[str]) -> list[str]:
+    """The runs of Chinese/Japanese/Korean characters in the words, cut at question and function words,
+    as every 3-character window (a 2-character run whole), each once, in order."""
+    grams: list[str] = []
+    for word in words:
+        for run in (part for whole in CJK_RUN.findall(word) for part in _CJK_STOP.split(whole)):
+            size = min(3, len(run))
+            if size < 2:
+                continue
+            for start in range(len(run) - size + 1):
+                gram = run[start : start + size]
+                if gram not in grams:
+                    grams.append(gram)
+    return grams
+
+
+def gram_share(text: str, grams: Sequence[str]) -> float:
+    """The share of the grams found in the text (0 to 1)."""
+    return sum(gram in text for gram in grams) / len(grams) if grams else 0.0
 
 
 def fts_query(text: str) -> str:

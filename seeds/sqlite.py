@@ -11,7 +11,7 @@ import sqlite_vec  # pyright: ignore[reportMissingTypeStubs]
 from seeds.core import VECTOR_TABLE
 from seeds.db import connect, migrate, schema_version
 from seeds.engine import Cursor, EngineConnection
-from seeds.records import INBOX_COLUMNS, SEED_COLUMNS, fts_query, in_scopes
+from seeds.records import INBOX_COLUMNS, SEED_COLUMNS, cjk_grams, content_words, fts_query, gram_share, in_scopes
 from seeds.store import SeedStore
 
 
@@ -90,29 +90,49 @@ class SQLiteStore(SeedStore):
         return [(int(r[0]), float(r[1])) for r in rows]
 
     def _keyword_matches(self, query: str, scopes: list[str] | None, k: int) -> list[tuple[Sequence[object], float]]:
-        match = fts_query(query)
-        if not match:
-            return []
-        clause, params = in_scopes("s.scope", scopes)
-        rows = self._conn.execute(
-            f"SELECT {', '.join('s.' + c for c in SEED_COLUMNS.split(', '))}, bm25(seeds_fts) AS rank "
-            f"FROM seeds_fts JOIN seeds s ON s.id = seeds_fts.rowid WHERE seeds_fts MATCH ?{clause} "
-            "ORDER BY rank LIMIT ?",
-            [match, *params, k],
-        ).fetchall()
-        return [(tuple(row[:8]), -float(row[8])) for row in rows]
+        columns = ", ".join("s." + c for c in SEED_COLUMNS.split(", "))
+        return self._text_matches("seeds", columns, query, scopes, k)
 
     def _inbox_matches(self, query: str, scopes: list[str] | None, limit: int) -> list[Sequence[object]]:
-        match = fts_query(query)
-        if not match:
-            return []
-        clause, params = in_scopes("i.scope", scopes)
-        columns = ", ".join("i." + c for c in INBOX_COLUMNS.split(", "))
-        return self._conn.execute(
-            f"SELECT {columns} FROM inbox_fts JOIN inbox i ON i.id = inbox_fts.rowid "
-            f"WHERE inbox_fts MATCH ? AND i.state = 'pending'{clause} ORDER BY bm25(inbox_fts), i.id LIMIT ?",
-            [match, *params, limit],
-        ).fetchall()
+        columns = ", ".join("s." + c for c in INBOX_COLUMNS.split(", "))
+        rows = self._text_matches("inbox", columns, query, scopes, limit, " AND s.state = 'pending'")
+        return [row for row, _ in rows]
+
+    def _text_matches(
+        self, table: str, columns: str, query: str, scopes: list[str] | None, k: int, extra: str = ""
+    ) -> list[tuple[Sequence[object], float]]:
+        """Rows of `table` by the query's words (BM25 over the word index) and, for Chinese/Japanese/Korean,
+        by the share of its character grams the text holds (the trigram index); both add to the score, as
+        PostgreSQL's ts_rank and gram share do. Best first, higher is better; the row's id is its first column."""
+        words = content_words(query)
+        match, grams = fts_query(query), cjk_grams(words)
+        clause, params = in_scopes("s.scope", scopes)
+        scored: dict[int, tuple[Sequence[object], float]] = {}
+        if match:
+            rows = self._conn.execute(
+                f"SELECT {columns}, bm25({table}_fts) FROM {table}_fts JOIN {table} s ON s.id = {table}_fts.rowid "
+                f"WHERE {table}_fts MATCH ?{extra}{clause} ORDER BY bm25({table}_fts), s.id LIMIT ?",
+                [match, *params, k],
+            ).fetchall()
+            for row in rows:
+                scored[int(row[0])] = (tuple(row[:-1]), -float(row[-1]))
+        if grams:
+            # A trigram index answers MATCH for 3-character grams; a 2-character run is looked for by LIKE.
+            long = " OR ".join(f'"{gram}"' for gram in grams if len(gram) >= 3)
+            short = [f"%{gram}%" for gram in grams if len(gram) < 3]
+            found = ([f"s.id IN (SELECT rowid FROM {table}_cjk WHERE {table}_cjk MATCH ?)"] if long else []) + [
+                "s.text LIKE ?" for _ in short
+            ]
+            rows = self._conn.execute(
+                f"SELECT {columns}, s.text FROM {table} s WHERE ({' OR '.join(found)}){extra}{clause}",
+                [*([long] if long else []), *short, *params],
+            ).fetchall()
+            for row in rows:
+                share = gram_share(str(row[-1]), grams)
+                kept, score = scored.get(int(row[0]), (tuple(row[:-1]), 0.0))
+                scored[int(row[0])] = (kept, score + share)
+        best = sorted(scored.items(), key=lambda item: (-item[1][1], item[0]))[:k]
+        return [entry for _, entry in best]
 
     def _compact(self) -> None:
         # FTS5 keeps a deleted row's terms in older index segments until they are merged; a delete
@@ -120,6 +140,8 @@ class SQLiteStore(SeedStore):
         with self._write():
             self._conn.execute("INSERT INTO seeds_fts (seeds_fts) VALUES ('optimize')")
             self._conn.execute("INSERT INTO inbox_fts (inbox_fts) VALUES ('optimize')")
+            for index in ("seeds_cjk", "inbox_cjk"):
+                self._conn.execute(f"INSERT INTO {index} ({index}) VALUES ('optimize')")
         self._conn.execute("VACUUM")
         self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 

@@ -345,6 +345,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     # stdout is the MCP stream when serving: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if serving:
+        http_only = [
+            flag for flag, name in (("--auth", "auth"), ("--public-url", "public_url")) if getattr(args, name, None)
+        ]
+        if http_only and not getattr(args, "http", None):
+            sys.exit(
+                f"cerebellum-mcp serve: {' and '.join(http_only)} apply to serve --http only (a stdio server is the "
+                "client's own child and asks for no token); add --http [HOST:]PORT, or leave them out"
+            )
         if getattr(args, "http", None):
             from server.auth import AuthSetupError
             from server.http import AddressError, serve_http

@@ -589,3 +589,12 @@ def test_import_fits_the_gate_when_the_model_is_first_asked(
     out, _ = run(capsys, "import", str(write_lines(tmp_path / "asked.jsonl", asked)))
     assert "(model)" in out  # the gate asked the cerebellum, through the calibrated rule
     assert len(fitted(calibrating)) == 1
+
+
+def test_http_only_flags_on_a_stdio_launch_are_refused_not_ignored(capsys: pytest.CaptureFixture[str]) -> None:
+    # A user who asks for tokens and gets a server that checks none would believe it is protected.
+    message = fails(capsys, "serve", "--auth", "tokens")
+    assert "--auth apply to serve --http only" in message and "add --http" in message
+    assert "--auth and --public-url" in fails(
+        capsys, "serve", "--auth", "tokens", "--public-url", "https://m.example/mcp"
+    )

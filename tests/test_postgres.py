@@ -105,15 +105,6 @@ def test_a_store_bound_to_another_embedder_is_refused_unchanged(postgres_url: st
     second.close()
 
 
-def test_chinese_text_is_found_by_keyword(postgres_url: str) -> None:
-    store = SeedStore.open(postgres_url)
-    store.bind_embedder("e", 4)
-    hit = store.add("p", "我们的数据库部署在Postgres上，端口是5433。", [1.0, 0.0, 0.0, 0.0])
-    store.add("p", "午饭在十二点。", [0.0, 1.0, 0.0, 0.0])
-    assert [s.id for s, _ in store.keyword_search("数据库的端口是多少？", "p", 5)] == [hit.id]
-    store.close()
-
-
 def test_migrate_copies_a_whole_store_both_ways_and_refuses_a_full_target(
     tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

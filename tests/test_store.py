@@ -195,6 +195,25 @@ def test_keyword_search_matches_content_words_with_stemming(bound: SeedStore) ->
     assert bound.keyword_search("uploads", "p", 5) == []
 
 
+def test_chinese_keywords_are_found_inside_text_without_spaces(bound: SeedStore) -> None:
+    # A run of Chinese characters is one token to a word tokenizer: both engines match its character grams.
+    hit = bound.add("p", "我们的数据库部署在Postgres上，端口是5433。", unit(1, 0, 0, 0))
+    bound.add("p", "午饭在十二点。", unit(0, 1, 0, 0))
+    other = bound.add("q", "测试环境的数据库每周日重置。", unit(1, 0, 0, 0))
+    assert [s.id for s, _ in bound.keyword_search("数据库的端口是多少？", "p", 5)] == [hit.id]
+    assert [s.id for s, _ in bound.keyword_search("数据库", None, 5)] == [hit.id, other.id]
+    assert [s.id for s, _ in bound.keyword_search("端口", "p", 5)] == [hit.id]  # a 2-character word
+    assert [s.id for s, _ in bound.keyword_search("Postgres 端口", "p", 5)] == [hit.id]  # words and grams
+    assert bound.keyword_search("晚饭", "p", 5) == []
+    # The gram index follows updates and deletes, and the inbox is searched the same way.
+    bound.update(hit.id, "我们的缓存部署在Redis上。", unit(1, 0, 0, 0), reason="changed")
+    assert bound.keyword_search("端口", "p", 5) == []
+    bound.delete(other.id, reason="gone")
+    assert bound.keyword_search("数据库", None, 5) == []
+    waiting = bound.receive("p", "发布窗口改到周四下午。")
+    assert bound.inbox_search("什么时候发布？", "p", 5) == [waiting]
+
+
 def test_a_store_from_schema_1_gains_the_keyword_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.db"
     monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:1])
@@ -205,6 +224,20 @@ def test_a_store_from_schema_1_gains_the_keyword_index(tmp_path: Path, monkeypat
     monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
     upgraded = SeedStore.open(path)
     assert upgraded.keyword_search("full-text search", "p", 5)[0][0] == seed
+    upgraded.close()
+
+
+def test_a_store_from_schema_5_gains_the_chinese_gram_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "old.db"
+    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:5])
+    old = SeedStore.open(path)
+    old.bind_embedder("e.gguf", 4)
+    seed = old.add("p", "生产数据库只能通过跳板机访问。", unit(1, 0, 0, 0))
+    old.close()
+    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
+    upgraded = SeedStore.open(path)
+    assert [s for s, _ in upgraded.keyword_search("跳板机", "p", 5)] == [seed]
+    assert upgraded.integrity_check() == "ok"
     upgraded.close()
 
 

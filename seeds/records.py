@@ -217,12 +217,18 @@ CJK_STOPWORDS = sorted(
 _CJK_STOP = re.compile("|".join(CJK_STOPWORDS))
 
 
+def _split_at_stopwords(run: str) -> list[str]:
+    return [run] if len(run) <= 2 else _CJK_STOP.split(run)
+
+
 def cjk_grams(words: Iterable[str]) -> list[str]:
     """The runs of Chinese/Japanese/Korean characters in the words, cut at question and function words,
     as every 3-character window (a 2-character run whole), each once, in order."""
     grams: list[str] = []
     for word in words:
-        for run in (part for whole in CJK_RUN.findall(word) for part in _CJK_STOP.split(whole)):
+        # A 2-character run is a word as typed ("端口", "的确"); a longer one may hold question words.
+        runs = [part for whole in CJK_RUN.findall(word) for part in _split_at_stopwords(whole)]
+        for run in runs:
             size = min(3, len(run))
             if size < 2:
                 continue

@@ -72,6 +72,25 @@ def connect(path: str | Path) -> sqlite3.Connection:
 # Each entry moves the schema from version i to i+1 (PRAGMA user_version). Never edit a released
 # entry: append a new one. The vector table is not here because its dimension comes from the
 # embedder; `SeedStore` creates it the first time an embedder is bound.
+def _external_index(table: str, index: str, tokenize: str) -> str:
+    """An FTS5 index of `table`'s text column (external content: the text lives once, in the table), kept
+    in step by triggers, and built from the rows already there."""
+    return f"""
+    CREATE VIRTUAL TABLE {index} USING fts5(text, content='{table}', content_rowid='id', tokenize='{tokenize}');
+    CREATE TRIGGER {index}_insert AFTER INSERT ON {table} BEGIN
+        INSERT INTO {index} (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER {index}_delete AFTER DELETE ON {table} BEGIN
+        INSERT INTO {index} ({index}, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER {index}_update AFTER UPDATE OF text ON {table} BEGIN
+        INSERT INTO {index} ({index}, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO {index} (rowid, text) VALUES (new.id, new.text);
+    END;
+    INSERT INTO {index} ({index}) VALUES ('rebuild');
+    """
+
+
 MIGRATIONS: list[str] = [
     """
     CREATE TABLE meta (
@@ -213,32 +232,7 @@ MIGRATIONS: list[str] = [
     # 6: character trigrams of every text, for Chinese/Japanese/Korean keywords: the word tokenizer reads
     # a run of such characters (no spaces) as one token, so "数据库" was never found inside "我们的数据库部署在…".
     # The same grams as PostgreSQL's pg_trgm index; external content, kept by triggers like the others.
-    """
-    CREATE VIRTUAL TABLE seeds_cjk USING fts5(text, content='seeds', content_rowid='id', tokenize='trigram');
-    CREATE TRIGGER seeds_cjk_insert AFTER INSERT ON seeds BEGIN
-        INSERT INTO seeds_cjk (rowid, text) VALUES (new.id, new.text);
-    END;
-    CREATE TRIGGER seeds_cjk_delete AFTER DELETE ON seeds BEGIN
-        INSERT INTO seeds_cjk (seeds_cjk, rowid, text) VALUES ('delete', old.id, old.text);
-    END;
-    CREATE TRIGGER seeds_cjk_update AFTER UPDATE OF text ON seeds BEGIN
-        INSERT INTO seeds_cjk (seeds_cjk, rowid, text) VALUES ('delete', old.id, old.text);
-        INSERT INTO seeds_cjk (rowid, text) VALUES (new.id, new.text);
-    END;
-    INSERT INTO seeds_cjk (seeds_cjk) VALUES ('rebuild');
-    CREATE VIRTUAL TABLE inbox_cjk USING fts5(text, content='inbox', content_rowid='id', tokenize='trigram');
-    CREATE TRIGGER inbox_cjk_insert AFTER INSERT ON inbox BEGIN
-        INSERT INTO inbox_cjk (rowid, text) VALUES (new.id, new.text);
-    END;
-    CREATE TRIGGER inbox_cjk_delete AFTER DELETE ON inbox BEGIN
-        INSERT INTO inbox_cjk (inbox_cjk, rowid, text) VALUES ('delete', old.id, old.text);
-    END;
-    CREATE TRIGGER inbox_cjk_update AFTER UPDATE OF text ON inbox BEGIN
-        INSERT INTO inbox_cjk (inbox_cjk, rowid, text) VALUES ('delete', old.id, old.text);
-        INSERT INTO inbox_cjk (rowid, text) VALUES (new.id, new.text);
-    END;
-    INSERT INTO inbox_cjk (inbox_cjk) VALUES ('rebuild');
-    """,
+    _external_index("seeds", "seeds_cjk", "trigram") + _external_index("inbox", "inbox_cjk", "trigram"),
 ]
 
 

@@ -214,29 +214,25 @@ def test_chinese_keywords_are_found_inside_text_without_spaces(bound: SeedStore)
     assert bound.inbox_search("什么时候发布？", "p", 5) == [waiting]
 
 
-def test_a_store_from_schema_1_gains_the_keyword_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("version", "text", "query"),
+    [
+        (1, "Written before full-text search existed.", "full-text search"),  # gains the word index
+        (5, "生产数据库只能通过跳板机访问。", "跳板机"),  # gains the Chinese gram index
+    ],
+)
+def test_an_older_store_gains_the_later_keyword_indexes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int, text: str, query: str
+) -> None:
     path = tmp_path / "old.db"
-    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:1])
+    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:version])
     old = SeedStore.open(path)
     old.bind_embedder("e.gguf", 4)
-    seed = old.add("p", "Written before full-text search existed.", unit(1, 0, 0, 0))
+    seed = old.add("p", text, unit(1, 0, 0, 0))
     old.close()
     monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
     upgraded = SeedStore.open(path)
-    assert upgraded.keyword_search("full-text search", "p", 5)[0][0] == seed
-    upgraded.close()
-
-
-def test_a_store_from_schema_5_gains_the_chinese_gram_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "old.db"
-    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:5])
-    old = SeedStore.open(path)
-    old.bind_embedder("e.gguf", 4)
-    seed = old.add("p", "生产数据库只能通过跳板机访问。", unit(1, 0, 0, 0))
-    old.close()
-    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
-    upgraded = SeedStore.open(path)
-    assert [s for s, _ in upgraded.keyword_search("跳板机", "p", 5)] == [seed]
+    assert [s for s, _ in upgraded.keyword_search(query, "p", 5)] == [seed]
     assert upgraded.integrity_check() == "ok"
     upgraded.close()
 

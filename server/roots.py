@@ -24,19 +24,26 @@ logger = logging.getLogger(__name__)
 ROOTS_TIMEOUT_SECONDS = 5.0
 
 
+def _connection_of(session: ServerSession) -> object:
+    """What lasts for one client: the SDK builds a ServerSession per request, over the client's connection
+    (stdio: the process; HTTP: the MCP session). The session itself where the SDK keeps no connection."""
+    return getattr(session, "_connection", None) or session
+
+
 class RootScopes:
     """Asks each session's client for its roots when a call names no scope."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._unavailable: weakref.WeakSet[Any] = weakref.WeakSet()
-        """Sessions whose client declared roots but failed roots/list: not asked again."""
+        """Connections whose client declared roots but failed roots/list: not asked again."""
 
     async def default_scope(self, session: ServerSession) -> str:
         """--scope / CEREBELLUM_SCOPE when set, else the client's first root (its project folder), else
         the documented default."""
         settings = self.settings
-        if "scope" in settings.model_fields_set or session in self._unavailable:
+        connection = _connection_of(session)
+        if "scope" in settings.model_fields_set or connection in self._unavailable:
             return settings.scope
         capabilities = session.client_capabilities
         if capabilities is None or capabilities.roots is None:
@@ -47,7 +54,7 @@ class RootScopes:
                     ListRootsRequest(), ListRootsResult, request_read_timeout_seconds=ROOTS_TIMEOUT_SECONDS
                 )
         except Exception as exc:  # any failure (no back-channel, an error answer, a timeout) means no roots
-            self._unavailable.add(session)
+            self._unavailable.add(connection)
             logger.warning("the client declared roots but roots/list failed (%s); using scope %r", exc, settings.scope)
             return settings.scope
         if not result.roots:

@@ -135,6 +135,25 @@ async def test_the_default_scope_comes_from_the_clients_first_root(tmp_path: Pat
         assert result["seed"]["scope"] == "pinned"
 
 
+async def test_a_client_whose_roots_fail_is_asked_once_and_gets_the_default_scope(tmp_path: Path) -> None:
+    settings = Settings(db=tmp_path / "seeds.db", model="unused", embedder="unused", offline=True)
+    asked: list[str] = []
+
+    async def broken_roots(_: Any) -> types.ListRootsResult:
+        asked.append("roots/list")
+        raise RuntimeError("this client cannot list its roots")
+
+    failing: Any = broken_roots  # the callback's declared type wants a result; this one raises instead
+    server = create_server(settings, memory_factory=fast_memory)
+    async with Client(server, mode="legacy", list_roots_callback=failing) as client:
+        await ready(client)
+        for text in ("Roots failed once.", "Roots failed twice."):
+            result = structured(await client.call_tool("remember", {"text": text, "force": True}))
+            assert result["seed"]["scope"] == "default"
+    # The second call did not wait on a client that failed before (each wait can last 5 s).
+    assert asked == ["roots/list"]
+
+
 def test_scope_names_from_roots_are_readable_stable_and_valid() -> None:
     from server.settings import SCOPE_PATTERN
 

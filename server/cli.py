@@ -949,6 +949,30 @@ def cmd_download(args: argparse.Namespace, settings: Settings) -> None:
         raise CliError("\n".join(failures))
 
 
+def _token_check(settings: Settings) -> tuple[str, bool | None, str]:
+    """The bearer token file that serve --http reads: how many tokens, and whether it can be used."""
+    from server.tokens import ADD_HINT, TokenFile, TokenFileError
+
+    tokens = TokenFile(settings.tokens_file)
+    try:
+        records = tokens.records()
+    except TokenFileError as exc:
+        return ("bearer tokens", False, str(exc))
+    if not records:
+        return (
+            "bearer tokens",
+            None,
+            f"none in {tokens.path}: serve --http on loopback needs none; on any other host, or with --auth tokens, "
+            f"add one: {ADD_HINT}",
+        )
+    names = ", ".join(f"{r.name} ({','.join(r.scopes)})" for r in records)
+    detail = f"{len(records)} in {tokens.path}: {names}"
+    mode = tokens.path.stat().st_mode & 0o777
+    if mode & 0o077 and sys.platform != "win32":
+        detail += f"; other users can read it (mode {mode:o}): chmod 600 {tokens.path}"
+    return ("bearer tokens", True, detail)
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
     checks: list[tuple[str, bool | None, str]] = []  # (what, ok / failed / None = note, detail)
     checks.append(("cerebellum-mcp", None, _version()))
@@ -962,6 +986,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
     checks.extend(_store_checks(settings))
     checks.append(_calibration_check(settings, paths))
     checks.append(("shared service", None, _service_line(settings)))
+    checks.append(_token_check(settings))
     if not args.no_decision:
         checks.extend(_decision_check(settings, paths))
     table = Table(title="cerebellum-mcp doctor", title_justify="left")

@@ -598,3 +598,23 @@ def test_http_only_flags_on_a_stdio_launch_are_refused_not_ignored(capsys: pytes
     assert "--auth and --public-url" in fails(
         capsys, "serve", "--auth", "tokens", "--public-url", "https://m.example/mcp"
     )
+
+
+def test_doctor_reports_the_bearer_token_file_and_fails_on_a_broken_one(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tokens = tmp_path / "tokens.json"
+    monkeypatch.setenv("CEREBELLUM_TOKENS_FILE", str(tokens))
+    out, _ = run(capsys, "doctor", "--no-decision")
+    row = next(line for line in out.splitlines() if "bearer tokens" in line)
+    assert "none in" in row and "token add" in row and "FAIL" not in row
+    run(capsys, "token", "add", "laptop", "--scopes", "shop-api")
+    row = next(line for line in run(capsys, "doctor", "--no-decision")[0].splitlines() if "bearer tokens" in line)
+    assert "ok" in row and "1 in" in row and "laptop (shop-api)" in row and "cbm_" not in row  # never a token
+    tokens.write_text("{not json", encoding="utf-8")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["doctor", "--no-decision"])
+    assert "bearer tokens" in str(exit_info.value.code)
+    row = next(line for line in capsys.readouterr().out.splitlines() if "bearer tokens" in line)
+    assert "FAIL" in row and "not valid JSON" in row

@@ -8,7 +8,8 @@ the pipeline through the Decider (server/decider.py); a write goes through the o
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -23,8 +24,17 @@ from server import access, arguments
 from server import intent as intents
 from server import write as write_path
 from server.arguments import MAX_RECALL_K
+from server.decider import Decider
 from server.lifespan import AppContext
-from server.memory import ScopeSelection, SecretInText, forget_seed, keyword_recall, screen_secrets, undo_operation
+from server.memory import (
+    Memory,
+    ScopeSelection,
+    SecretInText,
+    forget_seed,
+    keyword_recall,
+    screen_secrets,
+    undo_operation,
+)
 from server.results import ForgetResult, RecallResult, ReconcileResult, RememberResult, UndoResult
 
 AppCtx = Context[AppContext, Any]
@@ -134,6 +144,24 @@ async def reconcile(
         raise ToolError(f"The seed store refused a change: {exc}. Nothing more was changed; try again.") from exc
 
 
+T = TypeVar("T")
+
+
+async def _change(decider: Decider, alone: Callable[[], T], through: Callable[[Memory], T]) -> T:
+    """A change that needs no model (forget, undo): through the pipeline when its models are in (so it is
+    serialized with the decisions), else on the store alone, which will do while they load. A refusal of the
+    store that is not the caller's to explain (not a missing seed or operation) becomes a ToolError."""
+    memory = await decider.memory_within(0)
+    try:
+        if memory is None:
+            return await anyio.to_thread.run_sync(alone)
+        return await anyio.to_thread.run_sync(lambda: through(memory))
+    except (SeedNotFound, OperationNotFound, UndoRefused):
+        raise
+    except StoreError as exc:
+        raise ToolError(f"The seed store refused the change: {exc}. Nothing was changed; try again.") from exc
+
+
 async def forget(
     seed_id: Annotated[int, Field(description="The id of the memory to remove, as recall or remember gave it.")],
     ctx: AppCtx,
@@ -151,18 +179,17 @@ async def forget(
         scope_name = await _default_scope(ctx)
     else:
         scope_name = await anyio.to_thread.run_sync(lambda: access.forget_scope(store, seed_id, named))
-    memory = await app.decider.memory_within(0)  # the store alone will do while the models load
     try:
-        if memory is None:
-            return await anyio.to_thread.run_sync(lambda: forget_seed(store, seed_id, scope_name))
-        return await anyio.to_thread.run_sync(lambda: memory.forget(seed_id, scope_name))
+        return await _change(
+            app.decider,
+            lambda: forget_seed(store, seed_id, scope_name),
+            lambda memory: memory.forget(seed_id, scope_name),
+        )
     except SeedNotFound as exc:
         raise ToolError(
             f"{exc} Nothing was removed. `recall` shows stored memories with their ids and scopes; pass the "
             "memory's scope (or '*') if it is not in this project's."
         ) from exc
-    except StoreError as exc:
-        raise ToolError(f"The seed store refused the change: {exc}. Nothing was changed; try again.") from exc
 
 
 async def undo(
@@ -181,15 +208,12 @@ async def undo(
     decider = ctx.request_context.lifespan_context.decider
     store = await decider.store_ready()
     await anyio.to_thread.run_sync(lambda: access.undo_allowed(store, operation_id))
-    memory = await decider.memory_within(0)  # the store alone will do while the models load
     try:
-        if memory is None:
-            return await anyio.to_thread.run_sync(lambda: undo_operation(store, operation_id))
-        return await anyio.to_thread.run_sync(lambda: memory.undo(operation_id))
+        return await _change(
+            decider, lambda: undo_operation(store, operation_id), lambda memory: memory.undo(operation_id)
+        )
     except (OperationNotFound, UndoRefused) as exc:
         raise ToolError(f"{exc} Nothing was changed.") from exc
-    except StoreError as exc:
-        raise ToolError(f"The seed store refused the change: {exc}. Nothing was changed; try again.") from exc
 
 
 async def route(

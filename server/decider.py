@@ -88,10 +88,14 @@ class Decider:
                 yield decider
             finally:
                 tg.cancel_scope.cancel()
-                if decider.memory is not None:
-                    await anyio.to_thread.run_sync(decider.memory.close)
-                elif decider.store is not None:
-                    decider.store.close()
+                # Shielded: in the cancelled scope an await would be cancelled at once, the models would
+                # never be closed, and the warm-up thread would still be decoding as the process exits
+                # (a segfault at exit). Closing waits for the step in progress, then stops the warm-up.
+                with anyio.CancelScope(shield=True):
+                    if decider.memory is not None:
+                        await anyio.to_thread.run_sync(decider.memory.close)
+                    elif decider.store is not None:
+                        decider.store.close()
 
     @classmethod
     @asynccontextmanager

@@ -57,7 +57,13 @@ def roots(*uris: str) -> Any:
 
 async def test_forget_and_undo_round_trip_with_the_real_models(tmp_path: Path, smollm2: Path) -> None:
     settings = Settings(
-        db=tmp_path / "seeds.db", model=str(smollm2), embedder=str(smollm2), threads=2, context_size=2048, offline=True
+        db=tmp_path / "seeds.db",
+        model=str(smollm2),
+        embedder=str(smollm2),
+        threads=2,
+        context_size=2048,
+        offline=True,
+        deadline_seconds=300,  # about what the decision stores, not its speed: a loaded machine may take > 10 s
     )
     text = "The nightly export job is called ledger-sync."
     async with Client(create_server(settings)) as client:
@@ -133,6 +139,32 @@ async def test_the_default_scope_comes_from_the_clients_first_root(tmp_path: Pat
         await ready(client)
         result = structured(await client.call_tool("remember", {"text": "Pinned by the user.", "force": True}))
         assert result["seed"]["scope"] == "pinned"
+
+
+async def test_the_server_closes_its_models_and_store_when_it_stops(tmp_path: Path) -> None:
+    # Unclosed, the models' background warm-up went on decoding while the process exited: a segfault.
+    settings = Settings(db=tmp_path / "seeds.db", model="unused", embedder="unused", offline=True)
+    opened: list[Memory] = []
+    closed: list[str] = []
+
+    def tracked(settings: Settings, store: SeedStore) -> Memory:
+        memory = fast_memory(settings, store)
+        original = memory.close
+
+        def close() -> None:
+            closed.append("closed")
+            original()
+
+        memory.close = close  # type: ignore[method-assign]
+        opened.append(memory)
+        return memory
+
+    async with Client(create_server(settings, memory_factory=tracked)) as client:
+        await ready(client)
+        assert closed == []
+    assert closed == ["closed"] and opened[0].lock.closed
+    with pytest.raises(Exception):  # noqa: B017 - the store's own closed-connection error, whatever the engine
+        opened[0].store.count()
 
 
 async def test_a_client_whose_roots_fail_is_asked_once_and_gets_the_default_scope(tmp_path: Path) -> None:

@@ -128,6 +128,7 @@ async def test_a_cancelled_reconcile_call_goes_on_where_it_stopped_next_time(
         store.add("p", text, embedder.embed_document(text))
     brain = SlowBrain()
     memory = Memory(store, brain, embedder, reconcile_similarity=-1.0)
+    memory.close = store.close  # type: ignore[method-assign]  # the server closes it; the embedder is the session's
     reported: list[float] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:

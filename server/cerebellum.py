@@ -567,11 +567,8 @@ class Cerebellum:
         weights = {name: math.exp(score) for name, score in self.last_scores.items()}
         total = sum(weights.values()) or 1.0
         kinds = {name: value / total for name, value in weights.items()}
-        shares: dict[str, float] = dict.fromkeys(("RECALL", "REMEMBER", "BOTH", "NONE"), 0.0)
-        for name, share in kinds.items():
-            shares[prompts.INTENT_OF_KIND[name]] += share
         intent = prompts.INTENT_OF_KIND[kind]
-        return IntentLabel(intent, shares, elapsed_ms, kind, kinds)
+        return IntentLabel(intent, prompts.intent_shares(kinds), elapsed_ms, kind, kinds)
 
     def arbitrate(self, text: str, candidates: Sequence[prompts.Candidate]) -> ArbitrateVerdict:
         """How the new text relates to the candidates (most similar first): one joint question, or

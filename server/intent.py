@@ -19,9 +19,10 @@ from typing import Annotated, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from server.cerebellum import CerebellumError, IntentLabel
-from server.intent_rules import INTENTS, Intent, Shape, rule, shape
+from server.intent_rules import INTENTS as INTENTS  # re-exported: the labels, for callers of this module
+from server.intent_rules import Intent, Shape, rule, shape
 from server.memory import Memory, RecallResult, RememberResult, ScopeSelection, screen_secrets
-from server.prompts import INTENT_OF_KIND
+from server.prompts import INTENT_OF_KIND, intent_shares
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +70,8 @@ def _within(label: IntentLabel, form: Shape) -> tuple[Intent, dict[str, float], 
     kinds = {k: v for k, v in label.kinds.items() if INTENT_OF_KIND.get(k) not in ruled_out}
     if not label.kinds or not kinds or label.intent not in ruled_out:
         return label.intent, dict(label.probabilities), label.kind or label.intent
-    total = sum(kinds.values()) or 1.0
-    shares: dict[str, float] = dict.fromkeys(INTENTS, 0.0)
-    for name, value in kinds.items():
-        shares[INTENT_OF_KIND[name]] += value / total
     kind = max(kinds, key=lambda name: kinds[name])
-    return INTENT_OF_KIND[kind], shares, kind
+    return INTENT_OF_KIND[kind], intent_shares(kinds), kind
 
 
 def from_model(label: IntentLabel, recall_floor: float = RECALL_FLOOR, form: Shape | None = None) -> IntentVerdict:

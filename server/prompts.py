@@ -7,7 +7,7 @@ the model emits: a decision or action, a category or target, and a short reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -210,6 +210,16 @@ INTENT_OF_KIND: dict[str, Literal["RECALL", "REMEMBER", "BOTH", "NONE"]] = {
     "output": "NONE",
 }
 INTENT_KINDS = tuple(INTENT_OF_KIND)
+
+
+def intent_shares(kinds: Mapping[str, float]) -> dict[str, float]:
+    """Each intent's share of the kinds' probability (renormalized over the kinds given, so they sum to 1)."""
+    total = sum(kinds.values()) or 1.0
+    shares: dict[str, float] = dict.fromkeys(("RECALL", "REMEMBER", "BOTH", "NONE"), 0.0)
+    for name, share in kinds.items():
+        shares[INTENT_OF_KIND[name]] += share / total
+    return shares
+
 
 # The examples are written for this prompt; none is an eval case.
 INTENT_SYSTEM = """\

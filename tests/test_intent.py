@@ -153,13 +153,10 @@ def test_the_message_form_bounds_what_the_model_may_say() -> None:
 def label_of(kinds: dict[str, float]) -> Any:
     """An IntentLabel as the cerebellum makes it, from each kind's share."""
     from server.cerebellum import IntentLabel
-    from server.prompts import INTENT_OF_KIND
+    from server.prompts import INTENT_OF_KIND, intent_shares
 
-    shares: dict[str, float] = dict.fromkeys(("RECALL", "REMEMBER", "BOTH", "NONE"), 0.0)
-    for name, share in kinds.items():
-        shares[INTENT_OF_KIND[name]] += share
     kind = max(kinds, key=lambda name: kinds[name])
-    return IntentLabel(INTENT_OF_KIND[kind], shares, 1.0, kind, kinds)
+    return IntentLabel(INTENT_OF_KIND[kind], intent_shares(kinds), 1.0, kind, kinds)
 
 
 def test_a_correction_needs_something_said_to_have_changed() -> None:

@@ -951,7 +951,7 @@ def cmd_download(args: argparse.Namespace, settings: Settings) -> None:
 
 def _token_check(settings: Settings) -> tuple[str, bool | None, str]:
     """The bearer token file that serve --http reads: how many tokens, and whether it can be used."""
-    from server.tokens import ADD_HINT, TokenFile, TokenFileError
+    from server.tokens import ADD_HINT, TokenFile, TokenFileError, exposed
 
     tokens = TokenFile(settings.tokens_file)
     try:
@@ -967,9 +967,9 @@ def _token_check(settings: Settings) -> tuple[str, bool | None, str]:
         )
     names = ", ".join(f"{r.name} ({','.join(r.scopes)})" for r in records)
     detail = f"{len(records)} in {tokens.path}: {names}"
-    mode = tokens.path.stat().st_mode & 0o777
-    if mode & 0o077 and sys.platform != "win32":
-        detail += f"; other users can read it (mode {mode:o}): chmod 600 {tokens.path}"
+    mode = tokens.path.stat().st_mode
+    if exposed(mode):
+        detail += f"; other users can read it (mode {mode & 0o777:o}): chmod 600 {tokens.path}"
     return ("bearer tokens", True, detail)
 
 

@@ -105,6 +105,11 @@ def _check_name(name: str) -> str:
     return name
 
 
+def exposed(mode: int) -> bool:
+    """A file mode that lets users other than the owner read or write it (never said on Windows)."""
+    return bool(mode & 0o077) and sys.platform != "win32"
+
+
 class TokenFile:
     """The token file: read (again whenever it changes), added to and revoked from, never half written."""
 
@@ -170,7 +175,7 @@ class TokenFile:
             return ()
         except OSError as exc:
             raise self._unreadable(f"it can't be read ({exc.strerror or exc})") from exc
-        if stat.st_mode & 0o077 and sys.platform != "win32":
+        if exposed(stat.st_mode):
             logger.warning(
                 "the token file %s can be read by other users (mode %o): chmod 600 it", self.path, stat.st_mode & 0o777
             )

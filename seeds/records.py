@@ -218,6 +218,7 @@ _CJK_STOP = re.compile("|".join(CJK_STOPWORDS))
 
 
 def _split_at_stopwords(run: str) -> list[str]:
+    # A 2-character run is a word as typed ("端口", "的确"); a longer one may hold question words.
     return [run] if len(run) <= 2 else _CJK_STOP.split(run)
 
 
@@ -226,7 +227,6 @@ def cjk_grams(words: Iterable[str]) -> list[str]:
     as every 3-character window (a 2-character run whole), each once, in order."""
     grams: list[str] = []
     for word in words:
-        # A 2-character run is a word as typed ("端口", "的确"); a longer one may hold question words.
         runs = [part for whole in CJK_RUN.findall(word) for part in _split_at_stopwords(whole)]
         for run in runs:
             size = min(3, len(run))
@@ -244,9 +244,9 @@ def gram_share(text: str, grams: Sequence[str]) -> float:
     return sum(gram in text for gram in grams) / len(grams) if grams else 0.0
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression: the text's content words, quoted, OR-ed; '' when none is left."""
-    return " OR ".join(f'"{word}"' for word in content_words(text))
+def fts_query(words: Iterable[str]) -> str:
+    """An FTS5 MATCH expression: the content words (`content_words`), quoted, OR-ed; '' when there are none."""
+    return " OR ".join(f'"{word}"' for word in words)
 
 
 def seconds_between(first: str, second: str) -> float:

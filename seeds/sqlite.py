@@ -105,7 +105,7 @@ class SQLiteStore(SeedStore):
         by the share of its character grams the text holds (the trigram index); both add to the score, as
         PostgreSQL's ts_rank and gram share do. Best first, higher is better; the row's id is its first column."""
         words = content_words(query)
-        match, grams = fts_query(query), cjk_grams(words)
+        match, grams = fts_query(words), cjk_grams(words)
         clause, params = in_scopes("s.scope", scopes)
         scored: dict[int, tuple[Sequence[object], float]] = {}
         if match:

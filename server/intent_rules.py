@@ -328,6 +328,11 @@ def says_to_keep(text: str) -> bool:
     return any(_STANDING_RULE.search(sentence) for sentence in statements(text))
 
 
+def keeps_something(text: str, signal: signals.Signal | None) -> bool:
+    """It says to keep something, or its shape (an explicit label) is a save by rule."""
+    return says_to_keep(text) or (signal is not None and signal.decision == "SAVE")
+
+
 def sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCES.split(text.strip()) if part.strip()]
 
@@ -439,7 +444,7 @@ def rule(text: str) -> IntentRule | None:
     signal = signals.classify(stripped)
     if signal is not None and signal.decision == "SKIP":
         return IntentRule("NONE", f"bare {signal.category} ({signal.rule})")
-    keeps = says_to_keep(stripped) or (signal is not None and signal.decision == "SAVE")
+    keeps = keeps_something(stripped, signal)
     if asks and keeps:
         return IntentRule("BOTH", "it says something to keep and asks about what was decided before")
     if corrects(stripped):
@@ -491,7 +496,7 @@ class Shape:
 def shape(text: str) -> Shape:
     stripped = text.strip()
     signal = signals.classify(stripped)
-    keeps = says_to_keep(stripped) or (signal is not None and signal.decision == "SAVE")
+    keeps = keeps_something(stripped, signal)
     question = is_one_question(stripped)
     states_and_asks = bool(_QUESTION.search(stripped)) and bool(statements(stripped)) and not question
     both = not question and (says_what_changed(stripped) or states_and_asks)

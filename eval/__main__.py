@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from eval import bench, bench_recall, clients, decisions, keywords, locomo, paraphrase, processes
+from eval import bench, bench_recall, bench_threads, clients, decisions, keywords, locomo, paraphrase, processes
 from eval.common import emit, load_models, settings_from
 
 
@@ -58,13 +58,19 @@ def main(argv: list[str] | None = None) -> None:
     p_proc.add_argument("--texts", type=int, default=3, help="remembers per process (default 3)")
     p_proc.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
 
-    p_bench = sub.add_parser("bench", help="speed: write, recall, startup (eval/bench.py) or clients (eval/clients.py)")
-    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients"])
+    p_bench = sub.add_parser(
+        "bench",
+        help="speed: write, recall, startup (eval/bench.py), clients (eval/clients.py), threads (bench_threads.py)",
+    )
+    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients", "threads"])
     p_bench.add_argument("--clients", default="1,2,4", help="clients: how many MCP clients at once (default 1,2,4)")
     p_bench.add_argument("--remembers", type=int, default=4, help="clients: remembers per client (default 4)")
     p_bench.add_argument("--recalls", type=int, default=10, help="clients: recalls per client (default 10)")
     p_bench.add_argument(
-        "--busy", type=Path, help="clients: a GGUF another process evaluates in a loop, to keep the cores busy"
+        "--busy",
+        type=Path,
+        help="clients, threads: a GGUF another process evaluates in a loop, to keep the cores busy "
+        "(threads: default the cerebellum's own file)",
     )
     p_bench.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
     p_bench.add_argument("--data", type=Path, help="a LoCoMo JSON file: write and recall take its turns")
@@ -138,6 +144,11 @@ def main(argv: list[str] | None = None) -> None:
             busy_model=args.busy,
         )
         emit(report, clients.render_clients(report), args.json)
+    elif args.what == "threads":
+        models = load_models(settings)
+        assert models.cerebellum is not None
+        report = bench_threads.run(models, args.busy or models.cerebellum.path, limit=args.limit or 20)
+        emit(report, bench_threads.render(report), args.json)
     elif args.what == "startup":
         report = bench.run_startup(settings.model, settings.embedder, text=args.text)
         emit(report, bench.render_startup(report), args.json)

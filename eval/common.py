@@ -18,6 +18,7 @@ from server.embedder import Embedder
 from server.memory import Memory, calibrate_gate, load_cerebellum, load_embedder, model_path
 from server.prompts import PROMPT_VERSION
 from server.settings import Settings
+from server.threads import describe as describe_threads
 
 
 def settings_from(model: str | None, embedder: str | None) -> Settings:
@@ -49,6 +50,7 @@ class Models:
         if self.cerebellum is not None:
             info["model"] = self.cerebellum.name
             info["model_sha256"] = sha256_of(self.cerebellum.path)
+            info["threads"] = describe_threads(self.cerebellum.choose_threads)
         if self.calibration is not None:
             info["gate_calibration"] = {"key": self.calibration.key, "out_of_fold": self.calibration.out_of_fold}
         return info

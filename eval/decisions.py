@@ -21,7 +21,7 @@ from typing import Any, Literal
 from eval.common import Models, latency
 from seeds import SeedStore
 from server import intent as intents
-from server.cerebellum import CerebellumError
+from server.cerebellum import Cerebellum, CerebellumError, Usage
 from server.prompts import INTENT_PROMPT_VERSION, Candidate
 
 Mode = Literal["pipeline", "prompt"]
@@ -126,6 +126,19 @@ def _arbitrate_case(
         store.close()
 
 
+def model_work(spent: list[Usage]) -> dict[str, float]:
+    """What the model did per decision, the same on any machine: the figure a slowdown in the code shows in
+    (the tokens each decision ran through the model; a cached prompt head is not among them)."""
+    n = len(spent) or 1
+    calls = sum(u.calls for u in spent)
+    return {
+        "model_calls_per_decision": round(calls / n, 2),
+        "evaluated_tokens_per_decision": round(sum(u.evaluated_tokens for u in spent) / n, 1),
+        "evaluated_tokens_per_model_call": round(sum(u.evaluated_tokens for u in spent) / max(1, calls), 1),
+        "generated_tokens_per_decision": round(sum(u.completion_tokens for u in spent) / n, 1),
+    }
+
+
 def run(
     models: Models, cases_path: Path, mode: Mode, *, limit: int | None = None, gate: bool = False
 ) -> dict[str, Any]:
@@ -137,9 +150,12 @@ def run(
     counts = {"save_expected": 0, "skip_expected": 0, "false_positive": 0, "false_negative": 0}
     none_total = none_hit = 0
 
+    spent: list[Usage] = []
+    brain = models.cerebellum
     with tempfile.TemporaryDirectory(prefix="cerebellum-eval-") as tmp:
         workdir = Path(tmp)
         for case in cases:
+            before = brain.total if isinstance(brain, Cerebellum) else Usage()
             if task == "intent":
                 predicted, decided_by, failures, elapsed = _intent_case(models, case, mode)
                 expected = case["expected"]
@@ -178,6 +194,7 @@ def run(
                     }
                 )
             timings.append(elapsed)
+            spent.append((brain.total if isinstance(brain, Cerebellum) else Usage()) - before)
             parse_failures += failures
             per_kind[kind].append(correct)
 
@@ -194,6 +211,7 @@ def run(
         "parse_failures": parse_failures,
         "per_kind": {k: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for k, v in sorted(per_kind.items())},
         **latency(timings),
+        **model_work(spent),
         **models.describe(),
         "outcomes": outcomes,
     }
@@ -241,6 +259,10 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(f"  NONE recall   {report['none_recall']:.3f}")
     lines += [
         f"  latency ms    p50 {report['p50_ms']:.0f}  p95 {report['p95_ms']:.0f}  mean {report['mean_ms']:.0f}",
+        f"  model work    {report['model_calls_per_decision']} calls and "
+        f"{report['evaluated_tokens_per_decision']} tokens evaluated per decision "
+        f"({report['evaluated_tokens_per_model_call']} per call), "
+        f"{report['generated_tokens_per_decision']} generated; threads {report['threads']}",
         f"  parse failures {report['parse_failures']}",
         "  per kind:",
     ]

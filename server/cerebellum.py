@@ -16,6 +16,7 @@ from typing import Any, Literal, cast
 
 from server import prompts, signals
 from server.embedder import quiet_stderr
+from server.threads import ChooseThreads, fixed
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,18 @@ class Usage:
             self.elapsed_ms + other.elapsed_ms,
             self.restore_ms + other.restore_ms,
             self.restores + other.restores,
+        )
+
+    def __sub__(self, other: Usage) -> Usage:
+        """What was spent between two readings of a running total."""
+        return Usage(
+            self.calls - other.calls,
+            self.prompt_tokens - other.prompt_tokens,
+            self.evaluated_tokens - other.evaluated_tokens,
+            self.completion_tokens - other.completion_tokens,
+            self.elapsed_ms - other.elapsed_ms,
+            self.restore_ms - other.restore_ms,
+            self.restores - other.restores,
         )
 
 
@@ -182,7 +195,7 @@ class Cerebellum:
         self,
         path: Path,
         *,
-        threads: int,
+        threads: int | ChooseThreads,
         context_size: int = 4096,
         arbiter: Literal["joint", "pairwise"] = "joint",
         reuse_prefix: bool = True,
@@ -193,11 +206,18 @@ class Cerebellum:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        self.choose_threads = fixed(threads) if isinstance(threads, int) else threads
+        """How many threads the next model call runs on (server/threads.py: fixed, or by the machine's load)."""
+        self.threads = self.choose_threads()
         with quiet_stderr():
             # n_threads_batch too: llama-cpp-python's default for it is every core, and reading a prompt is
             # most of a decision's work.
             self._llm = Llama(
-                model_path=str(path), n_ctx=context_size, n_threads=threads, n_threads_batch=threads, verbose=False
+                model_path=str(path),
+                n_ctx=context_size,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                verbose=False,
             )
         self.path = path
         self.name = path.name
@@ -275,6 +295,7 @@ class Cerebellum:
             tokens = one[: _common_prefix(one, two)]
             prefix = self._stored_head(tokens)
             if prefix is None:
+                self._set_threads()
                 self._llm.reset()
                 self._llm.eval(tokens)
                 from llama_cpp import llama_cpp as lib
@@ -376,6 +397,15 @@ class Cerebellum:
             step()
         logger.info("cerebellum warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
 
+    def _set_threads(self) -> None:
+        threads = self.choose_threads()
+        if threads != self.threads:
+            from llama_cpp import llama_cpp as lib
+
+            lib.llama_set_n_threads(self._llm.ctx, threads, threads)
+            logger.debug("cerebellum threads %d -> %d", self.threads, threads)
+            self.threads = threads
+
     def _prepare(self, system: str, tokens: Sequence[int], room: int) -> int:
         """Check the prompt fits, put the task's cached head in the context (or empty it), and return
         how many of the prompt's tokens are already evaluated."""
@@ -384,6 +414,7 @@ class Cerebellum:
                 f"the prompt ({len(tokens)} tokens) does not fit the context of {self.context_size}; "
                 "raise --context-size"
             )
+        self._set_threads()
         if self.reuse_prefix:
             self._restore(self._task_prefix(system))
         else:
@@ -648,6 +679,7 @@ class Cerebellum:
         tokens: list[int] = []
         for part in (text, *stored):
             tokens += self._llm.tokenize(self._clip(part).encode("utf-8"), add_bos=False, special=False)
+        self._set_threads()
         self._llm.reset()
         started = time.perf_counter()
         self._llm.eval(tokens)
@@ -655,5 +687,14 @@ class Cerebellum:
         self._llm.reset()
         return elapsed_ms
 
+    def forget_last(self) -> None:
+        """Empty the context: the next call restores its task's cached head and evaluates the rest, as a
+        new question does. (A question asked twice in a row is otherwise answered from the first's tokens,
+        which a benchmark that asks the same question under different settings must not count.)"""
+        self._llm.reset()
+
     def close(self) -> None:
+        close_chooser = getattr(self.choose_threads, "close", None)
+        if close_chooser is not None:
+            close_chooser()
         self._llm.close()

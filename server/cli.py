@@ -118,7 +118,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         "--threads",
         type=int,
         default=default,
-        help="CPU threads for the cerebellum (CEREBELLUM_THREADS; default: half the cores; "
+        help="CPU threads for the cerebellum (CEREBELLUM_THREADS; default: chosen before each model call, "
+        "every core the machine's load leaves free; "
         "CEREBELLUM_EMBEDDER_THREADS for the embedder, default 1)",
     )
     group.add_argument(

@@ -894,10 +894,11 @@ def load_embedder(path: Path, settings: Settings) -> Embedder:
 
 def load_cerebellum(path: Path, settings: Settings) -> Cerebellum:
     from server.cerebellum import Cerebellum
+    from server.threads import chooser
 
     return Cerebellum(
         path,
-        threads=settings.threads,
+        threads=chooser(settings.threads),
         context_size=settings.context_size,
         arbiter=settings.arbiter,
         verify=settings.second_look,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
@@ -45,10 +44,6 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir(APP_NAME, appauthor=False))
 
 
-def default_threads() -> int:
-    return max(1, (os.cpu_count() or 1) // 2)
-
-
 def default_service_dir() -> Path:
     return Path(user_data_dir(APP_NAME, appauthor=False)) / "service"
 
@@ -73,13 +68,15 @@ class Settings(BaseSettings):
     ] = DEFAULT_EMBEDDER
     scope: Annotated[str, Field(description="The scope used when a call names none.")] = DEFAULT_SCOPE
     threads: Annotated[
-        int,
+        int | None,
         Field(
             ge=1,
-            description="CPU threads for the cerebellum. Half the cores by default: llama.cpp's threads wait for "
-            "each other at every step, so with every core in use, other busy programs stall them all.",
+            description="CPU threads for the cerebellum. Unset (the default): chosen before each model call from the "
+            "machine's load, every core that other programs leave free and at least one (llama.cpp's threads wait "
+            "for each other at every step, so a thread that shares its core with another busy program stalls them "
+            "all). A number fixes the count.",
         ),
-    ] = Field(default_factory=default_threads)
+    ] = None
     embedder_threads: Annotated[
         int,
         Field(

@@ -58,6 +58,11 @@ def test_decisions_runner_prints_the_cards_table(smollm2: Path, task: str, mode:
     assert 0.0 <= report["accuracy"] <= 1.0
     assert report["parse_failures"] == 0
     assert sum(kind["n"] for kind in report["per_kind"].values()) == 4
+    # What the model did per decision, which a slowdown in the code shows in on any machine.
+    calls, tokens = report["model_calls_per_decision"], report["evaluated_tokens_per_decision"]
+    if mode == "prompt":
+        assert calls == 1 and tokens > 0
+    assert any(line.strip().startswith("model work") and f"{tokens} tokens evaluated" in line for line in text)
     assert len(report["outcomes"]) == 4
     if task == "memorize":
         assert report["fp_rate"] is not None and report["fn_rate"] is not None
@@ -134,3 +139,26 @@ def test_startup_benchmark_times_initialize_and_the_first_decision(smollm2: Path
     assert report["first_remember_status"] in {"saved", "skipped"}  # decided, not queued
     assert report["first_remember_decided_by"] == "model"
     assert text[0].startswith("bench startup")
+
+
+def test_threads_benchmark_sets_the_policies_side_by_side_quiet_and_busy(smollm2: Path) -> None:
+    text, report = run_eval("bench", "threads", "--model", str(smollm2), "--embedder", str(smollm2), "--limit", "1")
+    policies = {"1 thread", f"{report['cores']} threads", "by load"}
+    for condition in ("quiet", "busy"):
+        for task in ("memorize", "arbitrate", "intent"):
+            rows = report[condition][task]
+            assert set(rows) == policies
+            if rows["1 thread"]["model_calls_per_decision"]:  # (a rule or an exact match asks no model)
+                assert rows["1 thread"]["threads_used"] == [1]
+                assert rows[f"{report['cores']} threads"]["threads_used"] == [report["cores"]]
+            # The same case through the same pipeline: the same work whatever the threads.
+            tokens = {row["evaluated_tokens_per_decision"] for row in rows.values()}
+            assert len(tokens) == 1
+        assert report[condition]["recall"]["p50_ms"] > 0
+    if report["cores"] > 1:
+        # Another process on every core: the by-load rule leaves them to it.
+        assert report["busy_others_cores"] > report["cores"] - 1
+        asked = [report["busy"][task]["by load"]["threads_used"] for task in ("memorize", "arbitrate", "intent")]
+        assert any(asked), "no case asked the model: the choice was never made"
+        assert all(used == [1] for used in asked if used)
+    assert any("by load" in line for line in text)

@@ -376,9 +376,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             anyio.run(serve_attached, settings)
             return
         from server.app import create_server
+        from server.settings import project_folder
         from server.wire import serve_stdio
 
-        anyio.run(serve_stdio, create_server(settings))
+        anyio.run(serve_stdio, create_server(settings, launch_folder=project_folder(os.getcwd())))
         return
     try:
         COMMANDS[args.command](args, settings)

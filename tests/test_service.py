@@ -115,15 +115,25 @@ async def test_two_stdio_clients_share_one_service_and_keep_their_own_scopes(
 ) -> None:
     env = attached_env(tmp_path, smollm2, service_dir)
     alpha = "file:///home/me/src/alpha"
+    beta = tmp_path / "beta"  # a client with no roots (Claude Code on 2026-07-28) starts its launch here
+    beta.mkdir()
+    in_beta = StdioServerParameters(command=cerebellum_command(), args=[], env=env, cwd=beta)
     with anyio.fail_after(240):
         async with (
             Client(launch(env), mode="legacy", list_roots_callback=roots(alpha), read_timeout_seconds=180) as first,
             Client(launch(env, "--scope", "pinned"), mode="legacy", read_timeout_seconds=180) as second,
+            Client(in_beta, read_timeout_seconds=180) as third,
         ):
             one = await remember(first, "Lesson: the alpha API listens on port 5433, not 5432.")
             two = await remember(second, "Lesson: the pinned project deploys with make release.")
             assert one.status == "saved" and one.seed is not None and one.seed.scope == scope_from_root(alpha)
             assert two.status == "saved" and two.seed is not None and two.seed.scope == "pinned"
+            # The launch's own folder names the scope, not the service's (started from another folder).
+            three = await remember(third, "Lesson: the beta project keeps its fixtures in tests/data.")
+            assert three.seed is not None and three.seed.scope == scope_from_root(beta.as_uri())
+            here = await recall(third, "where are the beta fixtures")
+            assert here.scope == three.seed.scope and here.scope_source == "launch-folder"
+            assert [hit.id for hit in here.hits] == [three.seed.id]
 
             # Each reads what the other wrote, through the one service.
             found = await recall(second, "which port does the alpha API listen on", scope=scope_from_root(alpha))
@@ -134,10 +144,10 @@ async def test_two_stdio_clients_share_one_service_and_keep_their_own_scopes(
             services = running(service_dir)
             assert len(services) == 1, services
             status = services[0]
-            assert status.clients == 2 and status.models == "loaded"
-            # Three processes (two relays, one service); only the service holds the model file.
+            assert status.clients == 3 and status.models == "loaded"
+            # Four processes (three relays, one service); only the service holds the model file.
             pids = processes_marked("CEREBELLUM_SERVICE_DIR", str(service_dir))
-            assert status.pid in pids and len(pids) == 3, pids
+            assert status.pid in pids and len(pids) == 4, pids
             assert [pid for pid in pids if maps_file(pid, smollm2)] == [status.pid]
 
 

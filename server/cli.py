@@ -33,6 +33,7 @@ from server.settings import (
     DEFAULT_EMBEDDER,
     DEFAULT_MODEL,
     DEFAULT_SCOPE,
+    PROJECT_HEADER,
     Settings,
     default_db_path,
     default_tokens_path,
@@ -276,8 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument(
         "--hooks",
         action="store_true",
-        help="claude-code: write the user-prompt and session-end hooks into .claude/settings.json (or --path), "
-        "merged with the hooks there, with a backup",
+        help="claude-code: write the session-start, user-prompt, pre-compact and session-end hooks into "
+        ".claude/settings.json (or --path), merged with the hooks there, with a backup",
+    )
+    config.add_argument(
+        "--http",
+        metavar="URL",
+        help="claude-code: register a running `serve --http` at URL (e.g. http://127.0.0.1:8765/mcp) instead of a "
+        f"stdio launch, with this folder as the project ({PROJECT_HEADER} header), so it gets this project's scope",
     )
 
     token = command("token", "bearer tokens for serve --http: add one (shown once), list them, revoke one")
@@ -1261,13 +1268,23 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> None:
         return
     command, launch = _launch_command(args)
     entry: dict[str, Any] = {"command": command, "args": launch}
-    if args.client == "claude-code":
+    add = ["claude", "mcp", "add", args.name, "--", command, *launch]
+    if args.http:
+        if args.client != "claude-code":
+            raise CliError("--http is for claude-code; for another client, give it the URL as its docs say.")
+        if not args.http.startswith(("http://", "https://")):
+            raise CliError(f"--http {args.http!r}: give the server's URL, e.g. http://127.0.0.1:8765/mcp")
+        project = Path.cwd().absolute().as_uri()  # the project whose .mcp.json this is: its scope, as a launch's
+        entry = {"type": "http", "url": args.http, "headers": {PROJECT_HEADER: project}}
+        add = ["claude", "mcp", "add", "--transport", "http", args.name, args.http, "--header"]
+        add.append(f"{PROJECT_HEADER}: {project}")
+    elif args.client == "claude-code":
         entry = {"type": "stdio", **entry, "env": {}}
     path = Path(args.path).expanduser() if args.path else _client_config_path(args.client)
     out = _out()
     if not args.write:
         if args.client == "claude-code":
-            out.print(shlex.join(["claude", "mcp", "add", args.name, "--", command, *launch]), soft_wrap=True)
+            out.print(shlex.join(add), soft_wrap=True)
             out.print(f"\n(or, with --write, into {path} for everyone on the project:)")
         else:
             out.print(f"Add to {path}:")

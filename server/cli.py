@@ -20,14 +20,10 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import ValidationError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from server.settings import (
     DEFAULT_EMBEDDER,
@@ -40,6 +36,8 @@ from server.settings import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from seeds import SeedStore
     from server.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
     from server.memory import Memory
@@ -69,6 +67,7 @@ EVERY_SCOPE = "*"
 # Commands that read or tidy several scopes take --scope '*' for all of them, as the MCP tools do.
 EVERY_SCOPE_COMMANDS = ("recall", "reconcile", "list", "export", "forget", "inbox")
 CLIENTS = ("claude-desktop", "cursor", "claude-code")
+HOOK_EVENTS = ("session-start", "user-prompt", "pre-compact", "session-end")
 DOCTOR_SAMPLE = "Lesson: run the database migrations before the integration tests, or they fail on a missing table."
 
 
@@ -77,10 +76,23 @@ class CliError(Exception):
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("cerebellum-mcp")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """--version, reading the installed version only when asked (a hook's start pays nothing for it)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        sys.stdout.write(f"{parser.prog} {_version()}\n")
+        parser.exit()
 
 
 # -- arguments ------------------------------------------------------------------------------------
@@ -169,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "in-process GGUF model. Without a command it serves MCP on stdio (what MCP clients launch); the commands "
         "below are for people. Every flag can also be set as an environment variable CEREBELLUM_<FLAG>.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     _add_setting_flags(parser, suppress=False)
     common = argparse.ArgumentParser(add_help=False)
     _add_setting_flags(common, suppress=True)
@@ -304,20 +316,27 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("client", choices=["claude-code"], help="the client that runs the hook")
     hook.add_argument(
         "event",
-        choices=["user-prompt", "session-end"],
-        help="user-prompt (UserPromptSubmit): print the memories that bear on the prompt; session-end "
-        "(SessionEnd): send the session's user turns through the gate",
+        choices=list(HOOK_EVENTS),
+        help="session-start (SessionStart): print a digest of the project's standing memories; user-prompt "
+        "(UserPromptSubmit): print the memories that bear on the prompt; pre-compact (PreCompact) and "
+        "session-end (SessionEnd): send the session's new turns to the shared service's gate",
     )
     hook.add_argument(
         "--budget",
         type=float,
-        help="seconds to answer within, or say nothing (default 3 for user-prompt, 100 for session-end)",
+        help="seconds to answer within, or say nothing (default 5 for session-start, 3 for user-prompt, 45 for "
+        "pre-compact and session-end)",
     )
     hook.add_argument(
         "--models",
         action="store_true",
-        help="user-prompt: load the models (the cerebellum's intent, hybrid recall) instead of reading the store "
-        "alone; the keyword answer stands if they are not done within the budget",
+        help="user-prompt: with no warm shared service, load the models (hybrid recall) instead of reading the "
+        "store alone; the keyword answer stands if they are not done within the budget",
+    )
+    hook.add_argument(
+        "--wait",
+        action="store_true",
+        help="pre-compact, session-end: wait (within the budget) until the shared service decided the turns",
     )
     return parser
 
@@ -400,11 +419,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _out() -> Console:
+    from rich.console import Console
+
     # Created per call so that the current sys.stdout (a pipe, a file, a test's capture) is used.
     return Console(file=sys.stdout, highlight=False, soft_wrap=False)
 
 
 def _err() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stderr, highlight=False)
 
 
@@ -486,6 +509,8 @@ def _memory(settings: Settings, *, must_exist: bool = True) -> Generator[Memory]
 @contextmanager
 def _progress(label: str) -> Generator[Callable[[int, int], None]]:
     """A progress bar on stderr; yields update(done, total)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -560,6 +585,8 @@ def _in_scope(label: str) -> str:
 
 
 def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     from server.arguments import MAX_RECALL_K
     from server.memory import SecretInText
 
@@ -601,6 +628,8 @@ def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     if args.limit < 1:
         raise CliError(f"--limit must be at least 1; got {args.limit}.")
     scope = _explicit_scope(args)
@@ -622,6 +651,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_inbox(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     if args.limit < 1:
         raise CliError(f"--limit must be at least 1; got {args.limit}.")
     scope = _explicit_scope(args)
@@ -651,6 +682,8 @@ def cmd_inbox(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     from server.results import seed_uri
 
     with _store(settings) as store:
@@ -716,6 +749,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     from server.transfer import ImportRefused, import_raw, read_records
 
     try:
@@ -782,6 +817,8 @@ def _import_gated(
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     from seeds import StoreError
 
     with _memory(settings) as memory, _progress("reconciling" if not args.dry_run else "planning") as update:
@@ -825,6 +862,8 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     with _store(settings) as store:
         stats = store.stats()
         waiting = store.inbox_count("pending")
@@ -982,6 +1021,10 @@ def _token_check(settings: Settings) -> tuple[str, bool | None, str]:
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from rich.table import Table
+
     checks: list[tuple[str, bool | None, str]] = []  # (what, ok / failed / None = note, detail)
     checks.append(("cerebellum-mcp", None, _version()))
     checks.append(("Python", None, f"{platform.python_version()} ({sys.executable})"))
@@ -1196,23 +1239,22 @@ def cmd_hook(args: argparse.Namespace, settings: Settings) -> None:
         logger.warning("hook: stdin is not a JSON object; nothing done")
         return
     payload = cast(dict[str, Any], payload)
+    output: str | None = None
     if args.event == "user-prompt":
         budget = args.budget if args.budget is not None else hooks.USER_PROMPT_BUDGET_SECONDS
         output = hooks.user_prompt_output(payload, settings, budget=budget, models=args.models)
-        if output is not None:
-            sys.stdout.write(output + "\n")
-        sys.stdout.flush()
-        os._exit(0)  # work still running past the budget is dropped, not waited for
-    budget = args.budget if args.budget is not None else hooks.SESSION_END_BUDGET_SECONDS
-    harvest = hooks.session_end(payload, settings, budget=budget)
-    _err().print(
-        f"cerebellum-mcp session-end: {harvest.turns} turns, {harvest.left_out} left out, {harvest.refused} "
-        f"refused (secrets), {len(harvest.received)} sent to the gate: {harvest.decided or 'none decided'}, "
-        f"{harvest.pending} left for the server (scope {harvest.scope})",
-        markup=False,
-    )
+    elif args.event == "session-start":
+        budget = args.budget if args.budget is not None else hooks.SESSION_START_BUDGET_SECONDS
+        output = hooks.session_start_output(payload, settings, budget=budget)
+    else:
+        budget = args.budget if args.budget is not None else hooks.HARVEST_BUDGET_SECONDS
+        harvest = hooks.harvest(payload, settings, event=args.event, budget=budget, wait=args.wait)
+        sys.stderr.write(hooks.harvest_report(harvest, args.event) + "\n")
+    if output is not None:
+        sys.stdout.write(output + "\n")
+    sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(0)  # work still running past the budget is dropped, not waited for
 
 
 def _write_hooks(args: argparse.Namespace) -> None:
@@ -1227,7 +1269,7 @@ def _write_hooks(args: argparse.Namespace) -> None:
         return
     backup = _replace_json(path, merged)
     kept = f" (previous file kept as {backup})." if backup else "."
-    _out().print(f"Wrote the UserPromptSubmit and SessionEnd hooks into {path}{kept}")
+    _out().print(f"Wrote the SessionStart, UserPromptSubmit, PreCompact and SessionEnd hooks into {path}{kept}")
 
 
 def _read_json_object(path: Path, section: str) -> dict[str, Any]:
@@ -1321,6 +1363,8 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_undo(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     from seeds import StoreError
 
     with _store(settings) as store:

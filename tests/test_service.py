@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -286,3 +287,56 @@ def test_the_prompt_hook_answers_from_a_warm_service_and_stores_nothing(
     context = json.loads(run.stdout)["hookSpecificOutput"]["additionalContext"]
     assert f"seeds://{scope}/1" in context and "Redis" in context
     assert log.read_text().count('"POST /mcp') > calls_before  # it was the service that answered
+
+
+def test_the_session_end_hook_hands_the_turns_to_the_service_and_loads_no_model(
+    tmp_path: Path, smollm2: Path, service_dir: Path
+) -> None:
+    import json
+
+    from seeds import SeedStore
+    from server import hooks
+    from tests.test_hooks import GITHUB_TOKEN, SESSION, session_payload, transcript
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    # SmolLM2's vectors are all alike: its arbiter would merge any two notes. The arbiter is not this test's subject.
+    env = attached_env(tmp_path, smollm2, service_dir, CEREBELLUM_CANDIDATE_SIMILARITY="1.0")
+    path = transcript(tmp_path / "s1.jsonl", SESSION)
+    # No service runs yet: the hook starts one, commits the turns, wakes it, and (--wait) waits for its decisions.
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "server",
+            "hook",
+            "claude-code",
+            "session-end",
+            "--wait",
+            "--budget",
+            "240",
+        ],
+        input=json.dumps(session_payload(path, project)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0 and run.stdout == ""
+    assert "2 sent to the shared service: 2 decided, 0 pending" in run.stderr, run.stderr[-2000:]
+    assert "llama_cpp" not in run.stderr  # the hook imported no model runtime: the service decided
+    (status,) = running(service_dir)
+    assert status.models == "loaded"
+    scope = hooks.hook_scope(Settings(db=tmp_path / "seeds.db"), str(project))
+    store = SeedStore.open(tmp_path / "seeds.db")
+    try:
+        texts = {seed.text for seed in store.list_seeds(scope)}
+        left = store.inbox("pending", None, None) + store.inbox("skipped", None, None)
+        everything = texts | {received.text for received in left}
+    finally:
+        store.close()
+    # Labelled lessons and decisions pass the gate by rule, whatever SmolLM2 thinks; questions never get in.
+    assert texts == {"Lesson: the e2e tests hang unless REDIS_URL is set.", "Decision: the worker retries three times."}
+    assert not any("staging database" in t or "What did we decide" in t or GITHUB_TOKEN in t for t in everything)

@@ -48,6 +48,7 @@ def _environment(settings: Settings, service_dir: Path, db: Path, **extra: str) 
         "CEREBELLUM_OFFLINE": "true",
         "CEREBELLUM_STANDALONE": "false",
         "CEREBELLUM_LOG_LEVEL": "WARNING",
+        "CEREBELLUM_DEADLINE_SECONDS": "300",  # storing the cases' memories waits for the decisions
         **extra,
     }
 

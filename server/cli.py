@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     service = command("service", "show (or stop) the shared local service that stdio launches of this store attach to")
     service.add_argument("action", nargs="?", choices=["status", "stop"], default="status")
 
+    scope = command("scope", "print the scope a project folder gets (as the tools and hooks name it), for --scope")
+    scope.add_argument("folder", nargs="?", help="the project folder (default: this one)")
+
     config = command("config", "print (or write) the MCP client configuration that launches this server")
     config.add_argument("client", choices=CLIENTS, help="the MCP client to configure")
     config.add_argument("--write", action="store_true", help="write it into the client's config file (with a backup)")
@@ -1345,6 +1348,20 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> None:
     out.print(f"Restart {args.client} to pick it up.")
 
 
+def cmd_scope(args: argparse.Namespace, settings: Settings) -> None:
+    from server.settings import project_folder, project_scope
+
+    folder = args.folder or os.getcwd()
+    if args.folder is not None and not Path(folder).is_dir():
+        raise CliError(f"{folder} is not a folder; give a project folder, or none for this one.")
+    choice = project_scope(settings, folder=project_folder(folder, env={}), folder_source="launch-folder")
+    why = choice.reason
+    if choice.source == "launch-folder":
+        why = f"named after {project_folder(folder, env={})}, as a stdio launch or a hook started there names it"
+    _out().print(choice.scope, markup=False)
+    _err().print(f"({why})", markup=False)
+
+
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> None:
     from seeds import SeedNotFound, StoreError
     from server.memory import forget_seed
@@ -1412,6 +1429,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "service": cmd_service,
     "config": cmd_config,
     "hook": cmd_hook,
+    "scope": cmd_scope,
     "forget": cmd_forget,
     "undo": cmd_undo,
     "token": cmd_token,

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from server import intent_rules, lean_client, secrets, signals
-from server.settings import ScopeChoice, Settings, project_folder, project_scope
+from server.settings import MAX_QUERY_CHARS, ScopeChoice, Settings, project_folder, project_scope
 
 if TYPE_CHECKING:
     from seeds import SeedStore
@@ -252,7 +252,7 @@ def _service_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | No
     socket = _warm_service(settings)
     if socket is None:
         return None
-    arguments = {"query": prompt, "scope": scope, "k": CONTEXT_MEMORIES}
+    arguments = {"query": prompt[:MAX_QUERY_CHARS], "scope": scope, "k": CONTEXT_MEMORIES}
     answer = lean_client.call_tool(socket, "recall", arguments, SERVICE_CALL_SECONDS)
     if answer is None:
         return None
@@ -283,7 +283,7 @@ def _keyword_hits(prompt: str, scope: str, settings: Settings) -> list[Hit]:
 
     store = SeedStore.open(settings.db)
     try:
-        result = keyword_recall(store, prompt, scope, CONTEXT_MEMORIES, "hook", settings.secrets)
+        result = keyword_recall(store, prompt[:MAX_QUERY_CHARS], scope, CONTEXT_MEMORIES, "hook", settings.secrets)
     finally:
         store.close()
     return [Hit.of(hit.model_dump()) for hit in result.hits]

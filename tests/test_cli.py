@@ -23,6 +23,7 @@ from server.cerebellum import Cerebellum
 from server.cli import main
 from server.embedder import Embedder
 from server.memory import Memory, receive
+from server.settings import scope_from_root
 from tests.conftest import CHILD_ENV
 
 
@@ -479,6 +480,10 @@ def test_config_prints_the_snippet_for_each_client(
         "claude mcp add --transport http cerebellum http://127.0.0.1:8765/mcp --header "
         f"'X-Cerebellum-Project: {tmp_path.as_uri()}'"
     )
+    out, _ = run(capsys, "scope", str(tmp_path))
+    assert out.strip() == scope_from_root(tmp_path.as_uri())  # the scope the tools and hooks name for this folder
+    out, _ = run(capsys, "--scope", "pinned", "scope")
+    assert out.strip() == "pinned"
     assert "--http is for claude-code" in fails(capsys, "config", "cursor", "--http", "http://127.0.0.1:8765/mcp")
     assert "give the server's URL" in fails(capsys, "config", "claude-code", "--http", "8765")
 

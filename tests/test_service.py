@@ -284,6 +284,7 @@ def test_the_prompt_hook_answers_from_a_warm_service_and_stores_nothing(
         timeout=120,
     )
     assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "InvalidStateError" not in run.stderr  # the lean client: no asyncio
     context = json.loads(run.stdout)["hookSpecificOutput"]["additionalContext"]
     assert f"seeds://{scope}/1" in context and "Redis" in context
     assert log.read_text().count('"POST /mcp') > calls_before  # it was the service that answered

@@ -160,7 +160,7 @@ def test_one_scope_per_project_for_the_agents_tools_and_the_hooks(
         claude = ClaudeCode(claude_command, tmp_path / "home", api, extra_env=cerebellum_env)
         run = claude.prompt(prompt, cwd=cwd, mcp_config=servers, settings=hooked, timeout=240)
         assert run.returncode == 0, run.stderr[-3000:]
-        return api.main_requests
+        return api.main_requests()
 
     # 1. The agent remembers through its tool call, in the shop project; no scope named.
     remember = ToolUse("mcp__cerebellum__remember", {"text": DEPLOY})

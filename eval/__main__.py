@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     p_hooks.add_argument("--cases", type=Path, help="prompt hook: JSON Lines cases (eval/cases/prompt-hook.jsonl)")
     p_hooks.add_argument("--turns", type=int, help="session-end hook: user turns in the transcript (e.g. 20)")
     p_hooks.add_argument("--runs", type=int, default=3, help="session-end hook: transcripts (default 3)")
+    p_hooks.add_argument("--repeat", type=int, help="prompt hook: time one matching prompt N times (added time p50)")
     p_hooks.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
     common(p_hooks)
 
@@ -119,8 +120,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = settings_from(getattr(args, "model", None), args.embedder)
 
     if args.runner == "hooks":
-        if args.cases is None and args.turns is None:
-            parser.error("hooks: give --cases (the prompt hook) and/or --turns (the session-end hook)")
+        if args.cases is None and args.turns is None and args.repeat is None:
+            parser.error("hooks: give --repeat and/or --cases (the prompt hook), --turns (the session-end hook)")
+        if args.repeat is not None:
+            report = hooks.run_latency(settings, args.repeat)
+            emit(report, hooks.render_latency(report), args.json)
         if args.cases is not None:
             report = hooks.run_prompts(settings, args.cases, limit=args.limit)
             emit(report, hooks.render_prompts(report), args.json)

@@ -175,6 +175,59 @@ def run_prompts(settings: Settings, cases_path: Path, limit: int | None = None) 
     }
 
 
+def run_latency(settings: Settings, repeat: int) -> dict[str, Any]:
+    """The prompt hook's added time with the service warm, `repeat` times, interleaved with a bare interpreter
+    start and an import of the hook's modules, so that a loaded machine's share can be told from the hook's."""
+    work = Path(tempfile.mkdtemp(prefix="cerebellum-eval-hook-latency-"))
+    env = _environment(settings, work / "svc", work / "seeds.db")
+    served = _settings_in(env)
+    folder = work / "shop"
+    folder.mkdir()
+    text = "We decided to keep the job queue in Redis, because retries are simpler there."
+    timings: dict[str, list[float]] = {"hook": [], "python": [], "imports": []}
+    shown = 0
+    try:
+        _warm(served)
+        call_service(served, "remember", {"text": text, "scope": hooks.hook_scope(served, str(folder))}, 300)
+        _warm(served)
+        payload = {"session_id": "eval", "cwd": str(folder), "hook_event_name": "UserPromptSubmit"}
+        payload["prompt"] = "The worker drops jobs when the queue restarts, can you look into the retry logic?"
+        for _ in range(repeat):
+            seconds, out, _ = _hook("user-prompt", payload, env)
+            timings["hook"].append(seconds)
+            shown += "Redis" in out
+            for name, code in (("python", "pass"), ("imports", "import server.cli, server.hooks")):
+                started = time.monotonic()
+                subprocess.run([sys.executable, "-c", code], env=env, check=True)
+                timings[name].append(time.monotonic() - started)
+    finally:
+        stop_service(served)
+
+    def p50(values: list[float]) -> int:
+        return round(statistics.median(values) * 1000)
+
+    return {
+        "model": Path(settings.model).name,
+        "embedder": Path(settings.embedder).name,
+        "repeat": repeat,
+        "shown": shown,
+        "hook_p50_ms": p50(timings["hook"]),
+        "hook_p95_ms": round(sorted(timings["hook"])[min(repeat - 1, int(repeat * 0.95))] * 1000),
+        "python_p50_ms": p50(timings["python"]),
+        "imports_p50_ms": p50(timings["imports"]),
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def render_latency(report: dict[str, Any]) -> list[str]:
+    return [
+        f"prompt hook added time, service warm, {report['repeat']} runs, {report['model']} + {report['embedder']}: "
+        f"p50 {report['hook_p50_ms']} ms, p95 {report['hook_p95_ms']} ms (memory shown {report['shown']}/"
+        f"{report['repeat']}); bare interpreter p50 {report['python_p50_ms']} ms, importing the CLI and the hooks "
+        f"p50 {report['imports_p50_ms']} ms; load average {report['load_average']:.1f}"
+    ]
+
+
 SESSION_USER = [
     "We decided to keep the job queue in Redis, because retries are simpler there.",
     "what is the staging database?",

@@ -474,7 +474,9 @@ def harvest(
         result.pending = len(result.received)
         if result.received:
             socket = _service_for(settings, started + budget)
-            if socket is not None and lean_client.wake(socket):
+            if socket is not None:
+                # Woken, it decides them now; one still starting decides its inbox once its models are in.
+                lean_client.wake(socket)
                 result.handed_to = "service"
                 if wait:
                     _wait_for(store, result, started + budget)

@@ -268,3 +268,22 @@ def test_config_writes_both_hooks_into_settings_json(tmp_path: Path) -> None:
         assert group["hooks"][0]["command"].endswith(f"hook claude-code {name}")
         assert group["hooks"][0]["timeout"] <= 60  # Claude Code cancels a SessionEnd hook at about 60 s
     assert list(tmp_path.joinpath(".claude").glob("settings.json.bak-*"))
+
+
+def test_the_lean_client_reads_both_answer_shapes_and_does_without_a_service(tmp_path: Path) -> None:
+    from server import lean_client
+
+    answer = b'{"jsonrpc": "2.0", "id": 1, "result": {"structuredContent": {"hits": []}}}'
+    assert lean_client._rpc_result("application/json", answer) == json.loads(answer)
+    # A handler that ran past the server's ping window answers as an event stream: the last event is the answer.
+    stream = (
+        b'event: message\ndata: {"jsonrpc": "2.0", "method": "notifications/progress", "params": {}}\n\n'
+        b": ping\n\nevent: message\ndata: " + answer + b"\n\n"
+    )
+    assert lean_client._rpc_result("text/event-stream", stream) == json.loads(answer)
+    assert lean_client._rpc_result("text/event-stream", b": ping\n\n") is None
+    nothing = tmp_path / "none.sock"
+    began = time.monotonic()
+    assert lean_client.status(nothing) is None and not lean_client.warm(nothing, "key")
+    assert lean_client.call_tool(nothing, "recall", {"query": "x"}, 1.0) is None and not lean_client.wake(nothing)
+    assert time.monotonic() - began < 1.0

@@ -1358,7 +1358,7 @@ def cmd_scope(args: argparse.Namespace, settings: Settings) -> None:
     why = choice.reason
     if choice.source == "launch-folder":
         why = f"named after {project_folder(folder, env={})}, as a stdio launch or a hook started there names it"
-    _out().print(choice.scope, markup=False)
+    sys.stdout.write(choice.scope + "\n")  # whole on one line, for $(cerebellum-mcp scope)
     _err().print(f"({why})", markup=False)
 
 

@@ -518,10 +518,12 @@ def _wait_for(store: SeedStore, result: Harvest, deadline: float) -> None:
 
 def harvest_report(result: Harvest, event: str) -> str:
     where = {"service": "the shared service", "inbox": "the inbox, for the next server to decide"}[result.handed_to]
+    sent = "0 sent: nothing to keep"
+    if result.received:
+        sent = f"{len(result.received)} sent to {where}: {result.decided} decided, {result.pending} pending"
     return (
         f"cerebellum-mcp {event}: {result.turns} turns, {result.left_out} left out, {result.refused} refused "
-        f"(secrets), {len(result.received)} sent to {where}: {result.decided} decided, {result.pending} pending "
-        f"(scope {result.scope})"
+        f"(secrets), {sent} (scope {result.scope})"
     )
 
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from eval import bench, bench_recall, bench_threads, clients, decisions, keywords, locomo, paraphrase, processes
+from eval import bench, bench_recall, bench_threads, clients, decisions, hooks, keywords, locomo, paraphrase, processes
 from eval.common import emit, load_models, settings_from
 
 
@@ -57,6 +57,14 @@ def main(argv: list[str] | None = None) -> None:
     p_proc.add_argument("--processes", type=int, default=4, help="server processes (default 4)")
     p_proc.add_argument("--texts", type=int, default=3, help="remembers per process (default 3)")
     p_proc.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
+
+    p_hooks = sub.add_parser("hooks", help="the Claude Code hooks with the shared service warm (eval/hooks.py)")
+    p_hooks.add_argument("--cases", type=Path, help="prompt hook: JSON Lines cases (eval/cases/prompt-hook.jsonl)")
+    p_hooks.add_argument("--turns", type=int, help="session-end hook: user turns in the transcript (e.g. 20)")
+    p_hooks.add_argument("--runs", type=int, default=3, help="session-end hook: transcripts (default 3)")
+    p_hooks.add_argument("--repeat", type=int, help="prompt hook: time one matching prompt N times (added time p50)")
+    p_hooks.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
+    common(p_hooks)
 
     p_bench = sub.add_parser(
         "bench",
@@ -117,6 +125,19 @@ def main(argv: list[str] | None = None) -> None:
         return
     settings = settings_from(getattr(args, "model", None), args.embedder)
 
+    if args.runner == "hooks":
+        if args.cases is None and args.turns is None and args.repeat is None:
+            parser.error("hooks: give --repeat and/or --cases (the prompt hook), --turns (the session-end hook)")
+        if args.repeat is not None:
+            report = hooks.run_latency(settings, args.repeat)
+            emit(report, hooks.render_latency(report), args.json)
+        if args.cases is not None:
+            report = hooks.run_prompts(settings, args.cases, limit=args.limit)
+            emit(report, hooks.render_prompts(report), args.json)
+        if args.turns is not None:
+            report = hooks.run_session_end(settings, args.turns, args.runs)
+            emit(report, hooks.render_session_end(report), args.json)
+        return
     if args.runner == "decisions":
         task, _ = decisions.load_cases(args.cases, 1)
         if task == "intent":

@@ -4,6 +4,7 @@ over a lifespan that runs the Decider (server/lifespan.py). The same server is s
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcp.server import MCPServer
@@ -36,13 +37,15 @@ def create_server(
     memory_factory: MemoryFactory = open_memory,
     on_ready: Callable[[AppContext], None] | None = None,
     auth: HttpAuth | None = None,
+    launch_folder: Path | None = None,
 ) -> MCPServer[AppContext]:
     """Build the MCP server. Models and the store are opened in the lifespan, after the handshake.
-    With `auth` (server/auth.py), its Streamable HTTP app asks every request for a bearer token."""
+    With `auth` (server/auth.py), its Streamable HTTP app asks every request for a bearer token.
+    `launch_folder`: the client's project folder, for a stdio server the client started (server/roots.py)."""
     server: MCPServer[AppContext] = MCPServer(
         "cerebellum-mcp",
         instructions=INSTRUCTIONS,
-        lifespan=lifespan_for(settings, memory_factory, on_ready),
+        lifespan=lifespan_for(settings, memory_factory, on_ready, launch_folder),
         log_level=settings.log_level,
         auth=None if auth is None else auth.settings,
         token_verifier=None if auth is None else auth.verifier,

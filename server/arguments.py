@@ -14,13 +14,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from server import secrets
 from server.memory import ALL_SCOPES, ScopeSelection
+from server.settings import MAX_QUERY_CHARS as MAX_QUERY_CHARS  # defined with the settings: the hooks read it too
 from server.settings import SCOPE_PATTERN
 from server.wire import INVALID_TEXT
 
 MAX_RECALL_K = 50
 MAX_TAGS = 20
 MAX_TAG_CHARS = 64
-MAX_QUERY_CHARS = 2_000
 MAX_SCOPES = 50
 OPERATION_ID = re.compile(r"op_[0-9a-f]{1,32}")
 

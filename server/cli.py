@@ -20,25 +20,24 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import ValidationError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from server.settings import (
     DEFAULT_EMBEDDER,
     DEFAULT_MODEL,
     DEFAULT_SCOPE,
+    PROJECT_HEADER,
     Settings,
     default_db_path,
     default_tokens_path,
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from seeds import SeedStore
     from server.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
     from server.memory import Memory
@@ -68,6 +67,7 @@ EVERY_SCOPE = "*"
 # Commands that read or tidy several scopes take --scope '*' for all of them, as the MCP tools do.
 EVERY_SCOPE_COMMANDS = ("recall", "reconcile", "list", "export", "forget", "inbox")
 CLIENTS = ("claude-desktop", "cursor", "claude-code")
+HOOK_EVENTS = ("session-start", "user-prompt", "pre-compact", "session-end")
 DOCTOR_SAMPLE = "Lesson: run the database migrations before the integration tests, or they fail on a missing table."
 
 
@@ -76,10 +76,23 @@ class CliError(Exception):
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("cerebellum-mcp")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """--version, reading the installed version only when asked (a hook's start pays nothing for it)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        sys.stdout.write(f"{parser.prog} {_version()}\n")
+        parser.exit()
 
 
 # -- arguments ------------------------------------------------------------------------------------
@@ -169,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         "in-process GGUF model. Without a command it serves MCP on stdio (what MCP clients launch); the commands "
         "below are for people. Every flag can also be set as an environment variable CEREBELLUM_<FLAG>.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     _add_setting_flags(parser, suppress=False)
     common = argparse.ArgumentParser(add_help=False)
     _add_setting_flags(common, suppress=True)
@@ -269,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     service = command("service", "show (or stop) the shared local service that stdio launches of this store attach to")
     service.add_argument("action", nargs="?", choices=["status", "stop"], default="status")
 
+    scope = command("scope", "print the scope a project folder gets (as the tools and hooks name it), for --scope")
+    scope.add_argument("folder", nargs="?", help="the project folder (default: this one)")
+
     config = command("config", "print (or write) the MCP client configuration that launches this server")
     config.add_argument("client", choices=CLIENTS, help="the MCP client to configure")
     config.add_argument("--write", action="store_true", help="write it into the client's config file (with a backup)")
@@ -277,8 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument(
         "--hooks",
         action="store_true",
-        help="claude-code: write the user-prompt and session-end hooks into .claude/settings.json (or --path), "
-        "merged with the hooks there, with a backup",
+        help="claude-code: write the session-start, user-prompt, pre-compact and session-end hooks into "
+        ".claude/settings.json (or --path), merged with the hooks there, with a backup",
+    )
+    config.add_argument(
+        "--http",
+        metavar="URL",
+        help="claude-code: register a running `serve --http` at URL (e.g. http://127.0.0.1:8765/mcp) instead of a "
+        f"stdio launch, with this folder as the project ({PROJECT_HEADER} header), so it gets this project's scope",
     )
 
     token = command("token", "bearer tokens for serve --http: add one (shown once), list them, revoke one")
@@ -298,20 +320,27 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("client", choices=["claude-code"], help="the client that runs the hook")
     hook.add_argument(
         "event",
-        choices=["user-prompt", "session-end"],
-        help="user-prompt (UserPromptSubmit): print the memories that bear on the prompt; session-end "
-        "(SessionEnd): send the session's user turns through the gate",
+        choices=list(HOOK_EVENTS),
+        help="session-start (SessionStart): print a digest of the project's standing memories; user-prompt "
+        "(UserPromptSubmit): print the memories that bear on the prompt; pre-compact (PreCompact) and "
+        "session-end (SessionEnd): send the session's new turns to the shared service's gate",
     )
     hook.add_argument(
         "--budget",
         type=float,
-        help="seconds to answer within, or say nothing (default 3 for user-prompt, 100 for session-end)",
+        help="seconds to answer within, or say nothing (default 5 for session-start, 3 for user-prompt, 45 for "
+        "pre-compact and session-end)",
     )
     hook.add_argument(
         "--models",
         action="store_true",
-        help="user-prompt: load the models (the cerebellum's intent, hybrid recall) instead of reading the store "
-        "alone; the keyword answer stands if they are not done within the budget",
+        help="user-prompt: with no warm shared service, load the models (hybrid recall) instead of reading the "
+        "store alone; the keyword answer stands if they are not done within the budget",
+    )
+    hook.add_argument(
+        "--wait",
+        action="store_true",
+        help="pre-compact, session-end: wait (within the budget) until the shared service decided the turns",
     )
     return parser
 
@@ -377,9 +406,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             anyio.run(serve_attached, settings)
             return
         from server.app import create_server
+        from server.settings import project_folder
         from server.wire import serve_stdio
 
-        anyio.run(serve_stdio, create_server(settings))
+        anyio.run(serve_stdio, create_server(settings, launch_folder=project_folder(os.getcwd())))
         return
     try:
         COMMANDS[args.command](args, settings)
@@ -393,11 +423,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _out() -> Console:
+    from rich.console import Console
+
     # Created per call so that the current sys.stdout (a pipe, a file, a test's capture) is used.
     return Console(file=sys.stdout, highlight=False, soft_wrap=False)
 
 
 def _err() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stderr, highlight=False)
 
 
@@ -479,6 +513,8 @@ def _memory(settings: Settings, *, must_exist: bool = True) -> Generator[Memory]
 @contextmanager
 def _progress(label: str) -> Generator[Callable[[int, int], None]]:
     """A progress bar on stderr; yields update(done, total)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -553,6 +589,8 @@ def _in_scope(label: str) -> str:
 
 
 def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     from server.arguments import MAX_RECALL_K
     from server.memory import SecretInText
 
@@ -594,6 +632,8 @@ def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     if args.limit < 1:
         raise CliError(f"--limit must be at least 1; got {args.limit}.")
     scope = _explicit_scope(args)
@@ -615,6 +655,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_inbox(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     if args.limit < 1:
         raise CliError(f"--limit must be at least 1; got {args.limit}.")
     scope = _explicit_scope(args)
@@ -644,6 +686,8 @@ def cmd_inbox(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     from server.results import seed_uri
 
     with _store(settings) as store:
@@ -709,6 +753,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     from server.transfer import ImportRefused, import_raw, read_records
 
     try:
@@ -775,6 +821,8 @@ def _import_gated(
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     from seeds import StoreError
 
     with _memory(settings) as memory, _progress("reconciling" if not args.dry_run else "planning") as update:
@@ -818,6 +866,8 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     with _store(settings) as store:
         stats = store.stats()
         waiting = store.inbox_count("pending")
@@ -975,6 +1025,10 @@ def _token_check(settings: Settings) -> tuple[str, bool | None, str]:
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from rich.table import Table
+
     checks: list[tuple[str, bool | None, str]] = []  # (what, ok / failed / None = note, detail)
     checks.append(("cerebellum-mcp", None, _version()))
     checks.append(("Python", None, f"{platform.python_version()} ({sys.executable})"))
@@ -1189,23 +1243,22 @@ def cmd_hook(args: argparse.Namespace, settings: Settings) -> None:
         logger.warning("hook: stdin is not a JSON object; nothing done")
         return
     payload = cast(dict[str, Any], payload)
+    output: str | None = None
     if args.event == "user-prompt":
         budget = args.budget if args.budget is not None else hooks.USER_PROMPT_BUDGET_SECONDS
         output = hooks.user_prompt_output(payload, settings, budget=budget, models=args.models)
-        if output is not None:
-            sys.stdout.write(output + "\n")
-        sys.stdout.flush()
-        os._exit(0)  # work still running past the budget is dropped, not waited for
-    budget = args.budget if args.budget is not None else hooks.SESSION_END_BUDGET_SECONDS
-    harvest = hooks.session_end(payload, settings, budget=budget)
-    _err().print(
-        f"cerebellum-mcp session-end: {harvest.turns} turns, {harvest.left_out} left out, {harvest.refused} "
-        f"refused (secrets), {len(harvest.received)} sent to the gate: {harvest.decided or 'none decided'}, "
-        f"{harvest.pending} left for the server (scope {harvest.scope})",
-        markup=False,
-    )
+    elif args.event == "session-start":
+        budget = args.budget if args.budget is not None else hooks.SESSION_START_BUDGET_SECONDS
+        output = hooks.session_start_output(payload, settings, budget=budget)
+    else:
+        budget = args.budget if args.budget is not None else hooks.HARVEST_BUDGET_SECONDS
+        harvest = hooks.harvest(payload, settings, event=args.event, budget=budget, wait=args.wait)
+        sys.stderr.write(hooks.harvest_report(harvest, args.event) + "\n")
+    if output is not None:
+        sys.stdout.write(output + "\n")
+    sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(0)  # work still running past the budget is dropped, not waited for
 
 
 def _write_hooks(args: argparse.Namespace) -> None:
@@ -1220,7 +1273,7 @@ def _write_hooks(args: argparse.Namespace) -> None:
         return
     backup = _replace_json(path, merged)
     kept = f" (previous file kept as {backup})." if backup else "."
-    _out().print(f"Wrote the UserPromptSubmit and SessionEnd hooks into {path}{kept}")
+    _out().print(f"Wrote the SessionStart, UserPromptSubmit, PreCompact and SessionEnd hooks into {path}{kept}")
 
 
 def _read_json_object(path: Path, section: str) -> dict[str, Any]:
@@ -1261,13 +1314,23 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> None:
         return
     command, launch = _launch_command(args)
     entry: dict[str, Any] = {"command": command, "args": launch}
-    if args.client == "claude-code":
+    add = ["claude", "mcp", "add", args.name, "--", command, *launch]
+    if args.http:
+        if args.client != "claude-code":
+            raise CliError("--http is for claude-code; for another client, give it the URL as its docs say.")
+        if not args.http.startswith(("http://", "https://")):
+            raise CliError(f"--http {args.http!r}: give the server's URL, e.g. http://127.0.0.1:8765/mcp")
+        project = Path.cwd().absolute().as_uri()  # the project whose .mcp.json this is: its scope, as a launch's
+        entry = {"type": "http", "url": args.http, "headers": {PROJECT_HEADER: project}}
+        add = ["claude", "mcp", "add", "--transport", "http", args.name, args.http, "--header"]
+        add.append(f"{PROJECT_HEADER}: {project}")
+    elif args.client == "claude-code":
         entry = {"type": "stdio", **entry, "env": {}}
     path = Path(args.path).expanduser() if args.path else _client_config_path(args.client)
     out = _out()
     if not args.write:
         if args.client == "claude-code":
-            out.print(shlex.join(["claude", "mcp", "add", args.name, "--", command, *launch]), soft_wrap=True)
+            out.print(shlex.join(add), soft_wrap=True)
             out.print(f"\n(or, with --write, into {path} for everyone on the project:)")
         else:
             out.print(f"Add to {path}:")
@@ -1284,6 +1347,20 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> None:
     kept = f" (previous file kept as {backup})." if backup else "."
     out.print(f"Wrote the '{args.name}' server into {path}{kept}")
     out.print(f"Restart {args.client} to pick it up.")
+
+
+def cmd_scope(args: argparse.Namespace, settings: Settings) -> None:
+    from server.settings import project_folder, project_scope
+
+    folder = args.folder or os.getcwd()
+    if args.folder is not None and not Path(folder).is_dir():
+        raise CliError(f"{folder} is not a folder; give a project folder, or none for this one.")
+    choice = project_scope(settings, folder=project_folder(folder, env={}), folder_source="launch-folder")
+    why = choice.reason
+    if choice.source == "launch-folder":
+        why = f"named after {project_folder(folder, env={})}, as a stdio launch or a hook started there names it"
+    sys.stdout.write(choice.scope + "\n")  # whole on one line, for $(cerebellum-mcp scope)
+    _err().print(f"({why})", markup=False)
 
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> None:
@@ -1304,6 +1381,8 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_undo(args: argparse.Namespace, settings: Settings) -> None:
+    from rich.table import Table
+
     from seeds import StoreError
 
     with _store(settings) as store:
@@ -1351,6 +1430,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "service": cmd_service,
     "config": cmd_config,
     "hook": cmd_hook,
+    "scope": cmd_scope,
     "forget": cmd_forget,
     "undo": cmd_undo,
     "token": cmd_token,

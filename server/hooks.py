@@ -1,19 +1,30 @@
 """Claude Code hooks: memory that works without the agent asking.
 
-- `user-prompt` (UserPromptSubmit): reads the hook's JSON on stdin (session_id, transcript_path, cwd,
-  hook_event_name, prompt), routes the prompt and prints the memories that bear on it as the hook's
-  `hookSpecificOutput.additionalContext`, with their seed uris; nothing when none apply. It answers within
-  its budget or prints nothing: the work runs on a worker thread and the hook stops waiting at the budget.
-  When the shared local service (server/service.py) runs with its models loaded, it asks the service's
-  `route` (the cerebellum's intent, hybrid recall; nothing stored); else it reads the store alone (the
-  intent rules, then keyword recall), or with `models=True` loads the models itself, falling back to the
-  keyword answer if they are not done in time. It never starts a service.
-- `session-end` (SessionEnd): reads the transcript the hook points to (JSON Lines: `type` user/assistant,
-  `message.content` a string or content blocks) and sends each user turn, and each paragraph in which the
-  agent labelled a decision or lesson ("Decision: ..."), through the write path: committed to the inbox at
-  once (so a hook killed at exit loses nothing: the server decides what is left), then decided by the
-  gate and the arbiter within the budget. Questions, acknowledgements and pasted output are left out by the
-  intent rules; tool results and client commands are not user turns.
+Every hook names the project's scope by the one rule of settings.project_scope, from the folder Claude Code
+gives it (CLAUDE_PROJECT_DIR, else the payload's `cwd`): the same scope as the agent's tools, whose stdio
+launch Claude Code starts in that folder. This module imports only the standard library, the rules and
+the settings; the store and the models are reached through the shared local service (server/service.py)
+with the lean client of server/lean_client.py, or opened here only where no service is warm.
+
+- `session-start` (SessionStart): prints a short digest of the project's standing memories (preferences,
+  decisions, lessons, corrections; a few hundred tokens at most) as `additionalContext`; nothing when
+  there are none.
+- `user-prompt` (UserPromptSubmit): prints the memories that bear on the prompt as `additionalContext`,
+  with their seed uris; nothing when none do. With the service warm it asks its `recall` (hybrid: vectors
+  and keywords, about 50 ms) and does not wait for the cerebellum's intent (one to several seconds with a
+  1.5B, more while the service decides): the message's form (server/intent_rules.py) and the recall's own
+  evidence decide together (`bears_on`). Without a warm service it reads the store alone (keyword recall),
+  or with `models=True` loads the models itself. It answers within its budget or prints nothing. It never
+  starts a service.
+- `pre-compact` (PreCompact) and `session-end` (SessionEnd): read the transcript the hook points to (JSON
+  Lines: `type` user/assistant, `message.content` a string or content blocks) from the line the last
+  harvest of this session stopped at (kept in the store, so the two never send a turn twice), and commit
+  each user turn that states something, and each paragraph in which the agent labelled a decision or
+  lesson ("Decision: ..."), to the inbox at once: a hook killed at exit loses nothing. Questions,
+  acknowledgements and pasted output are left out by the intent rules, and so is a turn that only asks
+  (it states nothing to keep). Then the shared service, which holds the models, is woken to decide them
+  (started first if none runs); the hook does not load a model, and waits for the decisions only when
+  asked to (`wait`).
 
 Nothing here prints a secret: a prompt holding one is neither searched with nor echoed, and memories are
 redacted before they are printed. Logs go to stderr, never the prompt's text.
@@ -30,21 +41,34 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from server import intent as intents
-from server import secrets, signals
-from server.settings import Settings, scope_from_root
+from server import intent_rules, lean_client, secrets, signals
+from server.settings import MAX_QUERY_CHARS, ScopeChoice, Settings, project_folder, project_scope
+
+if TYPE_CHECKING:
+    from seeds import SeedStore
 
 logger = logging.getLogger(__name__)
 
 USER_PROMPT_BUDGET_SECONDS = 3.0
-SESSION_END_BUDGET_SECONDS = 100.0
+SESSION_START_BUDGET_SECONDS = 5.0
+HARVEST_BUDGET_SECONDS = 45.0
+"""The most a pre-compact or session-end hook takes (Claude Code cancels SessionEnd hooks at about 60 s)."""
 # What `config claude-code --hooks` writes: Claude Code's own limits, a little above the budgets.
 USER_PROMPT_TIMEOUT_SECONDS = 10
-SESSION_END_TIMEOUT_SECONDS = 120
+SESSION_START_TIMEOUT_SECONDS = 10
+HARVEST_TIMEOUT_SECONDS = 60
+SERVICE_CALL_SECONDS = 2.0
+"""How long the prompt hook waits for the warm service's recall (it answers in about 50 ms)."""
 CONTEXT_MEMORIES = 5
 MEMORY_CHARS = 400
+DIGEST_MEMORIES = 12
+DIGEST_CHARS = 1600
+"""The session-start digest's size: about 400 tokens."""
+DIGEST_CATEGORIES = ("preference", "decision", "lesson", "correction")
+CLEAR_MARGIN = 0.15
+"""How far above the arbiter's candidate similarity a memory is close enough to bear on any prompt."""
 SESSION_MARK = "claude-code:session-end:"  # + session id: how many transcript lines were handled
 HOOK_SOURCE = "claude-code"
 _NOT_USER_TEXT = (
@@ -80,21 +104,58 @@ def within(budget: float, work: Callable[[], T]) -> T | None:
     return box[0] if box else None
 
 
+def hook_choice(settings: Settings, cwd: str | None) -> ScopeChoice:
+    """The project's scope, as the agent's tools name it (settings.project_scope)."""
+    return project_scope(settings, folder=project_folder(cwd), folder_source="hook-folder")
+
+
 def hook_scope(settings: Settings, cwd: str | None) -> str:
-    """The scope the MCP server would use for this project: --scope / CEREBELLUM_SCOPE when set, else the
-    project folder (Claude Code's cwd) as the server names a client root."""
-    if "scope" in settings.model_fields_set or not cwd:
-        return settings.scope
-    return scope_from_root(Path(cwd).absolute().as_uri())
+    return hook_choice(settings, cwd).scope
+
+
+def _warm_service(settings: Settings) -> Path | None:
+    """The socket of the shared service for these settings when it runs with its models loaded."""
+    from server.service import SHARED_SERVICE, service_place
+
+    if not SHARED_SERVICE or settings.standalone:
+        return None
+    place = service_place(settings)
+    return place.socket if lean_client.warm(place.socket, place.key) else None
+
+
+def _store_exists(settings: Settings) -> bool:
+    return not isinstance(settings.db, Path) or settings.db.expanduser().exists()
 
 
 # -- user-prompt --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Hit:
+    """A recalled memory as the hooks print it."""
+
+    uri: str
+    text: str
+    category: str
+    updated_at: str
+    similarity: float | None
+
+    @classmethod
+    def of(cls, hit: dict[str, Any]) -> Hit:
+        """From a recall hit as JSON (the service's answer, or a RecallHit's model_dump())."""
+        similarity = hit.get("similarity")
+        return cls(
+            uri=str(hit.get("uri")),
+            text=str(hit.get("text")),
+            category=str(hit.get("category")),
+            updated_at=str(hit.get("updated_at")),
+            similarity=float(similarity) if isinstance(similarity, int | float) else None,
+        )
+
+
 @dataclass
 class Context:
     scope: str
-    intent: str
     decided_by: str
     lines: list[str] = field(default_factory=list[str])
 
@@ -109,6 +170,7 @@ _STOP = {
     "were", "how", "can", "could", "should", "would", "have", "has", "from", "into", "about", "when", "where",
     "why", "who", "there", "their", "them", "then", "than", "please", "let", "lets", "use", "used", "now",
     "again", "just", "also", "any", "all", "one", "two", "not", "but", "its", "it's", "we", "us", "make",
+    "need", "want", "like", "get", "set", "some", "thing", "things", "way", "new", "good", "work", "still",
     # the words of asking about the past, which a memory's text shares by accident
     "decide", "decided", "pick", "picked", "choose", "chose", "chosen", "agree", "agreed", "settle", "settled",
     "remember", "recall", "remind", "last", "time", "before", "previously", "earlier", "usually", "we're",
@@ -116,17 +178,47 @@ _STOP = {
 }  # fmt: skip
 
 
+def _stem(word: str) -> str:
+    """A light fold of plurals, so that "jobs" meets "job" and "retries" meets "retry"."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and len(word) > 3 and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
 def _terms(text: str) -> set[str]:
     words = {w.casefold().strip(".-/") for w in re.findall(_WORD, text)} - _STOP
     cjk = re.findall(r"[\u4e00-\u9fff]", text)
-    return words | {a + b for a, b in itertools.pairwise(cjk)}
+    return {_stem(w) for w in words if w} | {a + b for a, b in itertools.pairwise(cjk)}
 
 
-def _line(hit: Any) -> str:
-    text = secrets.redact(" ".join(str(hit.text).split()))
+Asks = Literal["asks", "open"]
+"""What the message's form says: it asks about the past or how things stand (a rule said RECALL or BOTH),
+or the form leaves it open."""
+
+
+def bears_on(prompt_terms: set[str], hit: Hit, asks: Asks, close_at: float) -> bool:
+    """Whether a recalled memory bears on the prompt: the form of the message and the recall's own evidence
+    (the memory's cosine similarity to the prompt, the content words they share) decided together. A prompt
+    that asks about the past takes any close or word-sharing memory (search always has a nearest one: it must
+    be close, or share a word). One whose form leaves it open takes only a clear match: two shared content
+    words (one for a one-word prompt), or a close memory that shares one, or a very close one. So no verdict
+    of "nothing to recall" hides a memory the prompt plainly names."""
+    shared = len(prompt_terms & _terms(hit.text))
+    close = hit.similarity is not None and hit.similarity >= close_at
+    if asks == "asks":
+        return close or shared >= 1
+    clear_words = max(1, min(2, len(prompt_terms)))
+    very_close = hit.similarity is not None and hit.similarity >= close_at + CLEAR_MARGIN
+    return shared >= clear_words or (close and shared >= 1) or very_close
+
+
+def _line(hit: Hit) -> str:
+    text = secrets.redact(" ".join(hit.text.split()))
     if len(text) > MEMORY_CHARS:
         text = text[: MEMORY_CHARS - 1] + "…"
-    return f"- [{hit.uri}] ({hit.category}, {str(hit.updated_at)[:10]}) {text}"
+    return f"- [{hit.uri}] ({hit.category}, {hit.updated_at[:10]}) {text}"
 
 
 def prompt_context(payload: dict[str, Any], settings: Settings, *, models: bool = False) -> Context | None:
@@ -137,62 +229,38 @@ def prompt_context(payload: dict[str, Any], settings: Settings, *, models: bool 
     if secrets.find_secrets(prompt):
         logger.warning("user-prompt hook: the prompt holds a credential; it is not searched with")
         return None
-    ruled = intents.rule(prompt)
-    if ruled is not None and not intents.wants_recall(ruled.intent):
-        return None
-    if not Path(settings.db).exists():
+    ruled = intent_rules.rule(prompt)
+    if ruled is not None and ruled.intent not in ("RECALL", "BOTH"):
+        return None  # an acknowledgement, the code at hand, a thing to keep: nothing to recall
+    asks: Asks = "asks" if ruled is not None else "open"
+    if not _store_exists(settings):
         return None
     scope = hook_scope(settings, cast(str | None, payload.get("cwd")))
-    # The warm models of the shared service first; else this process's own (with models=True), else keywords.
-    found = _service_context(prompt, scope, settings)
+    found = _service_hits(prompt, scope, settings)
+    decided_by = "service"
     if found is None and models:
-        found = _model_context(prompt, scope, settings)
-    if found is not None:
-        return found if found.lines else None
-    from seeds import SeedStore
-    from server.memory import keyword_recall
+        found, decided_by = _model_hits(prompt, scope, settings), "models"
+    if found is None:
+        found, decided_by = _keyword_hits(prompt, scope, settings), "keywords"
+    terms = _terms(prompt)
+    lines = [_line(hit) for hit in found if bears_on(terms, hit, asks, settings.candidate_similarity)]
+    return Context(scope, decided_by, lines) if lines else None
 
-    store = SeedStore.open(settings.db)
-    try:
-        result = keyword_recall(store, prompt, scope, CONTEXT_MEMORIES, "hook", settings.secrets)
-    finally:
-        store.close()
-    # A keyword match must share a content word with the prompt (two when nothing says the message is
-    # about the past), not only the words of asking ("what did we decide").
-    asked = _terms(prompt)
-    need = max(1, min(2 if ruled is None else 1, len(asked)))
-    hits = [hit for hit in result.hits if len(asked & _terms(hit.text)) >= need]
-    if not hits:
+
+def _service_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | None:
+    """The warm service's hybrid recall (None: no service with its models loaded, or no answer in time)."""
+    socket = _warm_service(settings)
+    if socket is None:
         return None
-    intent = ruled.intent if ruled is not None else "RECALL"
-    decided = "rule" if ruled is not None else "keywords"
-    return Context(scope, intent, decided, [_line(hit) for hit in hits])
-
-
-def _service_context(prompt: str, scope: str, settings: Settings) -> Context | None:
-    """The shared service's answer: the cerebellum's intent and hybrid recall, storing nothing (the
-    session-end hook stores the turns). None when no service is running with its models loaded."""
-    from server.results import RecallResult
-    from server.service import call_service
-
-    arguments = {"message": prompt, "scope": scope, "k": CONTEXT_MEMORIES, "write": False}
-    answer = call_service(settings, "route", arguments)
+    arguments = {"query": prompt[:MAX_QUERY_CHARS], "scope": scope, "k": CONTEXT_MEMORIES}
+    answer = lean_client.call_tool(socket, "recall", arguments, SERVICE_CALL_SECONDS)
     if answer is None:
         return None
-    found = Context(scope, str(answer["intent"]), str(answer["decided_by"]))
-    if answer.get("memories"):
-        # Vector search always has a nearest seed: only those as close as the arbiter's candidates, or
-        # sharing a content word with the prompt, bear on it.
-        asked = _terms(prompt)
-        for hit in RecallResult.model_validate(answer["memories"]).hits:
-            close = hit.similarity is not None and hit.similarity >= settings.candidate_similarity
-            if close or asked & _terms(hit.text):
-                found.lines.append(_line(hit))
-    return found
+    return [Hit.of(hit) for hit in cast(list[dict[str, Any]], answer.get("hits") or [])]
 
 
-def _model_context(prompt: str, scope: str, settings: Settings) -> Context | None:
-    """With the models: the cerebellum's intent, hybrid recall. None when they could not be loaded."""
+def _model_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | None:
+    """With the models loaded in this process: hybrid recall. None when they could not be loaded."""
     from seeds import SeedStore
     from server.memory import open_memory
 
@@ -204,13 +272,27 @@ def _model_context(prompt: str, scope: str, settings: Settings) -> Context | Non
         logger.warning("user-prompt hook: the models could not be loaded (%s); keywords only", exc)
         return None
     try:
-        verdict = intents.classify(prompt, memory.cerebellum, lock=memory.lock)
-        if not intents.wants_recall(verdict.intent):
-            return Context(scope, verdict.intent, verdict.decided_by)
-        hits = memory.recall(prompt, scope, CONTEXT_MEMORIES).hits
-        return Context(scope, verdict.intent, verdict.decided_by, [_line(hit) for hit in hits])
+        return [Hit.of(hit.model_dump()) for hit in memory.recall(prompt, scope, CONTEXT_MEMORIES).hits]
     finally:
         memory.close()
+
+
+def _keyword_hits(prompt: str, scope: str, settings: Settings) -> list[Hit]:
+    from seeds import SeedStore
+    from server.memory import keyword_recall
+
+    store = SeedStore.open(settings.db)
+    try:
+        result = keyword_recall(store, prompt[:MAX_QUERY_CHARS], scope, CONTEXT_MEMORIES, "hook", settings.secrets)
+    finally:
+        store.close()
+    return [Hit.of(hit.model_dump()) for hit in result.hits]
+
+
+def _output(event: str, context: str) -> str:
+    return json.dumps(
+        {"hookSpecificOutput": {"hookEventName": event, "additionalContext": context}}, ensure_ascii=False
+    )
 
 
 def user_prompt_output(
@@ -218,10 +300,45 @@ def user_prompt_output(
 ) -> str | None:
     """What the hook prints: Claude Code's JSON with the additional context, or None (print nothing)."""
     found = within(budget, lambda: prompt_context(payload, settings, models=models))
-    if found is None:
+    return _output("UserPromptSubmit", found.text()) if found is not None else None
+
+
+# -- session-start ------------------------------------------------------------------------------
+
+
+def digest(payload: dict[str, Any], settings: Settings) -> str | None:
+    """The project's standing memories, newest first, within DIGEST_CHARS (None: there are none)."""
+    from seeds import SeedStore
+    from server.results import seed_uri
+
+    if not _store_exists(settings):
         return None
-    output = {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": found.text()}}
-    return json.dumps(output, ensure_ascii=False)
+    scope = hook_scope(settings, cast(str | None, payload.get("cwd")))
+    store = SeedStore.open(settings.db)
+    try:
+        seeds = [seed for seed in store.list_seeds(scope, 200, newest_first=True) if seed.category in DIGEST_CATEGORIES]
+    finally:
+        store.close()
+    if not seeds:
+        return None
+    head = f"Standing memories of this project from cerebellum-mcp (scope {scope}; newest first; `recall` finds more):"
+    lines: list[str] = []
+    used = len(head)
+    for seed in seeds[:DIGEST_MEMORIES]:
+        hit = Hit(seed_uri(seed.scope, seed.id), seed.text, seed.category, seed.updated_at, None)
+        line = _line(hit)
+        if used + len(line) + 1 > DIGEST_CHARS:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join([head, *lines]) if lines else None
+
+
+def session_start_output(
+    payload: dict[str, Any], settings: Settings, *, budget: float = SESSION_START_BUDGET_SECONDS
+) -> str | None:
+    found = within(budget, lambda: digest(payload, settings))
+    return _output("SessionStart", found) if found is not None else None
 
 
 # -- session-end --------------------------------------------------------------------------------
@@ -288,26 +405,50 @@ class Harvest:
     refused: int = 0
     """Turns holding a credential (refuse mode): not stored anywhere."""
     received: list[int] = field(default_factory=list[int])
-    decided: dict[str, int] = field(default_factory=dict[str, int])
-    """Statuses of the turns decided within the budget (saved, skipped, duplicate, ...)."""
+    handed_to: Literal["service", "inbox"] = "inbox"
+    """service: the shared service was woken to decide them; inbox: they wait for the next server to start."""
+    decided: int = 0
+    """Received turns the service decided while the hook waited (saved, merged, skipped, ...)."""
     pending: int = 0
-    """Received but not decided in time: the server decides them."""
+    """Received turns not decided yet: the service (or the next server) decides them."""
 
 
-def session_end(
-    payload: dict[str, Any], settings: Settings, *, budget: float = SESSION_END_BUDGET_SECONDS, decide: bool = True
+def only_asks(text: str) -> bool:
+    """A turn that only asks: every sentence a question, nothing said to keep. It is never a memory."""
+    return not intent_rules.statements(text) and not intent_rules.says_to_keep(text)
+
+
+def _left_out(turn: Turn, settings: Settings) -> bool:
+    if len(turn.text) > settings.max_text_chars:
+        return True
+    if turn.role != "user":
+        return False  # the agent's labelled statements are kept by rule
+    ruled = intent_rules.rule(turn.text)
+    if ruled is not None:
+        return ruled.intent not in ("REMEMBER", "BOTH")
+    return only_asks(turn.text)
+
+
+def harvest(
+    payload: dict[str, Any],
+    settings: Settings,
+    *,
+    event: str = "session-end",
+    budget: float = HARVEST_BUDGET_SECONDS,
+    wait: bool = False,
 ) -> Harvest:
-    """Send the session's user turns through the write path (see the module docstring)."""
+    """Commit the session's new turns to the inbox and hand them to the shared service (module docstring).
+    With `wait`, wait within `budget` for the service to decide them."""
     from seeds import SeedStore
     from server.memory import SecretInText, receive
 
     started = time.monotonic()
     scope = hook_scope(settings, cast(str | None, payload.get("cwd")))
-    harvest = Harvest(scope)
+    result = Harvest(scope)
     transcript = payload.get("transcript_path")
     if not isinstance(transcript, str) or not Path(transcript).is_file():
-        logger.warning("session-end hook: no transcript at %r; nothing to read", transcript)
-        return harvest
+        logger.warning("%s hook: no transcript at %r; nothing to read", event, transcript)
+        return result
     session = str(payload.get("session_id") or Path(transcript).stem)
     store = SeedStore.open(settings.db)
     try:
@@ -315,60 +456,75 @@ def session_end(
         start = int(mark) + 1 if mark is not None else 0
         last = start - 1
         for turn in transcript_turns(Path(transcript), start):
-            harvest.turns += 1
+            result.turns += 1
             last = max(last, turn.line)
-            ruled = intents.rule(turn.text) if turn.role == "user" else None
-            if ruled is not None and not intents.wants_write(ruled.intent):
-                harvest.left_out += 1
-                continue
-            if len(turn.text) > settings.max_text_chars:
-                harvest.left_out += 1
+            if _left_out(turn, settings):
+                result.left_out += 1
                 continue
             try:
                 received = receive(
                     store, turn.text, scope, source=HOOK_SOURCE, tags=["session"], secrets_mode=settings.secrets
                 )
             except SecretInText:
-                harvest.refused += 1
+                result.refused += 1
                 continue
-            harvest.received.append(received.id)
+            result.received.append(received.id)
         if last >= start:
             store.set_meta(SESSION_MARK + session, str(last))
+        result.pending = len(result.received)
+        if result.received:
+            socket = _service_for(settings, started + budget)
+            if socket is not None:
+                # Woken, it decides them now; one still starting decides its inbox once its models are in.
+                lean_client.wake(socket)
+                result.handed_to = "service"
+                if wait:
+                    _wait_for(store, result, started + budget)
     finally:
         store.close()
-    harvest.pending = len(harvest.received)
-    remaining = budget - (time.monotonic() - started)
-    if decide and harvest.received and remaining > 0:
-        decided = within(remaining, lambda: _decide(settings, harvest.received))
-        if decided is not None:
-            harvest.decided = decided
-            harvest.pending = len(harvest.received) - sum(decided.values())
-    return harvest
+    return result
 
 
-def _decide(settings: Settings, inbox_ids: list[int]) -> dict[str, int]:
-    from seeds import SeedStore
-    from server.memory import DecisionFailed, open_memory
+def _service_for(settings: Settings, deadline: float) -> Path | None:
+    """The shared service's socket, the service started first if none runs (it loads the models, decides
+    the inbox, and serves the next session too). None where there is no shared service (--standalone:
+    the turns wait for the next server's inbox worker) or it could not be started in time."""
+    from server.service import SHARED_SERVICE, ServiceError, ensure_service, service_place
 
-    store = SeedStore.open(settings.db)
+    if not SHARED_SERVICE or settings.standalone:
+        return None
+    remaining = deadline - time.monotonic()
+    if remaining <= 1:
+        return None
     try:
-        memory = open_memory(settings, store)
-    except Exception:
-        store.close()
-        raise
-    counts: dict[str, int] = {}
-    try:
-        for inbox_id in inbox_ids:
-            try:
-                result = memory.decide(inbox_id)
-            except DecisionFailed as exc:
-                logger.warning("session-end hook: a turn stays queued: %s", exc)
-                continue
-            if result is not None:
-                counts[result.status] = counts.get(result.status, 0) + 1
-    finally:
-        memory.close()
-    return counts
+        ensure_service(settings, timeout=remaining)
+    except ServiceError as exc:
+        logger.warning("the shared service could not be started (%s); the turns wait in the inbox", exc)
+        return None
+    return service_place(settings).socket
+
+
+def _wait_for(store: SeedStore, result: Harvest, deadline: float) -> None:
+    """Wait until the service decided the received turns, or the deadline."""
+    waiting = set(result.received)
+    while time.monotonic() < deadline:
+        pending = {received.id for received in store.inbox("pending", result.scope, None)}
+        result.pending = len(waiting & pending)
+        result.decided = len(waiting) - result.pending
+        if not result.pending:
+            return
+        time.sleep(0.2)
+
+
+def harvest_report(result: Harvest, event: str) -> str:
+    where = {"service": "the shared service", "inbox": "the inbox, for the next server to decide"}[result.handed_to]
+    sent = "0 sent: nothing to keep"
+    if result.received:
+        sent = f"{len(result.received)} sent to {where}: {result.decided} decided, {result.pending} pending"
+    return (
+        f"cerebellum-mcp {event}: {result.turns} turns, {result.left_out} left out, {result.refused} refused "
+        f"(secrets), {sent} (scope {result.scope})"
+    )
 
 
 # -- settings.json ------------------------------------------------------------------------------
@@ -383,8 +539,10 @@ def hook_entries(command: list[str]) -> dict[str, list[dict[str, Any]]]:
         return [{"hooks": [{"type": "command", "command": line, "timeout": timeout}]}]
 
     return {
+        "SessionStart": entry("session-start", SESSION_START_TIMEOUT_SECONDS),
         "UserPromptSubmit": entry("user-prompt", USER_PROMPT_TIMEOUT_SECONDS),
-        "SessionEnd": entry("session-end", SESSION_END_TIMEOUT_SECONDS),
+        "PreCompact": entry("pre-compact", HARVEST_TIMEOUT_SECONDS),
+        "SessionEnd": entry("session-end", HARVEST_TIMEOUT_SECONDS),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from server.decider import Decider, MemoryFactory
@@ -24,16 +25,20 @@ class AppContext:
 
 
 def lifespan_for(
-    settings: Settings, memory_factory: MemoryFactory, on_ready: Callable[[AppContext], None] | None = None
+    settings: Settings,
+    memory_factory: MemoryFactory,
+    on_ready: Callable[[AppContext], None] | None = None,
+    launch_folder: Path | None = None,
 ) -> Callable[[Any], AbstractAsyncContextManager[AppContext]]:
     """The server's lifespan: a running Decider (store and models opened in the background) for as long
     as the server runs; closed when it stops (a decision in progress is finished first: its thread is waited for).
-    `on_ready` is given the context once it exists (the shared service reads its state for its status)."""
+    `on_ready` is given the context once it exists (the shared service reads its state for its status).
+    `launch_folder`: the client's project folder when this process is its stdio launch (server/roots.py)."""
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncGenerator[AppContext]:
         async with Decider.running(settings, memory_factory) as decider:
-            context = AppContext(settings=settings, decider=decider, roots=RootScopes(settings))
+            context = AppContext(settings=settings, decider=decider, roots=RootScopes(settings, launch_folder))
             if on_ready is not None:
                 on_ready(context)
             yield context

@@ -5,8 +5,9 @@ finds or starts the shared service of server/service.py for its store and settin
 resources and the prompt are the service's, listed and called through one MCP session with it
 over its unix socket; the models live only there. Two things stay with the client's own process:
 
-- the default scope: a call that names no scope gets this client's (`--scope`, else its first root,
-  else `default`, as in server/roots.py) before it is relayed, so every client keeps its project;
+- the default scope: a call that names no scope gets this client's (`--scope`, else its first root, else
+  the folder the client started this launch in, else `default`: settings.project_scope) before it is
+  relayed, with the reason in the request's `_meta` (server/roots.py), so every client keeps its project;
 - reconnecting: a service that went away (killed, crashed, exited idle between two calls) is
   started again and the call is sent once more. The service's writes are durable before they
   are acknowledged, so a call that had no answer is safe to send again: an exact repeat of a
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import anyio
@@ -32,9 +35,9 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 from server.instructions import INSTRUCTIONS
-from server.roots import RootScopes
+from server.roots import RootScopes, relay_meta
 from server.service import ServiceError, ensure_service, package_version, service_place, session_with
-from server.settings import Settings
+from server.settings import Settings, project_folder
 from server.wire import stdin_lines
 
 logger = logging.getLogger(__name__)
@@ -140,9 +143,10 @@ def _takes_scope(tool: types.Tool) -> bool:
     return "scope" in (tool.input_schema.get("properties") or {})
 
 
-def create_relay(settings: Settings, link: ServiceLink) -> Server[Any]:
-    """The stdio-facing server: the service's tools, resources and prompt, with this client's default scope."""
-    roots = RootScopes(settings)
+def create_relay(settings: Settings, link: ServiceLink, launch_folder: Path | None = None) -> Server[Any]:
+    """The stdio-facing server: the service's tools, resources and prompt, with this client's default scope
+    (`launch_folder`: the folder the client started this launch in, see settings.project_folder)."""
+    roots = RootScopes(settings, launch_folder)
     tools: dict[str, types.Tool] = {}
 
     async def list_tools(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
@@ -156,13 +160,21 @@ def create_relay(settings: Settings, link: ServiceLink) -> Server[Any]:
             if not tools:
                 await list_tools(ctx, None)
             tool = tools.get(params.name)
+            meta: dict[str, Any] | None = None
             if tool is not None and _takes_scope(tool) and arguments.get("scope") is None:
-                arguments["scope"] = await roots.default_scope(ctx.session)
+                # The service has no client to ask: the scope is this client's, and it is told why.
+                choice = await roots.choice(ctx.session)
+                arguments["scope"] = choice.scope
+                meta = relay_meta(choice)
 
             async def progress(progress: float, total: float | None, message: str | None) -> None:
                 await ctx.session.report_progress(progress, total, message)
 
-            return await link.call(lambda client: client.call_tool(params.name, arguments, progress_callback=progress))
+            return await link.call(
+                lambda client: client.call_tool(
+                    params.name, arguments, progress_callback=progress, meta=cast(types.RequestParamsMeta, meta)
+                )
+            )
         except ServiceLost as exc:
             return _lost_result(exc)
 
@@ -212,7 +224,8 @@ async def serve_attached(settings: Settings) -> None:
     asyncio.get_running_loop().set_exception_handler(_quiet_closing_race)
     async with anyio.create_task_group() as tg:
         link = ServiceLink(settings, tg)
-        relay = create_relay(settings, link)
+        # Only this process's folder is the client's: the service was started elsewhere, for every client.
+        relay = create_relay(settings, link, project_folder(os.getcwd()))
 
         async def attach_early() -> None:
             # Find or start the service while the client is still shaking hands.

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field
 
 from seeds import Received, Seed
+from server.settings import ScopeSource
 
 RememberStatus = Literal["saved", "updated", "deleted", "duplicate", "skipped", "queued"]
 ReconcileKind = Literal["merge-duplicate", "update", "delete"]
@@ -177,6 +178,17 @@ class RecallResult(BaseModel):
     ] = []
     note: Annotated[
         str | None, Field(description="Set when the search was degraded (keyword-only while the models load).")
+    ] = None
+    scope_source: Annotated[
+        ScopeSource | None,
+        Field(
+            description="Why this scope was searched: argument (named in the call), setting (--scope), roots (the "
+            "client's first root), launch-folder (the folder the client started the server in), hook-folder, "
+            "project-header (the client's X-Cerebellum-Project header), token (the caller's one scope), default."
+        ),
+    ] = None
+    scope_reason: Annotated[
+        str | None, Field(description="The same in words, with the root or folder the scope was named after.")
     ] = None
 
 

@@ -34,16 +34,17 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Annotated, Any, cast
+from typing import IO, Annotated, Any
 
 from pydantic import BaseModel, Field
 
+# The socket's paths (GET status, the MCP endpoint, POST wake: decide what waits in the inbox now), defined
+# once, in the hooks' lean client.
+from server.lean_client import MCP_PATH, STATUS_PATH, WAKE_PATH
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-STATUS_PATH = "/service"
-MCP_PATH = "/mcp"
 START_TIMEOUT_SECONDS = 60.0
 """How long a launch waits for a service it started to listen (it listens before loading the models)."""
 IDLE_CHECK_SECONDS = 1.0
@@ -298,11 +299,13 @@ def process_memory(pid: int | None = None) -> tuple[int | None, int | None]:
 
 
 class Attendance:
-    """ASGI middleware that counts requests and attached clients, and answers `GET /service`."""
+    """ASGI middleware that counts requests and attached clients, and answers `GET /service` and
+    `POST /inbox/wake` (202 when the inbox worker was woken, 503 while the service is starting)."""
 
-    def __init__(self, app: Any, status: Callable[[], ServiceStatus]) -> None:
+    def __init__(self, app: Any, status: Callable[[], ServiceStatus], wake: Callable[[], bool] = lambda: False) -> None:
         self.app = app
         self.status = status
+        self.wake = wake
         self.requests = 0
         self.clients = 0
         self.last_activity = time.monotonic()
@@ -316,6 +319,12 @@ class Attendance:
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+            return
+        if scope["path"] == WAKE_PATH and scope["method"] == "POST":
+            self.last_activity = time.monotonic()
+            code = 202 if self.wake() else 503
+            await send({"type": "http.response.start", "status": code, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
             return
         # A client's GET on /mcp is its event stream, open for as long as the client is attached.
         stream = scope["method"] == "GET" and scope["path"] == MCP_PATH
@@ -403,12 +412,19 @@ def run_service(settings: Settings) -> int:
     def on_ready(app_context: Any) -> None:
         running.app_context = app_context
 
+    def wake() -> bool:
+        decider = getattr(running.app_context, "decider", None)
+        if decider is None:
+            return False
+        decider.wake_worker.set()
+        return True
+
     server = create_server(settings, on_ready=on_ready)
     # Only this user's processes reach the socket (its folder is 0700), and no browser can: the Host
     # header check against DNS rebinding, meant for TCP ports, has nothing to guard here.
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security)
-    attendance = Attendance(app, status)
+    attendance = Attendance(app, status, wake)
     place.socket.unlink(missing_ok=True)  # a dead service's socket: we hold the lock, so it is ours to take
     config = uvicorn.Config(
         attendance,
@@ -497,29 +513,17 @@ async def session_with(place: ServicePlace) -> AsyncGenerator[Any]:
         yield client
 
 
-def call_service(settings: Settings, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
-    """One tool call on the running service with its models loaded (for a hook): its structured result, or
-    None when no service is warm (none is started for it) or the call failed."""
-    import anyio
+def call_service(
+    settings: Settings, tool: str, arguments: dict[str, Any], timeout: float = 60.0
+) -> dict[str, Any] | None:
+    """One tool call on the running service with its models loaded, through the lean client (for hooks and
+    checks): its structured result, or None when no service is warm (none is started for it) or the call
+    failed."""
+    from server import lean_client
 
     if not SHARED_SERVICE:
         return None
     place = service_place(settings)
-    status = service_status(place, timeout=1.0)
-    if status is None or status.models != "loaded":
+    if not lean_client.warm(place.socket, place.key):
         return None
-
-    async def call() -> Any:
-        async with session_with(place) as client:
-            return await client.call_tool(tool, arguments)
-
-    try:
-        result = anyio.run(call)
-    except Exception as exc:  # the service went away meanwhile: the caller answers without it
-        logger.warning("the shared service did not answer %s (%s)", tool, exc)
-        return None
-    content = cast(dict[str, Any] | None, result.structured_content)
-    if result.is_error or content is None:
-        logger.warning("the shared service refused %s: %s", tool, result.content)
-        return None
-    return content
+    return lean_client.call_tool(place.socket, tool, arguments, timeout)

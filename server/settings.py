@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlparse
@@ -16,6 +18,8 @@ APP_NAME = "cerebellum-mcp"
 DEFAULT_MODEL = "doncxy/BIJA-cerebellum-Qwen3-1.7B-v1:Qwen3-1.7B-BIJA-cerebellum-Q8_0.gguf"
 DEFAULT_EMBEDDER = "Qwen/Qwen3-Embedding-0.6B-GGUF:Qwen3-Embedding-0.6B-Q8_0.gguf"
 DEFAULT_SCOPE = "default"
+MAX_QUERY_CHARS = 2_000
+"""The longest query recall takes (server/arguments.py checks it); a hook searches with a prompt's start."""
 SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 
@@ -30,6 +34,73 @@ def scope_from_root(uri: str) -> str:
     path = path.rstrip("/") or "/"
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePosixPath(path).name).strip("-._")[:100] or "project"
     return f"{name}-{hashlib.sha256(path.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+ScopeSource = Literal[
+    "argument", "setting", "roots", "launch-folder", "hook-folder", "project-header", "token", "default"
+]
+"""Where a call's scope came from: named in the call; the --scope / CEREBELLUM_SCOPE setting; the client's first
+MCP root; the folder the client started the stdio launch in; the folder a hook's payload names; the project
+header an HTTP client sends (PROJECT_HEADER); the caller's bearer token, which holds one scope and not the
+default; or none of these."""
+FolderSource = Literal["launch-folder", "hook-folder", "project-header"]
+PROJECT_DIR_VARIABLE = "CLAUDE_PROJECT_DIR"
+"""Claude Code sets it for its MCP servers and hooks: the folder it was started in, which stays the project
+even when the agent changes into a subfolder (a hook payload's `cwd` follows the agent)."""
+PROJECT_HEADER = "X-Cerebellum-Project"
+"""The HTTP header naming a client's project folder, as a file:// URI (`config claude-code --http` writes it)."""
+
+
+@dataclass(frozen=True)
+class ScopeChoice:
+    """A call's default scope and why it is that one."""
+
+    scope: str
+    source: ScopeSource
+    reason: str
+
+
+def project_folder(folder: str | Path | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The project folder a client names: CLAUDE_PROJECT_DIR when set, else `folder` (a stdio launch's working
+    folder, a hook payload's cwd). None when that is no project: the filesystem root or the home folder, where
+    clients with no project of their own start their servers."""
+    env = os.environ if env is None else env
+    named = env.get(PROJECT_DIR_VARIABLE) or folder
+    if not named:
+        return None
+    path = Path(named).expanduser().absolute()
+    if path == Path(path.anchor) or path == Path.home().absolute():
+        return None
+    return path
+
+
+_FOLDER_LABEL: dict[FolderSource, str] = {
+    "launch-folder": "the folder the client started this server in",
+    "hook-folder": "the project folder of the hook's session",
+    "project-header": f"the project folder the client's {PROJECT_HEADER} header names",
+}
+
+
+def project_scope(
+    settings: Settings,
+    *,
+    root: str | None = None,
+    folder: Path | None = None,
+    folder_source: FolderSource = "launch-folder",
+) -> ScopeChoice:
+    """The one rule for a call that names no scope, for the tools, the hooks and the CLI alike:
+    --scope / CEREBELLUM_SCOPE when set (an explicit choice wins); else the client's first MCP root; else the
+    project folder the client gave otherwise (a stdio launch's folder, a hook's cwd, an HTTP project header),
+    each named by `scope_from_root`; else the default. `root` is a URI, `folder` a path (see project_folder)."""
+    if "scope" in settings.model_fields_set:
+        return ScopeChoice(settings.scope, "setting", "set with --scope / CEREBELLUM_SCOPE")
+    if root:
+        return ScopeChoice(scope_from_root(root), "roots", f"the client's first root, {root}")
+    if folder is not None:
+        return ScopeChoice(scope_from_root(folder.as_uri()), folder_source, f"{_FOLDER_LABEL[folder_source]}, {folder}")
+    return ScopeChoice(
+        settings.scope, "default", "no --scope, no root from the client and no project folder: the default scope"
+    )
 
 
 def default_db_path() -> Path:

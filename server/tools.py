@@ -36,13 +36,32 @@ from server.memory import (
     undo_operation,
 )
 from server.results import ForgetResult, RecallResult, ReconcileResult, RememberResult, UndoResult
+from server.roots import relayed_choice
+from server.settings import ScopeChoice
 
 AppCtx = Context[AppContext, Any]
 
 
+async def _default_choice(ctx: AppCtx) -> ScopeChoice:
+    """The call's default scope and why (server/roots.py), checked against the caller's token."""
+    request = ctx.request_context
+    choice = await request.lifespan_context.roots.choice(request.session, request.request)
+    allowed = access.default(choice.scope)
+    if allowed != choice.scope:
+        return ScopeChoice(allowed, "token", f"the caller's token holds only this scope, not {choice.scope!r}")
+    return choice
+
+
 async def _default_scope(ctx: AppCtx) -> str:
-    default = await ctx.request_context.lifespan_context.roots.default_scope(ctx.request_context.session)
-    return access.default(default)
+    return (await _default_choice(ctx)).scope
+
+
+def _named_choice(ctx: AppCtx, named: str) -> ScopeChoice:
+    """A scope named in the call: the relay's own choice for its client when it named it (server/relay.py)."""
+    relayed = relayed_choice(ctx.request_context.meta)
+    if relayed is not None and relayed.scope == named:
+        return relayed
+    return ScopeChoice(named, "argument", "named in the call")
 
 
 async def _one_scope(ctx: AppCtx, scope: str | None) -> str:
@@ -51,10 +70,23 @@ async def _one_scope(ctx: AppCtx, scope: str | None) -> str:
     return access.one(named) if named is not None else await _default_scope(ctx)
 
 
-async def _scopes(ctx: AppCtx, scope: str | list[str] | None) -> ScopeSelection:
-    """The scopes a search or a tidy covers, checked against the caller's token (server/access.py)."""
+async def _scope_choice(ctx: AppCtx, scope: str | list[str] | None) -> tuple[ScopeSelection, ScopeChoice]:
+    """The scopes a search or a tidy covers, checked against the caller's token (server/access.py), and why."""
     selection = arguments.scope_selection(scope)
-    return access.selection(selection) if selection is not None else await _default_scope(ctx)
+    if selection is None:
+        choice = await _default_choice(ctx)
+        return choice.scope, choice
+    checked = access.selection(selection)
+    label = checked if isinstance(checked, str) else ",".join(checked)
+    return checked, _named_choice(ctx, label)
+
+
+async def _scopes(ctx: AppCtx, scope: str | list[str] | None) -> ScopeSelection:
+    return (await _scope_choice(ctx, scope))[0]
+
+
+def _with_choice(result: RecallResult, choice: ScopeChoice) -> RecallResult:
+    return result.model_copy(update={"scope_source": choice.source, "scope_reason": choice.reason})
 
 
 async def remember(
@@ -99,7 +131,7 @@ async def recall(
     Texts remembered but not decided yet (`queued`: the models were loading or busy) that share words with
     the query are listed apart, in `queued`; they are not memories yet and may still be skipped or merged."""
     app = ctx.request_context.lifespan_context
-    scope_name = await _scopes(ctx, scope)
+    scope_name, choice = await _scope_choice(ctx, scope)
     arguments.query(query)
     arguments.recall_k(k)
     decider = app.decider
@@ -109,12 +141,14 @@ async def recall(
         if memory is None:
             # Keywords need no model: better than making the agent wait or fail.
             why = f"keyword search only: {decider.not_ready().split(';')[0]}"
-            return await anyio.to_thread.run_sync(
+            found = await anyio.to_thread.run_sync(
                 lambda: keyword_recall(store, query, scope_name, k, why, app.settings.secrets)
             )
-        return await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
+        else:
+            found = await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
     except SecretInText as exc:
         raise ToolError(str(exc)) from exc
+    return _with_choice(found, choice)
 
 
 async def reconcile(
@@ -238,7 +272,9 @@ async def route(
     messages that are only acknowledgements ("ok", "thanks") or when the user's prompt hook already added
     memories to the context. Returns the intent (RECALL, REMEMBER, BOTH or NONE), why, and who decided."""
     app = ctx.request_context.lifespan_context
-    scope_name = await _one_scope(ctx, scope)
+    named = arguments.one_scope(scope)
+    choice = _named_choice(ctx, access.one(named)) if named is not None else await _default_choice(ctx)
+    scope_name = choice.scope
     arguments.text(message, "message", app.settings.max_text_chars)
     arguments.recall_k(k)
     decider = app.decider
@@ -257,11 +293,12 @@ async def route(
         query = screened[: arguments.MAX_QUERY_CHARS]
         if memory is None:
             why = f"keyword search only: {decider.not_ready().split(';')[0]}"
-            result.memories = await anyio.to_thread.run_sync(
+            found = await anyio.to_thread.run_sync(
                 lambda: keyword_recall(store, query, scope_name, k, why, app.settings.secrets)
             )
         else:
-            result.memories = await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
+            found = await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
+        result.memories = _with_choice(found, choice)
     if write and intents.wants_write(verdict.intent):
         result.write = await write_path.remember(
             decider, message, scope_name, source="route", deadline=app.settings.deadline_seconds

@@ -23,6 +23,7 @@ from server.cerebellum import Cerebellum
 from server.cli import main
 from server.embedder import Embedder
 from server.memory import Memory, receive
+from server.settings import scope_from_root
 from tests.conftest import CHILD_ENV
 
 
@@ -467,6 +468,24 @@ def test_config_prints_the_snippet_for_each_client(
     first = out.splitlines()[0]
     assert first.startswith("claude mcp add cerebellum -- /") and first.endswith("--scope p")
     assert config_json(out)["mcpServers"]["cerebellum"]["type"] == "stdio"
+    # Over HTTP the project folder travels in a header, so the server names this project's scope.
+    out, _ = run(capsys, "config", "claude-code", "--http", "http://127.0.0.1:8765/mcp")
+    entry = config_json(out)["mcpServers"]["cerebellum"]
+    assert entry == {
+        "type": "http",
+        "url": "http://127.0.0.1:8765/mcp",
+        "headers": {"X-Cerebellum-Project": tmp_path.as_uri()},
+    }
+    assert out.splitlines()[0] == (
+        "claude mcp add --transport http cerebellum http://127.0.0.1:8765/mcp --header "
+        f"'X-Cerebellum-Project: {tmp_path.as_uri()}'"
+    )
+    out, _ = run(capsys, "scope", str(tmp_path))
+    assert out.strip() == scope_from_root(tmp_path.as_uri())  # the scope the tools and hooks name for this folder
+    out, _ = run(capsys, "--scope", "pinned", "scope")
+    assert out.strip() == "pinned"
+    assert "--http is for claude-code" in fails(capsys, "config", "cursor", "--http", "http://127.0.0.1:8765/mcp")
+    assert "give the server's URL" in fails(capsys, "config", "claude-code", "--http", "8765")
 
 
 def test_config_write_merges_into_the_existing_file_and_keeps_a_backup(

@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from seeds import SeedStore
 from server.http import AddressError, parse_address
 from server.results import RecallResult, RememberResult
+from server.settings import scope_from_root
 from tests.conftest import CHILD_ENV
 from tests.test_mcp import TOOLS, cerebellum_command, structured
 
@@ -75,6 +78,16 @@ async def test_the_tools_over_streamable_http_and_a_graceful_sigterm(tmp_path: P
             assert [hit.id for hit in found.hits] == [saved.seed.id]
             refused = await client.call_tool("remember", {"text": "x", "scope": "*"})
             assert refused.is_error
+        # The project header `config claude-code --http` writes names the scope of a call that names none.
+        project = tmp_path / "shop-api"
+        headers = {"X-Cerebellum-Project": project.as_uri()}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300)) as http,
+            Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)) as client,
+        ):
+            found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "HTTP port"})))
+            assert found.scope == scope_from_root(project.as_uri()) and found.scope_source == "project-header"
+            assert found.hits == []  # what was stored in 'web' is another scope's
         process.send_signal(signal.SIGTERM)
         with anyio.fail_after(30):
             while process.poll() is None:

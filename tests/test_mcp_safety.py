@@ -239,3 +239,54 @@ async def test_a_queued_text_is_redacted_before_it_reaches_the_inbox(tmp_path: P
         assert [q.text for q in found.queued] == ["CI pushes with token [REDACTED:github-token]."]
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("seeds.db"))
     assert b"CI pushes with token [REDACTED:github-token]." in raw and token.encode() not in raw
+
+
+async def test_without_roots_the_launch_folder_names_the_scope_and_recall_says_why(tmp_path: Path) -> None:
+    # Claude Code on protocol 2026-07-28 can't be asked for roots; it starts its stdio servers in the project.
+    settings = Settings(db=tmp_path / "seeds.db", model="unused", embedder="unused", offline=True)
+    folder = tmp_path / "shop-api"
+    folder.mkdir()
+    expected = scope_from_root(folder.as_uri())
+    server = create_server(settings, memory_factory=fast_memory, launch_folder=folder)
+    async with Client(server) as client:
+        await ready(client)
+        text = "Invoices are numbered per year."
+        result = structured(await client.call_tool("remember", {"text": text, "force": True}))
+        assert result["seed"]["scope"] == expected
+        found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "invoices"})))
+        assert found.scope == expected and len(found.hits) == 1
+        assert found.scope_source == "launch-folder" and str(folder) in (found.scope_reason or "")
+        named = RecallResult.model_validate(
+            structured(await client.call_tool("recall", {"query": "invoices", "scope": "elsewhere"}))
+        )
+        assert named.scope_source == "argument" and named.hits == []
+    # A root the client offers comes before the launch folder; --scope before both.
+    server = create_server(settings, memory_factory=fast_memory, launch_folder=folder)
+    async with Client(server, mode="legacy", list_roots_callback=roots("file:///home/me/src/billing")) as client:
+        await ready(client)
+        found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "invoices"})))
+        assert found.scope == scope_from_root("file:///home/me/src/billing") and found.scope_source == "roots"
+    pinned = settings.model_copy(update={"scope": "pinned"})
+    server = create_server(pinned, memory_factory=fast_memory, launch_folder=folder)
+    async with Client(server, mode="legacy", list_roots_callback=roots("file:///home/me/src/billing")) as client:
+        await ready(client)
+        found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "invoices"})))
+        assert (found.scope, found.scope_source) == ("pinned", "setting")
+
+
+def test_the_scope_rule_and_what_is_no_project_folder(tmp_path: Path) -> None:
+    from server.settings import project_folder, project_scope
+
+    settings = Settings(db=tmp_path / "seeds.db")
+    assert project_folder("/", env={}) is None and project_folder(Path.home(), env={}) is None
+    assert project_folder(None, env={}) is None
+    # Claude Code's own name for the project wins over a working folder the agent moved into.
+    assert project_folder(tmp_path / "sub", env={"CLAUDE_PROJECT_DIR": str(tmp_path)}) == tmp_path
+    assert project_folder(tmp_path / "sub", env={}) == tmp_path / "sub"
+    folder = project_folder(tmp_path, env={})
+    assert project_scope(settings, folder=folder, folder_source="hook-folder").scope == scope_from_root(
+        tmp_path.as_uri()
+    )
+    assert project_scope(settings).source == "default" and project_scope(settings).scope == "default"
+    root = project_scope(settings, root="file:///srv/app", folder=folder)
+    assert (root.scope, root.source) == (scope_from_root("file:///srv/app"), "roots")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -115,15 +116,25 @@ async def test_two_stdio_clients_share_one_service_and_keep_their_own_scopes(
 ) -> None:
     env = attached_env(tmp_path, smollm2, service_dir)
     alpha = "file:///home/me/src/alpha"
+    beta = tmp_path / "beta"  # a client with no roots (Claude Code on 2026-07-28) starts its launch here
+    beta.mkdir()
+    in_beta = StdioServerParameters(command=cerebellum_command(), args=[], env=env, cwd=beta)
     with anyio.fail_after(240):
         async with (
             Client(launch(env), mode="legacy", list_roots_callback=roots(alpha), read_timeout_seconds=180) as first,
             Client(launch(env, "--scope", "pinned"), mode="legacy", read_timeout_seconds=180) as second,
+            Client(in_beta, read_timeout_seconds=180) as third,
         ):
             one = await remember(first, "Lesson: the alpha API listens on port 5433, not 5432.")
             two = await remember(second, "Lesson: the pinned project deploys with make release.")
             assert one.status == "saved" and one.seed is not None and one.seed.scope == scope_from_root(alpha)
             assert two.status == "saved" and two.seed is not None and two.seed.scope == "pinned"
+            # The launch's own folder names the scope, not the service's (started from another folder).
+            three = await remember(third, "Lesson: the beta project keeps its fixtures in tests/data.")
+            assert three.seed is not None and three.seed.scope == scope_from_root(beta.as_uri())
+            here = await recall(third, "where are the beta fixtures")
+            assert here.scope == three.seed.scope and here.scope_source == "launch-folder"
+            assert [hit.id for hit in here.hits] == [three.seed.id]
 
             # Each reads what the other wrote, through the one service.
             found = await recall(second, "which port does the alpha API listen on", scope=scope_from_root(alpha))
@@ -134,10 +145,10 @@ async def test_two_stdio_clients_share_one_service_and_keep_their_own_scopes(
             services = running(service_dir)
             assert len(services) == 1, services
             status = services[0]
-            assert status.clients == 2 and status.models == "loaded"
-            # Three processes (two relays, one service); only the service holds the model file.
+            assert status.clients == 3 and status.models == "loaded"
+            # Four processes (three relays, one service); only the service holds the model file.
             pids = processes_marked("CEREBELLUM_SERVICE_DIR", str(service_dir))
-            assert status.pid in pids and len(pids) == 3, pids
+            assert status.pid in pids and len(pids) == 4, pids
             assert [pid for pid in pids if maps_file(pid, smollm2)] == [status.pid]
 
 
@@ -273,6 +284,60 @@ def test_the_prompt_hook_answers_from_a_warm_service_and_stores_nothing(
         timeout=120,
     )
     assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "InvalidStateError" not in run.stderr  # the lean client: no asyncio
     context = json.loads(run.stdout)["hookSpecificOutput"]["additionalContext"]
     assert f"seeds://{scope}/1" in context and "Redis" in context
     assert log.read_text().count('"POST /mcp') > calls_before  # it was the service that answered
+
+
+def test_the_session_end_hook_hands_the_turns_to_the_service_and_loads_no_model(
+    tmp_path: Path, smollm2: Path, service_dir: Path
+) -> None:
+    import json
+
+    from seeds import SeedStore
+    from server import hooks
+    from tests.test_hooks import GITHUB_TOKEN, SESSION, session_payload, transcript
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    # SmolLM2's vectors are all alike: its arbiter would merge any two notes. The arbiter is not this test's subject.
+    env = attached_env(tmp_path, smollm2, service_dir, CEREBELLUM_CANDIDATE_SIMILARITY="1.0")
+    path = transcript(tmp_path / "s1.jsonl", SESSION)
+    # No service runs yet: the hook starts one, commits the turns, wakes it, and (--wait) waits for its decisions.
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "server",
+            "hook",
+            "claude-code",
+            "session-end",
+            "--wait",
+            "--budget",
+            "240",
+        ],
+        input=json.dumps(session_payload(path, project)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0 and run.stdout == ""
+    assert "2 sent to the shared service: 2 decided, 0 pending" in run.stderr, run.stderr[-2000:]
+    assert "llama_cpp" not in run.stderr  # the hook imported no model runtime: the service decided
+    (status,) = running(service_dir)
+    assert status.models == "loaded"
+    scope = hooks.hook_scope(Settings(db=tmp_path / "seeds.db"), str(project))
+    store = SeedStore.open(tmp_path / "seeds.db")
+    try:
+        texts = {seed.text for seed in store.list_seeds(scope)}
+        left = store.inbox("pending", None, None) + store.inbox("skipped", None, None)
+        everything = texts | {received.text for received in left}
+    finally:
+        store.close()
+    # Labelled lessons and decisions pass the gate by rule, whatever SmolLM2 thinks; questions never get in.
+    assert texts == {"Lesson: the e2e tests hang unless REDIS_URL is set.", "Decision: the worker retries three times."}
+    assert not any("staging database" in t or "What did we decide" in t or GITHUB_TOKEN in t for t in everything)

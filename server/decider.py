@@ -222,6 +222,9 @@ class Decider:
         except DecisionFailed as exc:
             logger.warning("deciding inbox text %d failed, it stays queued: %s", inbox_id, exc)
             outcome = exc
+        except Exception as exc:  # whatever it was, it must not end the server: this call gets it as its answer
+            logger.exception("deciding inbox text %d failed unexpectedly; it stays queued", inbox_id)
+            outcome = DecisionFailed(f"{type(exc).__name__}: {exc}")
         finally:
             self.finished[inbox_id] = outcome
             while len(self.finished) > FINISHED_KEPT:

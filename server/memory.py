@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from seeds import AlreadySettled, Received, ScoredSeed, Seed, SeedNotFound, SeedStore
+from seeds import AlreadySettled, Received, ScoredSeed, Seed, SeedNotFound, SeedStore, StoreError
 from server import secrets, signals
 from server.calibration import CalibrationError
 from server.cerebellum import ArbitrateVerdict, CerebellumError, MemorizeVerdict
@@ -396,7 +396,10 @@ class Memory:
         claimed by another process). Raises DecisionFailed, leaving the text pending, if the model
         or the store fails."""
         with self.lock:
-            received = self.store.claim(inbox_id, self.owner, CLAIM_LEASE_SECONDS)
+            try:
+                received = self.store.claim(inbox_id, self.owner, CLAIM_LEASE_SECONDS)
+            except StoreError as exc:  # a full disk, a lost database: the text stays where it is
+                raise DecisionFailed(f"the store could not hand out the text: {exc}") from exc
             if received is None:
                 return None
             started = time.perf_counter()
@@ -405,7 +408,10 @@ class Memory:
             except AlreadySettled:
                 return None
             except Exception as exc:
-                self.store.release(inbox_id, f"{type(exc).__name__}: {exc}")
+                try:
+                    self.store.release(inbox_id, f"{type(exc).__name__}: {exc}")
+                except StoreError as release_error:  # its claim lapses by itself after the lease
+                    logger.warning("could not release inbox text %d: %s", inbox_id, release_error)
                 raise DecisionFailed(f"{type(exc).__name__}: {exc}") from exc
             logger.info(
                 "remember in %s: %s (%.0f ms)", received.scope, result.status, (time.perf_counter() - started) * 1000

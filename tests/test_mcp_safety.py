@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +296,89 @@ def test_the_scope_rule_and_what_is_no_project_folder(tmp_path: Path) -> None:
     assert project_scope(settings).source == "default" and project_scope(settings).scope == "default"
     root = project_scope(settings, root="file:///srv/app", folder=folder)
     assert (root.scope, root.source) == (scope_from_root("file:///srv/app"), "roots")
+
+
+@contextmanager
+def small_disk(folder: Path, megabytes: int) -> Iterator[Path]:
+    """A real size-capped filesystem (tmpfs) at `folder`: needs root and mount, as CI has."""
+    folder.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a full disk is made with a small tmpfs, which needs root and mount; this runs as another user")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"a full disk is made with a small tmpfs, and mount refused here: {made.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+async def test_a_full_disk_answers_every_call_and_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """The store's disk fills up. Every call is still answered: a remember with the store's own message (or
+    queued, with it), a recall with what is stored, and the server goes on serving; once space is freed,
+    every text that was answered saved or queued is stored."""
+    memories: list[Memory] = []
+
+    def kept_memory(settings: Settings, store: SeedStore) -> Memory:
+        memories.append(fast_memory(settings, store))
+        return memories[0]
+
+    with small_disk(tmp_path / "disk", 8) as disk:
+        settings = Settings(
+            db=disk / "seeds.db", model="unused", embedder="unused", offline=True, scope="disk", deadline_seconds=1
+        )
+        filler = disk / "filler"
+        acknowledged: list[str] = []
+        refusals: list[str] = []
+
+        def fill_the_disk() -> None:
+            with filler.open("wb") as out, contextlib.suppress(OSError):
+                while True:
+                    out.write(b"\0" * 65536)
+
+        async with Client(create_server(settings, memory_factory=kept_memory)) as client:
+            await ready(client)
+            texts = [f"Service {n} listens on port {9000 + n} and logs to /var/log/service-{n}.log." for n in range(40)]
+            for text in texts[:3]:
+                answer = RememberResult.model_validate(
+                    structured(await client.call_tool("remember", {"text": text, "force": True}))
+                )
+                assert answer.status == "saved"
+                acknowledged.append(text)
+            # A text is in the inbox and its decision waits for the model when the disk fills up: claiming it
+            # for the decision is the first write that fails.
+            with memories[0].lock:
+                answer = RememberResult.model_validate(
+                    structured(await client.call_tool("remember", {"text": texts[3], "force": True}))
+                )
+                assert answer.status == "queued"
+                acknowledged.append(texts[3])
+                fill_the_disk()
+            await anyio.sleep(0.5)  # the waiting decision runs and fails
+            for text in texts[4:]:
+                result = await client.call_tool("remember", {"text": text, "force": True})
+                if result.is_error:
+                    refusals.append(error_text(result))
+                else:
+                    answer = RememberResult.model_validate(structured(result))
+                    assert answer.status in ("saved", "queued"), answer
+                    acknowledged.append(text)
+                    if answer.status == "queued":
+                        assert answer.note is not None and "free disk space" in answer.note, answer.note
+                if len(refusals) >= 3:
+                    break
+            assert refusals, "the disk never filled: the test did not test anything"
+            assert all("full" in message and "free disk space" in message for message in refusals), refusals
+            # Still serving: a recall answers with what is stored.
+            found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": "service port"})))
+            assert found.hits
+            # Space freed: whatever was acknowledged and not decided yet is decided by the worker.
+            filler.unlink()
+            with anyio.fail_after(60):
+                while memories[0].store.inbox("pending", None, None):
+                    await client.call_tool("remember", {"text": "A note that wakes the worker up.", "force": True})
+                    await anyio.sleep(0.2)
+            stored = {seed.text for seed in memories[0].store.list_seeds("disk", 1000)}
+            assert [text for text in acknowledged if text not in stored] == []

@@ -220,7 +220,9 @@ def _message_events(blocks: Sequence[Block], model: str) -> tuple[dict[str, Any]
             content.append({"type": "tool_use", "id": tool_id, "name": block.name, "input": block.input})
             start = {"type": "tool_use", "id": tool_id, "name": block.name, "input": {}}
             delta = {"type": "input_json_delta", "partial_json": json.dumps(block.input)}
-        stream.append(_sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start}))
+        stream.append(
+            _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+        )
         stream.append(_sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
         stream.append(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
     stop_reason = "tool_use" if any(isinstance(block, ToolUse) for block in blocks) else "end_turn"
@@ -542,7 +544,9 @@ def render(report: dict[str, Any]) -> str:
             f"'still connecting' in {row['still_connecting']}, failed {row['failed']}"
         )
     if report["cerebellum"]["median_s"] is not None and report["minimal"]["median_s"] is not None:
-        lines.append(f"  difference of the medians: {report['cerebellum']['median_s'] - report['minimal']['median_s']:.3f} s")
+        lines.append(
+            f"  difference of the medians: {report['cerebellum']['median_s'] - report['minimal']['median_s']:.3f} s"
+        )
     return "\n".join(lines)
 
 

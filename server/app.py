@@ -36,13 +36,16 @@ def create_server(
     memory_factory: MemoryFactory = open_memory,
     on_ready: Callable[[AppContext], None] | None = None,
     auth: HttpAuth | None = None,
+    abandon_background: bool = False,
 ) -> MCPServer[AppContext]:
     """Build the MCP server. Models and the store are opened in the lifespan, after the handshake.
-    With `auth` (server/auth.py), its Streamable HTTP app asks every request for a bearer token."""
+    With `auth` (server/auth.py), its Streamable HTTP app asks every request for a bearer token.
+    `abandon_background`: for a process that ends with os._exit once the server stops (`serve --http`, the
+    shared service), stopping does not wait for the warm-up's or the gate fit's step in progress."""
     server: MCPServer[AppContext] = MCPServer(
         "cerebellum-mcp",
         instructions=INSTRUCTIONS,
-        lifespan=lifespan_for(settings, memory_factory, on_ready),
+        lifespan=lifespan_for(settings, memory_factory, on_ready, abandon_background=abandon_background),
         log_level=settings.log_level,
         auth=None if auth is None else auth.settings,
         token_verifier=None if auth is None else auth.verifier,

@@ -365,11 +365,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 serve_http(settings, args.http)
             except (AddressError, AuthSetupError) as exc:
                 sys.exit(f"cerebellum-mcp serve: {exc}")
-            return
+            _exit_now(0)
         if getattr(args, "service", False):
             from server.service import run_service
 
-            sys.exit(run_service(settings))
+            _exit_now(run_service(settings))
         import anyio
 
         from server.service import SHARED_SERVICE
@@ -380,8 +380,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             anyio.run(serve_attached, settings)
             # The client closed the wire. The launch holds nothing of its own (the service keeps every call's
             # work): it exits now, not after a service start it began has finished.
-            sys.stderr.flush()
-            os._exit(0)
+            _exit_now(0)
         from server.front import running as running_front
 
         if running_front() is not None:  # server/launch.py reads the argument shape as the parser does
@@ -400,6 +399,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 # -- shared pieces ----------------------------------------------------------------------------------
+
+
+def _exit_now(status: int) -> None:
+    """End a server process that has stopped: the store is closed and every acknowledged write is durable, but
+    background work (a warm-up step, the gate's fit, a model load) may still run on its threads. The interpreter's
+    exit would wait for them, or free the models under them; they are dropped instead and go on at the next start."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _out() -> Console:

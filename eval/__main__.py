@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from eval import bench, bench_recall, clients, decisions, keywords, locomo, paraphrase, processes
+from eval import bench, bench_recall, claude_code, clients, decisions, keywords, locomo, paraphrase, processes
 from eval.common import emit, load_models, settings_from
 
 
@@ -58,8 +58,15 @@ def main(argv: list[str] | None = None) -> None:
     p_proc.add_argument("--texts", type=int, default=3, help="remembers per process (default 3)")
     p_proc.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
 
-    p_bench = sub.add_parser("bench", help="speed: write, recall, startup (eval/bench.py) or clients (eval/clients.py)")
-    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients"])
+    p_bench = sub.add_parser(
+        "bench",
+        help="speed: write, recall, startup (eval/bench.py), clients (eval/clients.py) or claude-code "
+        "(eval/claude_code.py)",
+    )
+    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients", "claude-code"])
+    p_bench.add_argument(
+        "--runs", type=int, default=5, help="claude-code: starts measured per server (default 5; medians)"
+    )
     p_bench.add_argument("--clients", default="1,2,4", help="clients: how many MCP clients at once (default 1,2,4)")
     p_bench.add_argument("--remembers", type=int, default=4, help="clients: remembers per client (default 4)")
     p_bench.add_argument("--recalls", type=int, default=10, help="clients: recalls per client (default 10)")
@@ -138,6 +145,9 @@ def main(argv: list[str] | None = None) -> None:
             busy_model=args.busy,
         )
         emit(report, clients.render_clients(report), args.json)
+    elif args.what == "claude-code":
+        report = claude_code.bench(settings.model, settings.embedder, runs=args.runs)
+        emit(report, claude_code.render(report), args.json)
     elif args.what == "startup":
         report = bench.run_startup(settings.model, settings.embedder, text=args.text)
         emit(report, bench.render_startup(report), args.json)

@@ -32,6 +32,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -199,6 +200,9 @@ class Front:
         self._lock = threading.Lock()
         self._held: list[Line] = []
         self._deliver: Callable[[Line], None] | None = None
+        self._work = threading.Event()
+        """Set once a line waits for the relay (or the client closed the wire)."""
+        self._answered_at = time.monotonic()
         self.answered: list[str] = []
         """The handshake methods answered here, in order."""
         self._thread = threading.Thread(target=self._read, name="cerebellum-front", daemon=True)
@@ -232,6 +236,7 @@ class Front:
             if result is not None:
                 self.write(_dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}))
                 self.answered.append(method)
+                self._answered_at = time.monotonic()
                 if method == "initialize":
                     self._negotiated = result["protocolVersion"]
                     self._pass(_dumps({**request, "id": REPLAY_ID}))
@@ -242,6 +247,7 @@ class Front:
                 if cached is not None:
                     self.write(_dumps({"jsonrpc": "2.0", "id": request["id"], "result": cached}))
                     self.answered.append(method)
+                    self._answered_at = time.monotonic()
                     return
                 if version:
                     with self._lock:
@@ -266,6 +272,18 @@ class Front:
                 self._held.append(line)
             else:
                 self._deliver(line)
+        self._work.set()
+
+    def wait_for_work(self, quiet: float) -> bool:
+        """Block until a line waits for the relay, or the wire has been quiet for `quiet` seconds since the
+        front's last answer. False when the client closed the wire with nothing left for the relay."""
+        while not self._work.is_set():
+            left = self._answered_at + quiet - time.monotonic()
+            if left <= 0:
+                break
+            self._work.wait(left)
+        with self._lock:
+            return self._held != [None]
 
     def write(self, text: str) -> None:
         """Write one message line to the client."""

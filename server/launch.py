@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 BOOLEAN_FLAGS = frozenset({"--offline", "--standalone", "--service"})
 """The flags of the top level and `serve` that take no value (tests/test_front.py checks the parser agrees)."""
 NOT_RELAYED = frozenset({"--http", "--service", "--standalone", "--help", "-h", "--version"})
+RELAY_AFTER_QUIET_SECONDS = 1.0
+"""How long the wire stays quiet after the front's last answer before the relay starts anyway."""
 TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 """How CEREBELLUM_STANDALONE reads as true (pydantic's reading of a boolean)."""
 
@@ -62,7 +64,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         from server.front import start_front
 
-        start_front()
+        front = start_front()
+        # The relay's imports take a core for a second or more: started while the client is still setting up
+        # its session (Claude Code prepares its first model request after the lists), they would slow that down.
+        # They wait until a request needs the relay, or the client has been quiet for a moment.
+        if not front.wait_for_work(RELAY_AFTER_QUIET_SECONDS):
+            os._exit(0)  # the client left, and nothing it sent waits for an answer
     from server.cli import main as cli_main
 
     cli_main(args)

@@ -536,11 +536,12 @@ def _summary(results: Sequence[Launch]) -> dict[str, Any]:
     }
 
 
-def bench(model: str, embedder: str, runs: int = 5, cold_runs: int = 2) -> dict[str, Any]:
+def bench(model: str, embedder: str, runs: int = 5, cold_runs: int = 2, launch: str | None = None) -> dict[str, Any]:
     """Start -> first model request of `claude -p`, with cerebellum configured (its stdio launch, the shared
     service warm with these models) against the same with a minimal stdlib MCP server; medians of `runs`
     starts each, interleaved. `cold_runs` more cerebellum starts with the launch's lists not kept yet (the
-    first session after an install or upgrade). A store and service folder of the bench's own."""
+    first session after an install or upgrade). A store and service folder of the bench's own. `launch`: another
+    `cerebellum-mcp` command to measure in place of this checkout's (another checkout's, for a before/after)."""
     import tempfile
 
     from server.front import cache_folder, fingerprint, installed_versions
@@ -564,7 +565,8 @@ def bench(model: str, embedder: str, runs: int = 5, cold_runs: int = 2) -> dict[
     while status.models == "loading":
         time.sleep(0.2)
         status = service_status(place) or status
-    servers = {"cerebellum": cerebellum_server(), "minimal": minimal_server()}
+    cerebellum = cerebellum_server() if launch is None else {"type": "stdio", "command": launch, "args": [], "env": {}}
+    servers = {"cerebellum": cerebellum, "minimal": minimal_server()}
     kept = (
         cache_folder(os.environ)
         / "listings"
@@ -592,6 +594,7 @@ def bench(model: str, embedder: str, runs: int = 5, cold_runs: int = 2) -> dict[
             os.kill(pid, signal.SIGTERM)
     report: dict[str, Any] = {
         "claude_code": VERSION,
+        "launch": launch or f"{sys.executable} -m server",
         "runs": runs,
         "model": Path(model).name,
         "embedder": Path(embedder).name,
@@ -632,10 +635,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", help="cerebellum GGUF (default: the server's)")
     parser.add_argument("--embedder", help="embedding GGUF (default: the server's)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--launch", help="another cerebellum-mcp command to measure (default: this checkout's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     defaults = Settings()
-    report = bench(args.model or defaults.model, args.embedder or defaults.embedder, args.runs)
+    report = bench(args.model or defaults.model, args.embedder or defaults.embedder, args.runs, launch=args.launch)
     emit(report, render(report), args.json)
 
 

@@ -27,6 +27,7 @@ holds it, so a stray print or a child process can't write into the MCP stream.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -286,9 +287,9 @@ class Front:
             return self._held != [None]
 
     def write(self, text: str) -> None:
-        """Write one message line to the client."""
+        """Write one message line to the client (dropped when the client closed its end: nothing reads it)."""
         data = (text.rstrip("\n") + "\n").encode("utf-8")
-        with self._write_lock:
+        with self._write_lock, contextlib.suppress(OSError, ValueError):
             self._out.write(data)
             self._out.flush()
 

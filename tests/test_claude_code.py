@@ -76,6 +76,11 @@ def server_stderr(debug: Path) -> list[str]:
     return [line for line in debug.read_text().splitlines() if 'MCP server "cerebellum" Server stderr:' in line]
 
 
+def sigint_ignored(debug: Path) -> list[str]:
+    """Claude Code's note that the launch outlived its SIGINT by 100 ms (it sends SIGTERM then)."""
+    return [line for line in debug.read_text().splitlines() if "SIGINT failed" in line and "cerebellum" in line]
+
+
 @pytest.fixture
 def project(tmp_path: Path, smollm2: Path, claude_command: list[str]) -> Iterator[Project]:
     service_dir = tmp_path / "svc"
@@ -175,4 +180,6 @@ def test_what_the_agent_remembers_in_one_session_it_recalls_in_the_next(project:
     # The warm service served both sessions, and the launches said nothing on stderr.
     status = service_status(service_place(project.settings))
     assert status is not None and status.pid == project.service.pid
-    assert server_stderr(tmp_path / "one.log") == [] and server_stderr(tmp_path / "two.log") == []
+    for debug in (tmp_path / "one.log", tmp_path / "two.log"):
+        assert server_stderr(debug) == [] and sigint_ignored(debug) == []
+        assert 'MCP server "cerebellum": Sending SIGINT' in debug.read_text()  # what the check above is about

@@ -119,10 +119,9 @@ class Listings:
             pass  # the next launch asks the relay again
 
 
-def fingerprint(versions: dict[str, str]) -> str:
+def fingerprint(versions: dict[str, str], folder: Path = Path(__file__).parent) -> str:
     """What the lists depend on: the package's and the SDK's versions, and the server modules as they are."""
     digest = hashlib.sha256(json.dumps(versions, sort_keys=True).encode())
-    folder = Path(__file__).parent
     for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
         if entry.name.endswith(".py"):
             stat = entry.stat()

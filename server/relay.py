@@ -1,7 +1,8 @@
 """The default stdio launch: an MCP server on stdio that relays every call to the shared local service.
 
-What an MCP client starts (`cerebellum-mcp`) answers `initialize` at once and, in the background,
-finds or starts the shared service of server/service.py for its store and settings. Tools,
+What an MCP client starts (`cerebellum-mcp`) answers the handshake at once from its front
+(server/front.py, before this module is imported) and finds or starts the shared service of
+server/service.py for its store and settings. Tools,
 resources and the prompt are the service's, listed and called through one MCP session with it
 over its unix socket; the models live only there. Two things stay with the client's own process:
 

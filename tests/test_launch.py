@@ -27,6 +27,7 @@ from server.front import (
     HANDSHAKE_VERSIONS,
     MODERN_VERSIONS,
     Front,
+    fingerprint,
     handshake_result,
     installed_versions,
 )
@@ -141,6 +142,18 @@ def test_the_front_leaves_requests_it_would_have_to_refuse_to_the_relay() -> Non
 
 def test_the_front_reads_the_versions_importlib_reads() -> None:
     assert installed_versions(["cerebellum-mcp"]) == {"cerebellum-mcp": package_version()}
+
+
+def test_kept_lists_are_not_served_after_the_server_code_or_the_sdk_changes(tmp_path: Path) -> None:
+    code = tmp_path / "server"
+    code.mkdir()
+    (code / "tools.py").write_text("TOOLS = 1\n")
+    versions = {"cerebellum-mcp": "0.1.0", "mcp": "2.3.0", "mcp-types": "2.3.0"}
+    before = fingerprint(versions, code)
+    assert fingerprint(versions, code) == before
+    assert fingerprint({**versions, "mcp": "2.4.0"}, code) != before
+    (code / "tools.py").write_text("TOOLS = 22\n")  # a tool's description edited in place
+    assert fingerprint(versions, code) != before
 
 
 def test_the_launch_reads_the_command_as_the_parser_does() -> None:

@@ -7,7 +7,19 @@ import logging
 import sys
 from pathlib import Path
 
-from eval import bench, bench_recall, bench_threads, clients, decisions, hooks, keywords, locomo, paraphrase, processes
+from eval import (
+    bench,
+    bench_recall,
+    bench_threads,
+    claude_code,
+    clients,
+    decisions,
+    hooks,
+    keywords,
+    locomo,
+    paraphrase,
+    processes,
+)
 from eval.common import emit, load_models, settings_from
 
 
@@ -68,9 +80,13 @@ def main(argv: list[str] | None = None) -> None:
 
     p_bench = sub.add_parser(
         "bench",
-        help="speed: write, recall, startup (eval/bench.py), clients (eval/clients.py), threads (bench_threads.py)",
+        help="speed: write, recall, startup (eval/bench.py), clients (eval/clients.py), threads "
+        "(eval/bench_threads.py) or claude-code (eval/claude_code.py)",
     )
-    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients", "threads"])
+    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients", "threads", "claude-code"])
+    p_bench.add_argument(
+        "--runs", type=int, default=5, help="claude-code: starts measured per server (default 5; medians)"
+    )
     p_bench.add_argument("--clients", default="1,2,4", help="clients: how many MCP clients at once (default 1,2,4)")
     p_bench.add_argument("--remembers", type=int, default=4, help="clients: remembers per client (default 4)")
     p_bench.add_argument("--recalls", type=int, default=10, help="clients: recalls per client (default 10)")
@@ -170,6 +186,9 @@ def main(argv: list[str] | None = None) -> None:
         assert models.cerebellum is not None
         report = bench_threads.run(models, args.busy or models.cerebellum.path, limit=args.limit or 20)
         emit(report, bench_threads.render(report), args.json)
+    elif args.what == "claude-code":
+        report = claude_code.bench(settings.model, settings.embedder, runs=args.runs)
+        emit(report, claude_code.render(report), args.json)
     elif args.what == "startup":
         report = bench.run_startup(settings.model, settings.embedder, text=args.text)
         emit(report, bench.render_startup(report), args.json)

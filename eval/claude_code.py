@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -92,7 +93,19 @@ def install_claude_code(version: str = VERSION, folder: Path | None = None) -> l
     prefix.mkdir(parents=True, exist_ok=True)
     try:
         done = subprocess.run(
-            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--no-save", f"{PACKAGE}@{version}"],
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(prefix),
+                "--no-audit",
+                "--no-fund",
+                "--no-save",
+                # Where the registry can't be reached, say so within a minute or two rather than npm's default retries.
+                "--fetch-retries=1",
+                "--fetch-timeout=60000",
+                f"{PACKAGE}@{version}",
+            ],
             capture_output=True,
             text=True,
             timeout=INSTALL_TIMEOUT_SECONDS,
@@ -382,7 +395,9 @@ class ClaudeRun:
 
 def quiet_environment(home: Path, base_url: str) -> dict[str, str]:
     """The environment Claude Code runs in: a fresh HOME, the mock's URL and a dummy key, nothing sent
-    elsewhere. CEREBELLUM_* (and HF_HUB_OFFLINE) pass through to the MCP servers and hooks it starts."""
+    elsewhere. CEREBELLUM_* (and HF_HUB_OFFLINE) pass through to the MCP servers and hooks it starts; the
+    settings whose default depends on HOME (the store, the cache and service folders) must be among them
+    for those to find the same store and service as the caller."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -390,8 +405,6 @@ def quiet_environment(home: Path, base_url: str) -> dict[str, str]:
     }
     env.update(
         HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_CACHE_HOME=str(home / ".cache"),
         ANTHROPIC_BASE_URL=base_url,
         ANTHROPIC_API_KEY="dummy",
         DISABLE_TELEMETRY="1",
@@ -484,83 +497,150 @@ def minimal_server() -> dict[str, Any]:
 @dataclass
 class Launch:
     """One `claude -p` start: seconds from its start to its first main-conversation model request, and
-    whether that request named the server's tools."""
+    whether that request named the server's tools or said it was still connecting."""
 
     seconds: float | None
     tools_named: bool
     connecting: bool
 
 
-def first_request(command: list[str], server: dict[str, Any], work: Path, name: str, run: int) -> Launch:
+def first_request(
+    command: list[str], server: dict[str, Any], work: Path, name: str, run: int, script: Responder | None = None
+) -> Launch:
     home = work / f"home-{name}-{run}"
     project = work / f"project-{name}"
     project.mkdir(parents=True, exist_ok=True)
     config = mcp_config(work / f"mcp-{name}.json", {name: server})
-    with MockAnthropic(conversation([Text("OK")])) as api:
-        claude = ClaudeCode(command, home, api, allowed_tools=[f"mcp__{name}__remember"])
+    with MockAnthropic(script or conversation([Text("OK")])) as api:
+        claude = ClaudeCode(command, home, api, allowed_tools=[f"mcp__{name}__{tool}" for tool in CEREBELLUM_TOOLS])
         done = claude.prompt("Say OK.", cwd=project, mcp_config=config)
         main = api.main_requests()
     if not main:
         print(f"{name} run {run}: no model request (exit {done.returncode}): {done.stderr[-400:]}", file=sys.stderr)
         return Launch(None, False, False)
     first = main[0]
-    named = any(tool.startswith(f"mcp__{name}__") for tool in first.tool_names) or f"mcp__{name}__" in first.text()
+    named = any(tool.startswith(f"mcp__{name}__") for tool in first.tool_names)
     return Launch(first.at - done.started, named, "still connecting" in first.text())
 
 
-def bench(runs: int = 5, work: Path | None = None) -> dict[str, Any]:
-    """Start → first model request, cerebellum (stdio launch, shared service warm) against a minimal server."""
+def _summary(results: Sequence[Launch]) -> dict[str, Any]:
     import statistics
+
+    seconds = [launch.seconds for launch in results if launch.seconds is not None]
+    return {
+        "median_s": round(statistics.median(seconds), 3) if seconds else None,
+        "each_s": [round(s, 3) for s in seconds],
+        "tools_named": sum(launch.tools_named for launch in results),
+        "still_connecting": sum(launch.connecting for launch in results),
+        "failed": len(results) - len(seconds),
+    }
+
+
+def bench(model: str, embedder: str, runs: int = 5, cold_runs: int = 2, launch: str | None = None) -> dict[str, Any]:
+    """Start -> first model request of `claude -p`, with cerebellum configured (its stdio launch, the shared
+    service warm with these models) against the same with a minimal stdlib MCP server; medians of `runs`
+    starts each, interleaved. `cold_runs` more cerebellum starts with the launch's lists not kept yet (the
+    first session after an install or upgrade). A store and service folder of the bench's own. `launch`: another
+    `cerebellum-mcp` command to measure in place of this checkout's (another checkout's, for a before/after)."""
     import tempfile
 
+    from server.front import cache_folder, fingerprint, installed_versions
+    from server.service import ensure_service, service_place, service_status, stop_service
+    from server.settings import Settings
+
     command = install_claude_code()
-    work = work or Path(tempfile.mkdtemp(prefix="cerebellum-cc-bench-"))
-    servers = {"cerebellum": cerebellum_server(), "minimal": minimal_server()}
-    # A first, unmeasured start of each: the shared service comes up warm, the files are in the page cache.
-    for name, server in servers.items():
-        first_request(command, server, work, name, 0)
-    launches: dict[str, list[Launch]] = {name: [] for name in servers}
-    for run, name in itertools.product(range(1, runs + 1), servers):
-        launches[name].append(first_request(command, server=servers[name], work=work, name=name, run=run))
-    report: dict[str, Any] = {"claude_code": VERSION, "runs": runs}
+    work = Path(tempfile.mkdtemp(prefix="cerebellum-cc-bench-"))
+    os.environ.update(
+        # Each `claude` runs with a HOME of its own: every folder the launch's settings take from HOME is given.
+        CEREBELLUM_CACHE_DIR=str(cache_folder(os.environ)),
+        CEREBELLUM_DB=str(work / "seeds.db"),
+        CEREBELLUM_SERVICE_DIR=str(work / "svc"),
+        CEREBELLUM_MODEL=model,
+        CEREBELLUM_EMBEDDER=embedder,
+        CEREBELLUM_STANDALONE="false",
+    )
+    settings = Settings()
+    status = ensure_service(settings)
+    place = service_place(settings)
+    while status.models == "loading":
+        time.sleep(0.2)
+        status = service_status(place) or status
+    cerebellum = cerebellum_server() if launch is None else {"type": "stdio", "command": launch, "args": [], "env": {}}
+    servers = {"cerebellum": cerebellum, "minimal": minimal_server()}
+    kept = (
+        cache_folder(os.environ)
+        / "listings"
+        / f"{fingerprint(installed_versions(('cerebellum-mcp', 'mcp', 'mcp-types')))}.json"
+    )
+    try:
+        cold: list[Launch] = []
+        for run in range(cold_runs):
+            kept.unlink(missing_ok=True)
+            cold.append(first_request(command, servers["cerebellum"], work, "cerebellum", -1 - run))
+        # Unmeasured starts: the lists kept (a tool call holds the session open until the relay is up), the
+        # files in the page cache.
+        recall = conversation([ToolUse("mcp__cerebellum__recall", {"query": "anything?"})], [Text("OK")])
+        first_request(command, servers["cerebellum"], work, "cerebellum", 0, recall)
+        first_request(command, servers["minimal"], work, "minimal", 0)
+        launches: dict[str, list[Launch]] = {name: [] for name in servers}
+        for run, name in itertools.product(range(1, runs + 1), servers):
+            launches[name].append(first_request(command, servers[name], work, name, run))
+    finally:
+        from eval.clients import processes_marked
+
+        services = len(processes_marked("CEREBELLUM_SERVICE_DIR", str(work / "svc")))  # the launches' relays are gone
+        stop_service(settings, timeout=10)
+        for pid in processes_marked("CEREBELLUM_SERVICE_DIR", str(work / "svc")):  # any other the launches started
+            os.kill(pid, signal.SIGTERM)
+    report: dict[str, Any] = {
+        "claude_code": VERSION,
+        "launch": launch or f"{sys.executable} -m server",
+        "runs": runs,
+        "model": Path(model).name,
+        "embedder": Path(embedder).name,
+        "service_models": status.models,
+        "services": services,
+        "cerebellum_lists_not_kept": _summary(cold),
+    }
     for name, results in launches.items():
-        seconds = [launch.seconds for launch in results if launch.seconds is not None]
-        report[name] = {
-            "median_s": round(statistics.median(seconds), 3) if seconds else None,
-            "each_s": [round(s, 3) for s in seconds],
-            "tools_named": sum(launch.tools_named for launch in results),
-            "still_connecting": sum(launch.connecting for launch in results),
-            "failed": len(results) - len(seconds),
-        }
+        report[name] = _summary(results)
     return report
 
 
-def render(report: dict[str, Any]) -> str:
-    lines = [f"Claude Code {report['claude_code']}: start -> first model request, {report['runs']} runs each"]
-    for name in ("cerebellum", "minimal"):
+def render(report: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Claude Code {report['claude_code']}: start -> first model request ({report['runs']} runs each; service "
+        f"{report['service_models']} with {report['model']} / {report['embedder']}; {report['services']} service "
+        "process(es) at the end)"
+    ]
+    for name in ("cerebellum", "minimal", "cerebellum_lists_not_kept"):
         row = report[name]
         lines.append(
-            f"  {name:<10} median {row['median_s']} s  each {row['each_s']}  tools named in {row['tools_named']}, "
-            f"'still connecting' in {row['still_connecting']}, failed {row['failed']}"
+            f"  {name:<26} median {row['median_s']} s  each {row['each_s']}  tools named {row['tools_named']}, "
+            f"'still connecting' {row['still_connecting']}, failed {row['failed']}"
         )
     if report["cerebellum"]["median_s"] is not None and report["minimal"]["median_s"] is not None:
-        lines.append(
-            f"  difference of the medians: {report['cerebellum']['median_s'] - report['minimal']['median_s']:.3f} s"
-        )
-    return "\n".join(lines)
+        difference = report["cerebellum"]["median_s"] - report["minimal"]["median_s"]
+        lines.append(f"  cerebellum - minimal, medians: {difference:+.3f} s")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
+    from eval.common import emit
+    from server.settings import Settings
+
     parser = argparse.ArgumentParser(prog="python -m eval.claude_code", description=bench.__doc__)
+    parser.add_argument("--model", help="cerebellum GGUF (default: the server's)")
+    parser.add_argument("--embedder", help="embedding GGUF (default: the server's)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--launch", help="another cerebellum-mcp command to measure (default: this checkout's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    report = bench(args.runs)
-    print(render(report))
-    if args.json:
-        print(json.dumps(report))
+    defaults = Settings()
+    report = bench(args.model or defaults.model, args.embedder or defaults.embedder, args.runs, launch=args.launch)
+    emit(report, render(report), args.json)
 
 
 if __name__ == "__main__":

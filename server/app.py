@@ -38,14 +38,17 @@ def create_server(
     on_ready: Callable[[AppContext], None] | None = None,
     auth: HttpAuth | None = None,
     launch_folder: Path | None = None,
+    abandon_background: bool = False,
 ) -> MCPServer[AppContext]:
     """Build the MCP server. Models and the store are opened in the lifespan, after the handshake.
     With `auth` (server/auth.py), its Streamable HTTP app asks every request for a bearer token.
-    `launch_folder`: the client's project folder, for a stdio server the client started (server/roots.py)."""
+    `launch_folder`: the client's project folder, for a stdio server the client started (server/roots.py).
+    `abandon_background`: for a process that ends with os._exit once the server stops (`serve --http`, the
+    shared service), stopping does not wait for the warm-up's or the gate fit's step in progress."""
     server: MCPServer[AppContext] = MCPServer(
         "cerebellum-mcp",
         instructions=INSTRUCTIONS,
-        lifespan=lifespan_for(settings, memory_factory, on_ready, launch_folder),
+        lifespan=lifespan_for(settings, memory_factory, on_ready, launch_folder, abandon_background=abandon_background),
         log_level=settings.log_level,
         auth=None if auth is None else auth.settings,
         token_verifier=None if auth is None else auth.verifier,

@@ -171,7 +171,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         default=default,
-        help="log level on stderr (CEREBELLUM_LOG_LEVEL; default INFO when serving, WARNING for other commands)",
+        help="log level on stderr (CEREBELLUM_LOG_LEVEL; default INFO for serve --http and the shared service, "
+        "WARNING for the stdio launch and the other commands)",
     )
 
 
@@ -369,9 +370,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         sys.exit(f"cerebellum-mcp: invalid setting: {problems}")
     serving = args.command in (None, "serve")
+    # The services (`serve --http`, the shared service's log) log at the level set, INFO by default; a person
+    # reading a table, and an MCP client reading a stdio launch's stderr, get WARNING unless they ask.
+    service = serving and (getattr(args, "http", None) or getattr(args, "service", False))
     level = settings.log_level
-    if not serving and getattr(args, "log_level", None) is None and "CEREBELLUM_LOG_LEVEL" not in os.environ:
-        level = "WARNING"  # a person reading a table does not want the INFO lines
+    if not service and getattr(args, "log_level", None) is None and "CEREBELLUM_LOG_LEVEL" not in os.environ:
+        level = "WARNING"
     # stdout is the MCP stream when serving: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if serving:
@@ -391,11 +395,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 serve_http(settings, args.http)
             except (AddressError, AuthSetupError) as exc:
                 sys.exit(f"cerebellum-mcp serve: {exc}")
-            return
+            _exit_now(0)
         if getattr(args, "service", False):
             from server.service import run_service
 
-            sys.exit(run_service(settings))
+            _exit_now(run_service(settings))
         import anyio
 
         from server.service import SHARED_SERVICE
@@ -404,7 +408,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             from server.relay import serve_attached
 
             anyio.run(serve_attached, settings)
-            return
+            # The client closed the wire. The launch holds nothing of its own (the service keeps every call's
+            # work): it exits now, not after a service start it began has finished.
+            _exit_now(0)
+        from server.front import running as running_front
+
+        if running_front() is not None:  # server/launch.py reads the argument shape as the parser does
+            sys.exit("cerebellum-mcp: the launch took stdio for the shared service but the settings say standalone")
         from server.app import create_server
         from server.settings import project_folder
         from server.wire import serve_stdio
@@ -420,6 +430,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 # -- shared pieces ----------------------------------------------------------------------------------
+
+
+def _exit_now(status: int) -> None:
+    """End a server process that has stopped: the store is closed and every acknowledged write is durable, but
+    background work (a warm-up step, the gate's fit, a model load) may still run on its threads. The interpreter's
+    exit would wait for them, or free the models under them; they are dropped instead and go on at the next start."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _out() -> Console:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import anyio
 import anyio.to_thread
@@ -76,9 +77,13 @@ class Decider:
 
     @classmethod
     @asynccontextmanager
-    async def running(cls, settings: Settings, memory_factory: MemoryFactory = open_memory) -> AsyncGenerator[Decider]:
+    async def running(
+        cls, settings: Settings, memory_factory: MemoryFactory = open_memory, *, abandon_background: bool = False
+    ) -> AsyncGenerator[Decider]:
         """A Decider that opens the store and loads the models in the background, with its inbox worker;
-        on exit the worker stops and the models and the store are closed."""
+        on exit the worker stops and the models and the store are closed. With `abandon_background` (a server
+        process that ends with os._exit once stopped) the warm-up's or the gate fit's step in progress, and a
+        model load, are not waited for."""
         decider = cls(settings, memory_factory)
         async with anyio.create_task_group() as tg:
             decider.task_group = tg
@@ -90,10 +95,13 @@ class Decider:
                 tg.cancel_scope.cancel()
                 # Shielded: in the cancelled scope an await would be cancelled at once, the models would
                 # never be closed, and the warm-up thread would still be decoding as the process exits
-                # (a segfault at exit). Closing waits for the step in progress, then stops the warm-up.
+                # (a segfault at exit). Closing waits for a caller's decision in progress, and for the
+                # warm-up's step in progress unless the process ends with os._exit.
                 with anyio.CancelScope(shield=True):
                     if decider.memory is not None:
-                        await anyio.to_thread.run_sync(decider.memory.close)
+                        memory = decider.memory
+                        close = partial(memory.close, abandon_background=True) if abandon_background else memory.close
+                        await anyio.to_thread.run_sync(close)
                     elif decider.store is not None:
                         decider.store.close()
 

@@ -18,7 +18,9 @@ logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 DEFAULT_HOST = "127.0.0.1"
-GRACEFUL_SHUTDOWN_SECONDS = 5
+GRACEFUL_SHUTDOWN_SECONDS = 1
+"""How long a stopping server lets open HTTP requests end (an attached client's event stream never does).
+A decision in progress is not one of them: it runs in the Decider and is finished before the process exits."""
 
 
 class AddressError(ValueError):
@@ -46,7 +48,8 @@ def is_loopback(host: str) -> bool:
 
 
 def serve_http(settings: Settings, address: str) -> None:
-    """Serve MCP over Streamable HTTP until SIGTERM / SIGINT."""
+    """Serve MCP over Streamable HTTP until SIGTERM / SIGINT. The caller ends the process with os._exit
+    afterwards (server/cli.py): background work may still run on its threads."""
     import uvicorn
 
     from server.app import create_server
@@ -55,7 +58,7 @@ def serve_http(settings: Settings, address: str) -> None:
     host, port = parse_address(address)
     # Anything but loopback needs bearer tokens (and loopback with --auth tokens): refused here if there are none.
     auth = http_auth(settings, host, port, MCP_PATH, loopback=is_loopback(host))
-    server = create_server(settings, auth=auth)
+    server = create_server(settings, auth=auth, abandon_background=True)
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
     config = uvicorn.Config(
         app,

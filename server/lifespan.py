@@ -29,15 +29,18 @@ def lifespan_for(
     memory_factory: MemoryFactory,
     on_ready: Callable[[AppContext], None] | None = None,
     launch_folder: Path | None = None,
+    *,
+    abandon_background: bool = False,
 ) -> Callable[[Any], AbstractAsyncContextManager[AppContext]]:
     """The server's lifespan: a running Decider (store and models opened in the background) for as long
     as the server runs; closed when it stops (a decision in progress is finished first: its thread is waited for).
     `on_ready` is given the context once it exists (the shared service reads its state for its status).
-    `launch_folder`: the client's project folder when this process is its stdio launch (server/roots.py)."""
+    `launch_folder`: the client's project folder when this process is its stdio launch (server/roots.py).
+    `abandon_background`: see `Decider.running` (for a process that ends with os._exit once stopped)."""
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncGenerator[AppContext]:
-        async with Decider.running(settings, memory_factory) as decider:
+        async with Decider.running(settings, memory_factory, abandon_background=abandon_background) as decider:
             context = AppContext(settings=settings, decider=decider, roots=RootScopes(settings, launch_folder))
             if on_ready is not None:
                 on_ready(context)

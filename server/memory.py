@@ -108,8 +108,10 @@ class ModelLock:
         self._lock = threading.Lock()
         self._count = threading.Lock()
         self._waiting = 0
+        self._background = False
+        """Whether background work holds the lock now (one step of it)."""
         self.closed = False
-        """Set when the models are closed: background work stops at its next step."""
+        """Set when the models are closed: background work stops at its next step, callers get ModelsClosed."""
 
     def __enter__(self) -> ModelLock:
         with self._count:
@@ -117,6 +119,9 @@ class ModelLock:
         self._lock.acquire()
         with self._count:
             self._waiting -= 1
+        if self.closed:
+            self._lock.release()
+            raise ModelsClosed("the models were closed: the server is stopping")
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -137,10 +142,25 @@ class ModelLock:
             if not self._waiting:
                 break
             self._lock.release()  # a caller came in meanwhile: its turn first
+        self._background = True
         try:
             yield
         finally:
+            self._background = False
             self._lock.release()
+
+    def close(self, *, wait_for_background: bool = True) -> bool:
+        """Mark the models closed and take the lock once the work holding it is done (True: the caller closes
+        the models, then `release()`s). Without `wait_for_background`, False at once when a step of background
+        work holds it: that step is abandoned, running on to its end on its own thread; nothing starts after it."""
+        self.closed = True
+        while not self._lock.acquire(timeout=0.02):
+            if self._background and not wait_for_background:
+                return False
+        return True
+
+    def release(self) -> None:
+        self._lock.release()
 
 
 CLAIM_LEASE_SECONDS = 300  # a decision that takes longer may be taken over by another process
@@ -394,29 +414,36 @@ class Memory:
     def decide(self, inbox_id: int) -> RememberResult | None:
         """Decide one inbox text and apply the decision; None if it was not ours to decide (gone, or
         claimed by another process). Raises DecisionFailed, leaving the text pending, if the model
-        or the store fails."""
-        with self.lock:
+        or the store fails, or if the models were closed first (the server is stopping: the next start
+        decides it)."""
+        try:
+            with self.lock:
+                return self._decide_held(inbox_id)
+        except ModelsClosed as exc:
+            raise DecisionFailed(str(exc)) from exc
+
+    def _decide_held(self, inbox_id: int) -> RememberResult | None:
+        try:
+            received = self.store.claim(inbox_id, self.owner, CLAIM_LEASE_SECONDS)
+        except StoreError as exc:  # a full disk, a lost database: the text stays where it is
+            raise DecisionFailed(f"the store could not hand out the text: {exc}") from exc
+        if received is None:
+            return None
+        started = time.perf_counter()
+        try:
+            result = self._decide(received)
+        except AlreadySettled:
+            return None
+        except Exception as exc:
             try:
-                received = self.store.claim(inbox_id, self.owner, CLAIM_LEASE_SECONDS)
-            except StoreError as exc:  # a full disk, a lost database: the text stays where it is
-                raise DecisionFailed(f"the store could not hand out the text: {exc}") from exc
-            if received is None:
-                return None
-            started = time.perf_counter()
-            try:
-                result = self._decide(received)
-            except AlreadySettled:
-                return None
-            except Exception as exc:
-                try:
-                    self.store.release(inbox_id, f"{type(exc).__name__}: {exc}")
-                except StoreError as release_error:  # its claim lapses by itself after the lease
-                    logger.warning("could not release inbox text %d: %s", inbox_id, release_error)
-                raise DecisionFailed(f"{type(exc).__name__}: {exc}") from exc
-            logger.info(
-                "remember in %s: %s (%.0f ms)", received.scope, result.status, (time.perf_counter() - started) * 1000
-            )
-            return result
+                self.store.release(inbox_id, f"{type(exc).__name__}: {exc}")
+            except StoreError as release_error:  # its claim lapses by itself after the lease
+                logger.warning("could not release inbox text %d: %s", inbox_id, release_error)
+            raise DecisionFailed(f"{type(exc).__name__}: {exc}") from exc
+        logger.info(
+            "remember in %s: %s (%.0f ms)", received.scope, result.status, (time.perf_counter() - started) * 1000
+        )
+        return result
 
     def drain(self, scope: str | None = None, limit: int | None = None) -> list[RememberResult]:
         """Decide the texts waiting in the inbox, oldest first (after a restart, or once the model is back)."""
@@ -871,14 +898,24 @@ class Memory:
         with self.lock:
             return undo_operation(self.store, operation_id)
 
-    def close(self) -> None:
-        with self.lock:
-            self.lock.closed = True  # the warm-up and the gate's fit stop before their next question
+    def close(self, *, abandon_background: bool = False) -> bool:
+        """Close the store and the models once the decision in progress (a caller's) is finished. The warm-up
+        and the gate's fit stop before their next step, and go on at the next start. With `abandon_background`
+        a step of theirs in progress is not waited for either: then (False) the models are left open under
+        it, and the process must end without waiting for its thread (a server stopped by a signal: server/cli.py
+        ends it with os._exit)."""
+        if not self.lock.close(wait_for_background=not abandon_background):
+            self.store.close()  # background work never touches the store
+            return False
+        try:
             self.store.close()
             for model in (self.cerebellum, self.embedder):
                 close = getattr(model, "close", None)
                 if callable(close):
                     close()
+        finally:
+            self.lock.release()  # a caller still waiting finds the models closed
+        return True
 
 
 def model_path(settings: Settings, role: Literal["cerebellum", "embedder"]) -> Path:

@@ -1,7 +1,8 @@
 """The default stdio launch: an MCP server on stdio that relays every call to the shared local service.
 
-What an MCP client starts (`cerebellum-mcp`) answers `initialize` at once and, in the background,
-finds or starts the shared service of server/service.py for its store and settings. Tools,
+What an MCP client starts (`cerebellum-mcp`) answers the handshake at once from its front
+(server/front.py, before this module is imported) and finds or starts the shared service of
+server/service.py for its store and settings. Tools,
 resources and the prompt are the service's, listed and called through one MCP session with it
 over its unix socket; the models live only there. Two things stay with the client's own process:
 
@@ -17,9 +18,11 @@ over its unix socket; the models live only there. Two things stay with the clien
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -34,6 +37,8 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
+from server.front import Front
+from server.front import running as running_front
 from server.instructions import INSTRUCTIONS
 from server.roots import RootScopes, relay_meta
 from server.service import ServiceError, ensure_service, package_version, service_place, session_with
@@ -92,7 +97,8 @@ class ServiceLink:
     async def client(self) -> Client:
         async with self._lock:
             if self._client is None:
-                status = await anyio.to_thread.run_sync(ensure_service, self.settings)
+                # abandon_on_cancel: a client that leaves while the service starts need not wait for it.
+                status = await anyio.to_thread.run_sync(ensure_service, self.settings, abandon_on_cancel=True)
                 closing = anyio.Event()
                 client: Client = await self.task_group.start(self._hold, closing)
                 self._client, self._closing = client, closing
@@ -219,8 +225,45 @@ def _quiet_closing_race(loop: asyncio.AbstractEventLoop, context: dict[str, Any]
     loop.default_exception_handler(context)
 
 
+class FrontLines:
+    """The lines the front (server/front.py) passes on, as the async text stream `stdio_server(stdin=...)` reads."""
+
+    def __init__(self, front: Front) -> None:
+        loop = asyncio.get_running_loop()
+        send, self._receive = anyio.create_memory_object_stream[str | None](math.inf)
+
+        def deliver(line: str | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the relay is gone
+                loop.call_soon_threadsafe(send.send_nowait, line)
+
+        front.attach(deliver)
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[str]:
+        async for line in self._receive:
+            if line is None:
+                return
+            yield line
+
+
+class FrontWriter:
+    """The relay's messages to the client, written by the front (the async text file `stdio_server(stdout=...)`)."""
+
+    def __init__(self, front: Front) -> None:
+        self._front = front
+
+    async def write(self, text: str) -> None:
+        await anyio.to_thread.run_sync(self._front.from_relay, text)
+
+    async def flush(self) -> None:
+        pass
+
+
 async def serve_attached(settings: Settings) -> None:
-    """Serve MCP on stdio, relaying to the shared service (started in the background if none runs)."""
+    """Serve MCP on stdio, relaying to the shared service (started in the background if none runs). The wire
+    is the front's when the launch started one (it answered the handshake already), else stdin and stdout."""
     asyncio.get_running_loop().set_exception_handler(_quiet_closing_race)
     async with anyio.create_task_group() as tg:
         link = ServiceLink(settings, tg)
@@ -235,6 +278,14 @@ async def serve_attached(settings: Settings) -> None:
                 logger.warning("could not attach to the shared service yet: %s", exc)
 
         tg.start_soon(attach_early)
-        async with stdio_server(stdin=stdin_lines()) as (read_stream, write_stream):
+        front = running_front()
+        wire: Any = (
+            stdio_server(stdin=stdin_lines())
+            if front is None
+            else stdio_server(stdin=FrontLines(front), stdout=FrontWriter(front))  # pyright: ignore[reportArgumentType]
+        )
+        async with wire as (read_stream, write_stream):
             await relay.run(read_stream, write_stream, relay.create_initialization_options())
         await link.close()
+        # The client is gone: nothing waits for the service any more (a start in progress goes on alone).
+        tg.cancel_scope.cancel()

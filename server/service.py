@@ -357,11 +357,13 @@ def _try_lock(path: Path) -> IO[str] | None:
 
 
 def run_service(settings: Settings) -> int:
-    """The service process: serve MCP on the socket until SIGTERM/SIGINT or idle; 0 when another holds the place."""
+    """The service process: serve MCP on the socket until SIGTERM/SIGINT or idle; 0 when another holds the place.
+    The caller ends the process with os._exit afterwards (server/cli.py): background work may still run."""
     import uvicorn
     from mcp.server.transport_security import TransportSecuritySettings
 
     from server.app import create_server
+    from server.http import GRACEFUL_SHUTDOWN_SECONDS
 
     place = service_place(settings)
     _private_dir(place.directory)
@@ -419,7 +421,7 @@ def run_service(settings: Settings) -> int:
         decider.wake_worker.set()
         return True
 
-    server = create_server(settings, on_ready=on_ready)
+    server = create_server(settings, on_ready=on_ready, abandon_background=True)
     # Only this user's processes reach the socket (its folder is 0700), and no browser can: the Host
     # header check against DNS rebinding, meant for TCP ports, has nothing to guard here.
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
@@ -431,7 +433,7 @@ def run_service(settings: Settings) -> int:
         uds=str(place.socket),
         log_level=settings.log_level.lower(),
         log_config=None,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="on",
     )
     uv = uvicorn.Server(config)

@@ -13,11 +13,13 @@ import re
 import sys
 from collections.abc import AsyncIterator
 from io import TextIOWrapper
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-from mcp.server import MCPServer
-from mcp.server.stdio import stdio_server
+if TYPE_CHECKING:
+    from mcp.server import MCPServer
+
+# Only the standard library at import: the stdio launch's front (server/front.py) repairs lines with
+# this module before the SDK is imported.
 
 INVALID_TEXT = "\uffff"
 """What a lone surrogate escape arrives as: a noncharacter, refused wherever text is checked."""
@@ -54,12 +56,16 @@ class RepairedLines:
 def stdin_lines() -> Any:
     """The process's standard input as the SDK's stdio transport reads it (UTF-8, bad bytes replaced),
     repaired line by line."""
+    import anyio
+
     wrapper = TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
     return RepairedLines(anyio.wrap_file(wrapper))
 
 
 async def serve_stdio(server: MCPServer[Any]) -> None:
     """`MCPServer.run_stdio_async`, reading the repaired lines (the SDK takes no other stdin there)."""
+    from mcp.server.stdio import stdio_server
+
     async with stdio_server(stdin=stdin_lines()) as (read_stream, write_stream):
         lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())

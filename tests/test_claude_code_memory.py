@@ -33,7 +33,7 @@ from seeds import SeedStore
 from server import hooks
 from server.service import ensure_service, service_place, service_status
 from server.settings import Settings, scope_from_root
-from tests.conftest import CHILD_ENV
+from tests.test_service import attached_env
 
 DEPLOY = "Decision: we deploy the shop with make release, never by hand."
 STATED = "We decided to keep the order history in Postgres 16, partitioned by month."
@@ -51,20 +51,8 @@ def claude_command(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 @pytest.fixture
 def cerebellum_env(tmp_path: Path, smollm2: Path) -> Iterator[dict[str, str]]:
     service_dir = tmp_path / "svc"
-    env = {
-        **CHILD_ENV,
-        "CEREBELLUM_STANDALONE": "false",
-        "CEREBELLUM_SERVICE_DIR": str(service_dir),
-        "CEREBELLUM_DB": str(tmp_path / "seeds.db"),
-        "CEREBELLUM_MODEL": str(smollm2),
-        "CEREBELLUM_EMBEDDER": str(smollm2),
-        "CEREBELLUM_THREADS": "2",
-        "CEREBELLUM_CONTEXT_SIZE": "2048",
-        "CEREBELLUM_OFFLINE": "true",
-        "CEREBELLUM_DEADLINE_SECONDS": "120",
-        # SmolLM2's vectors are all alike: its arbiter would merge any two notes, the subject of other tests.
-        "CEREBELLUM_CANDIDATE_SIMILARITY": "1.0",
-    }
+    # SmolLM2's vectors are all alike: its arbiter would merge any two notes, the subject of other tests.
+    env = attached_env(tmp_path, smollm2, service_dir, CEREBELLUM_CANDIDATE_SIMILARITY="1.0")
     yield env
     for pid in processes_marked("CEREBELLUM_SERVICE_DIR", str(service_dir)):
         os.kill(pid, signal.SIGKILL)

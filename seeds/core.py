@@ -26,6 +26,11 @@ from seeds.records import (
 VECTOR_TABLE = "seed_vectors"
 
 
+def new_operation_id() -> str:
+    """A fresh operation id (op_ and 12 hex digits)."""
+    return "op_" + uuid.uuid4().hex[:12]
+
+
 class StoreCore(ABC):
     """Thread-safe: calls are serialized on one connection (or each thread checks one out of an engine's
     pool); each write is one short transaction."""
@@ -222,6 +227,16 @@ class StoreCore(ABC):
         self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))
         self._conn.execute("DELETE FROM seeds WHERE id = ?", (seed_id,))
 
+    def _put_meta(self, key: str, value: str | None) -> None:
+        """Inside a write: set a meta value; None removes the key."""
+        if value is None:
+            self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
     def _stored_vector(self, seed_id: int) -> object | None:
         row = self._conn.execute(f"SELECT embedding FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,)).fetchone()
         return None if row is None else row[0]
@@ -236,9 +251,15 @@ class StoreCore(ABC):
             raise AlreadySettled(f"inbox text {inbox_id} was already decided")
 
     def _insert_operation(
-        self, kind: str, scope: str, reason: str, trigger_text: str | None, undoes: str | None = None
+        self,
+        kind: str,
+        scope: str,
+        reason: str,
+        trigger_text: str | None,
+        undoes: str | None = None,
+        operation_id: str | None = None,
     ) -> str:
-        operation_id = "op_" + uuid.uuid4().hex[:12]
+        operation_id = operation_id or new_operation_id()
         self._conn.execute(
             "INSERT INTO operations (id, kind, scope, reason, trigger_text, created_at, undoes) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -54,6 +54,7 @@ ImportProgress = Callable[[int, int], None]
 
 
 class ItemOutcome(BaseModel):
+    item: Annotated[int, Field(description="The item's position among those read from the source (from 1).")]
     origin: Annotated[str, Field(description="Where the item is in the source (file:line, table:id).")]
     scope: Annotated[str, Field(description="The scope it went (or would go) to.")]
     status: Annotated[
@@ -226,7 +227,10 @@ class _Importer:
         def skip(reason: str, kind: str, shown: str | None = text) -> None:
             if count:
                 self.finish(
-                    ItemOutcome(origin=item.origin, scope=scope, status="skipped", reason=reason, text=shown), kind
+                    ItemOutcome(
+                        item=index + 1, origin=item.origin, scope=scope, status="skipped", reason=reason, text=shown
+                    ),
+                    kind,
                 )
 
         if not text:
@@ -239,6 +243,7 @@ class _Importer:
             if count:
                 self.finish(
                     ItemOutcome(
+                        item=index + 1,
                         origin=item.origin,
                         scope=scope,
                         status="refused",
@@ -260,6 +265,7 @@ class _Importer:
             if count:
                 self.finish(
                     ItemOutcome(
+                        item=index + 1,
                         origin=item.origin,
                         scope=scope,
                         status="skipped",
@@ -279,7 +285,12 @@ class _Importer:
 
         def skip(reason: str, kind: str) -> None:
             outcome = ItemOutcome(
-                origin=ready.item.origin, scope=ready.scope, status="skipped", reason=reason, text=ready.text
+                item=ready.index + 1,
+                origin=ready.item.origin,
+                scope=ready.scope,
+                status="skipped",
+                reason=reason,
+                text=ready.text,
             )
             self.finish(outcome, kind)
 
@@ -336,6 +347,7 @@ class _Importer:
         if verdict.action == "NONE":
             self.finish(
                 ItemOutcome(
+                    item=ready.index + 1,
                     origin=origin, scope=scope, status="merged", reason=f"says the same as {where}: {verdict.reason}",
                     text=text, seed_id=None if pending is not None else target,
                 )
@@ -353,6 +365,7 @@ class _Importer:
                 self.actions.append(("update", target, new_text, new_vector))
             self.finish(
                 ItemOutcome(
+                    item=ready.index + 1,
                     origin=origin, scope=scope, status="updated", reason=f"refines {where}: {verdict.reason}",
                     text=new_text, seed_id=None if pending is not None else target,
                 )
@@ -369,6 +382,7 @@ class _Importer:
             self.actions.append(("delete", target, "", vector))
         self.finish(
             ItemOutcome(
+                item=ready.index + 1,
                 origin=origin, scope=scope, status="retracted", reason=f"retracts {where}, removed: {verdict.reason}",
                 text=text, seed_id=None if pending is not None else target,
             )
@@ -376,7 +390,12 @@ class _Importer:
 
     def keep(self, ready: _Ready, vector: np.ndarray, reason: str) -> None:
         outcome = ItemOutcome(
-            origin=ready.item.origin, scope=ready.scope, status="kept", reason=reason, text=ready.text
+            item=ready.index + 1,
+            origin=ready.item.origin,
+            scope=ready.scope,
+            status="kept",
+            reason=reason,
+            text=ready.text,
         )
         pending = _Pending(PROVISIONAL_ID + ready.index, ready.scope, ready.text, vector, outcome, ready)
         self.pending[pending.id] = pending
@@ -487,5 +506,6 @@ def import_items(
     started = time.perf_counter()
     summary = ImportSummary(format=format_name, source=source, dry_run=options.dry_run, read=len(items))
     _Importer(memory, items, options, summary, progress).run()
+    summary.outcomes.sort(key=lambda outcome: outcome.item)
     summary.seconds = round(time.perf_counter() - started, 2)
     return summary

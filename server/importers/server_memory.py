@@ -37,7 +37,7 @@ def _entity(path: Path, where: str, line: int | None, record: dict[str, Any]) ->
     if not isinstance(observations, list):
         raise SourceError(path, f"entity {name!r}: observations is not a list", line=line)
     items: list[ImportItem] = []
-    for observation in cast(list[object], observations):
+    for number, observation in enumerate(cast(list[object], observations), start=1):
         if isinstance(observation, dict):  # a fork's {"content": ...} observations
             observation = _first(cast(dict[str, Any], observation), "content", "text", "observation")
         if not isinstance(observation, str) or not observation.strip():
@@ -45,7 +45,9 @@ def _entity(path: Path, where: str, line: int | None, record: dict[str, Any]) ->
         text = observation.strip()
         if name.casefold() not in text.casefold():
             text = f"{name}: {text}"
-        items.append(ImportItem(text=text, tags=(kind,) if kind else (), source=SOURCE, origin=where))
+        items.append(
+            ImportItem(text=text, tags=(kind,) if kind else (), source=SOURCE, origin=f"{where} observation {number}")
+        )
     return items
 
 

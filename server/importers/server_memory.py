@@ -85,10 +85,10 @@ def read(path: Path) -> list[ImportItem]:
         if isinstance(document, dict):
             graph = cast(dict[str, Any], document)
             items: list[ImportItem] = []
-            for key in ("entities", "relations"):
+            for key, kind in (("entities", "entity"), ("relations", "relation")):
                 for index, record in enumerate(cast(list[object], graph.get(key) or [])):
                     if isinstance(record, dict):
-                        record = {"type": key[:-1], **cast(dict[str, Any], record)}
+                        record = {"type": kind, **cast(dict[str, Any], record)}
                         items += _record(path, f"{path.name}:{key}[{index}]", None, record)
             return items
     items = []

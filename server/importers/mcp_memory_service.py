@@ -116,7 +116,10 @@ def read(path: Path) -> list[ImportItem]:
     if is_sqlite(path):
         return _from_sqlite(path)
     document = parse_json(path, read_text(path))
-    memories = cast(dict[str, Any], document).get("memories") if isinstance(document, dict) else None
+    found = cast(dict[str, Any], document) if isinstance(document, dict) else {}
+    memories = found.get("memories")
+    if "user" in found and "apps" in found:
+        raise SourceError(path, "not an mcp-memory-service export: OpenMemory's memories.json", hint="Use --from mem0")
     if not isinstance(memories, list):
         raise SourceError(
             path,

@@ -51,6 +51,10 @@ def _item(record: dict[str, Any], where: str) -> ImportItem | None:
 def _records(path: Path, name: str, document: object) -> list[ImportItem]:
     if isinstance(document, dict):
         found = cast(dict[str, Any], document)
+        if "export_metadata" in found or "export_date" in found:
+            raise SourceError(
+                path, "not a mem0 dump: an mcp-memory-service export", hint="Use --from mcp-memory-service"
+            )
         document = found.get("results", found.get("memories"))
     if not isinstance(document, list):
         raise SourceError(

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from eval import bench, bench_recall, clients, decisions, keywords, locomo, paraphrase, processes
+from eval import bench, bench_recall, clients, decisions, importing, keywords, locomo, paraphrase, processes
 from eval.common import emit, load_models, settings_from
 
 
@@ -57,6 +57,14 @@ def main(argv: list[str] | None = None) -> None:
     p_proc.add_argument("--processes", type=int, default=4, help="server processes (default 4)")
     p_proc.add_argument("--texts", type=int, default=3, help="remembers per process (default 3)")
     p_proc.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
+
+    p_imp = sub.add_parser("import", help="import --from each source into a fresh store: kept, skipped, merged, time")
+    p_imp.add_argument(
+        "sources", nargs="+", help="FORMAT=PATH (server-memory=memory.jsonl, claude-mem=claude-mem.db...)"
+    )
+    p_imp.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
+    p_imp.add_argument("--dry-run", action="store_true", help="plan only: the models are asked, nothing is written")
+    common(p_imp)
 
     p_bench = sub.add_parser("bench", help="speed: write, recall, startup (eval/bench.py) or clients (eval/clients.py)")
     p_bench.add_argument("what", choices=["write", "recall", "startup", "clients"])
@@ -111,7 +119,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     settings = settings_from(getattr(args, "model", None), args.embedder)
 
-    if args.runner == "decisions":
+    if args.runner == "import":
+        pairs = [(fmt, Path(path)) for fmt, _, path in (source.partition("=") for source in args.sources)]
+        report = importing.run(load_models(settings), pairs, dry_run=args.dry_run)
+        emit(report, importing.render(report), args.json)
+    elif args.runner == "decisions":
         task, _ = decisions.load_cases(args.cases, 1)
         if task == "intent":
             settings = settings.model_copy(update={"calibrate_gate": False})  # intent never asks the gate

@@ -9,8 +9,10 @@ stored seeds in which the secret screen (server/secrets.py) still finds a creden
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ def run(models: Models, sources: list[tuple[str, Path]], *, dry_run: bool = Fals
                     ImportOptions(default_scope="imported", dry_run=dry_run, secrets_mode=models.settings.secrets),
                     format_name=format_name,
                     source=str(path),
+                    progress=_progress(format_name),
                 )
                 seeds = store.list_seeds()
                 leaked = sum(1 for seed in seeds if secrets.find_secrets(seed.text))
@@ -63,6 +66,14 @@ def run(models: Models, sources: list[tuple[str, Path]], *, dry_run: bool = Fals
             finally:
                 store.close()
     return report
+
+
+def _progress(format_name: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        if done % 25 == 0 or done == total:
+            print(f"{format_name}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return show
 
 
 def render(report: dict[str, Any]) -> list[str]:

@@ -180,16 +180,7 @@ class StoreCore(ABC):
         `keep_id`: the row gets `seed.id` (undo, import) instead of a new one. `vector` None: the
         seed has no vector (a history row from before vectors were kept); any old one is removed.
         """
-        values = (
-            seed.scope,
-            seed.text,
-            text_hash(seed.text),
-            seed.category,
-            json.dumps(list(seed.tags), ensure_ascii=False),
-            seed.source,
-            seed.created_at,
-            seed.updated_at,
-        )
+        values = _row(seed)
         if replace:
             self._conn.execute(
                 "UPDATE seeds SET scope = ?, text = ?, text_hash = ?, category = ?, tags = ?, source = ?, "
@@ -221,6 +212,20 @@ class StoreCore(ABC):
             )
         return Seed(
             seed_id, seed.scope, seed.text, seed.category, seed.tags, seed.source, seed.created_at, seed.updated_at
+        )
+
+    def _write_seeds(self, seeds: Sequence[tuple[Seed, object]]) -> None:
+        """Insert many seeds with their own ids and their vectors, inside a write transaction: one statement
+        batch per table (psycopg pipelines it), not two round trips a seed. The id generators are moved past
+        them by the caller (`_after_import`)."""
+        self._conn.executemany(
+            "INSERT INTO seeds (id, scope, text, text_hash, category, tags, source, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(seed.id, *_row(seed)) for seed, _ in seeds],
+        )
+        self._conn.executemany(
+            f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)",
+            [(seed.id, seed.scope, vector) for seed, vector in seeds if vector is not None],
         )
 
     def _remove_seed(self, seed_id: int) -> None:
@@ -280,3 +285,17 @@ class StoreCore(ABC):
         if seed is None:
             raise SeedNotFound(f"No seed with id {seed_id}.")
         return seed
+
+
+def _row(seed: Seed) -> tuple[object, ...]:
+    """A seed's columns after its id, as the seeds table holds them (the one place they are laid out)."""
+    return (
+        seed.scope,
+        seed.text,
+        text_hash(seed.text),
+        seed.category,
+        json.dumps(list(seed.tags), ensure_ascii=False),
+        seed.source,
+        seed.created_at,
+        seed.updated_at,
+    )

@@ -343,7 +343,11 @@ class _Importer:
             self.keep(ready, vector, f"the arbiter: {verdict.reason}")
             return
         pending = self.pending.get(target)
-        where = f"item {pending.outcome.origin}" if pending is not None else f"seed {target}"
+        where = f"seed {target}"
+        if pending is not None:
+            # Not written yet: named by its place in the source, not by the id it was shown to the arbiter under.
+            where = f"item {pending.outcome.origin}"
+            verdict = verdict.model_copy(update={"reason": verdict.reason.replace(f"seed {target}", "it")})
         if verdict.action == "NONE":
             self.finish(
                 ItemOutcome(
@@ -358,7 +362,6 @@ class _Importer:
             new_vector = vector if new_text == text else self.embed([new_text])[0]
             if pending is not None:
                 pending.text, pending.vector = new_text, new_vector
-                pending.outcome.text = new_text
                 self.pools[scope].refresh(pending)
             else:
                 self.changed[target] = (new_text, new_vector)

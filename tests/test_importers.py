@@ -163,13 +163,22 @@ def test_claude_mem_projects_become_scopes_and_its_prompts_go_through_the_gate(
     # Prompts are raw: "thanks" is an acknowledgement (the intent rules), the others are asked of the gate.
     assert by_origin["claude-mem.db:user_prompts:3"].status == "skipped"
     assert "not a memory" in by_origin["claude-mem.db:user_prompts:3"].reason
-    assert brain.prompts == ["From now on we always cap worker retries at three."] or len(brain.prompts) >= 1
-    assert summary.gated >= 1
-    # Observations are curated: the gate is not asked about them unless --gate.
-    assert not any("payment worker" in prompt for prompt in brain.prompts)
+    # Observations and summaries are curated: the gate is asked about the prompts only (unless --gate).
+    assert brain.prompts == [
+        "The e2e tests hang again, can you look?",
+        "From now on we always cap worker retries at three.",
+    ]
+    assert summary.gated == 2
     seed = next(s for s in store.list_seeds("shop-api") if s.text.startswith("Retries capped"))
     assert seed.category == "decision" and seed.created_at == "2026-11-02T10:05:00.000+00:00"
     assert "billing-lib" in store.scopes()
+
+
+def test_gate_asks_about_curated_memories_too(store: SeedStore) -> None:
+    brain = ScriptedBrain(gate="SKIP")
+    _, summary = imported(fast_memory(store, brain), "basic-memory", PEERS / "basic-memory", gate=True)
+    assert summary.gated == summary.read == len(brain.prompts) and summary.kept == 0
+    assert summary.skipped == {"the gate said skip": summary.read} and store.count() == 0
 
 
 def test_mem0_dump_and_openmemory_backup(tmp_path: Path, store: SeedStore) -> None:

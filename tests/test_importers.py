@@ -397,6 +397,33 @@ def test_an_import_killed_with_sigkill_goes_on_and_ends_as_one_run(tmp_path: Pat
         second.close()
 
 
+def test_an_interrupted_import_goes_on_or_after_its_undo_starts_again(tmp_path: Path, store: SeedStore) -> None:
+    source = tmp_path / "dump.json"
+    source.write_text(json.dumps([{"memory": f"{e}: {o}"} for e, o in notes(60, seed=4) if "token" not in o]))
+    items = read_source("mem0", source)
+    memory = fast_memory(store, reconcile_similarity=1.0)
+    options = ImportOptions(default_scope="team", batch_size=8)
+
+    def stop_at_30(done: int, total: int) -> None:
+        if done == 30:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_items(memory, items, options, format_name="mem0", source="dump.json", progress=stop_at_30)
+    (first,) = store.operations()
+    assert 0 < store.count() < 30
+    memory.undo(first.id)  # the user takes the partial import back, then imports again
+    summary = import_items(memory, items, options, format_name="mem0", source="dump.json")
+    assert summary.resumed_after == 0 and summary.operation_id != first.id and store.count() == summary.kept
+    with pytest.raises(KeyboardInterrupt):
+        import_items(memory, items, dataclasses.replace(options, scope="other"), format_name="mem0",
+                     source="dump.json", progress=stop_at_30)  # fmt: skip
+    partway = store.count("other")
+    rest = import_items(memory, items, dataclasses.replace(options, scope="other"), format_name="mem0", source="x")
+    assert 0 < partway <= rest.resumed_after and rest.resumed_after + len(rest.outcomes) == len(items)
+    assert [s.text for s in store.list_seeds("other")] == [s.text for s in store.list_seeds("team")]
+
+
 def test_the_store_records_an_import_batch_by_batch_on_both_engines(engine_store: SeedStore, tmp_path: Path) -> None:
     memory = fast_memory(engine_store, HashBrain(), reconcile_similarity=0.6)
     memory.remember("shop-api: the cache uses Redis 7", "team", force=True)

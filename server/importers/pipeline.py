@@ -468,11 +468,14 @@ class _Importer:
     def run(self) -> None:
         start = 0
         mark = self.store.get_meta(self.mark_key)
-        if mark is not None:
-            stopped = json.loads(mark)
+        stopped = json.loads(mark) if mark is not None else None
+        earlier = None if stopped is None else self.store.get_operation(str(stopped["operation_id"]))
+        if earlier is not None and earlier.undone_by is not None:
+            # The interrupted run was undone since: this run is a new import, not the rest of that one.
+            stopped = None
+        if stopped is not None:
             self.operation_id, start = str(stopped["operation_id"]), int(stopped["done"])
-            if self.store.get_operation(self.operation_id) is not None:
-                self.summary.operation_id = self.operation_id
+            self.summary.operation_id = None if earlier is None else self.operation_id
             logger.info("import: going on after item %d, under %s", start, self.operation_id)
             # What the earlier run saw, so an exact duplicate of it is still one.
             for index, item in enumerate(self.items[:start]):

@@ -514,12 +514,9 @@ def test_the_cli_imports_from_a_peer_and_undo_takes_it_back(
 
 @pytest.mark.skipif(shutil.which("npx") is None, reason="needs npm's npx to run @modelcontextprotocol/server-memory")
 def test_a_file_the_reference_server_writes_now_still_imports(tmp_path: Path, store: SeedStore) -> None:
-    import asyncio
-
-    from eval.peers import drive_server_memory
-
     out = tmp_path / "memory.jsonl"
-    asyncio.run(drive_server_memory(out, 30, 5, None))
+    made = [sys.executable, "-m", "eval.peers", "server-memory", str(out), "--count", "30", "--relations", "5"]
+    subprocess.run(made, check=True, timeout=300, cwd=Path(__file__).parent.parent)
     items, summary = imported(fast_memory(store), "server-memory", out)
     assert len(items) >= 25 and summary.kept + summary.merged + sum(summary.skipped.values()) == len(items)
     assert any(seed.text.count(" ") >= 2 for seed in store.list_seeds())

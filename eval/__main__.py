@@ -7,7 +7,18 @@ import logging
 import sys
 from pathlib import Path
 
-from eval import bench, bench_recall, clients, decisions, importing, keywords, locomo, paraphrase, processes
+from eval import (
+    bench,
+    bench_migrate,
+    bench_recall,
+    clients,
+    decisions,
+    importing,
+    keywords,
+    locomo,
+    paraphrase,
+    processes,
+)
 from eval.common import emit, load_models, settings_from
 
 
@@ -67,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     common(p_imp)
 
     p_bench = sub.add_parser("bench", help="speed: write, recall, startup (eval/bench.py) or clients (eval/clients.py)")
-    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients"])
+    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients", "migrate"])
     p_bench.add_argument("--clients", default="1,2,4", help="clients: how many MCP clients at once (default 1,2,4)")
     p_bench.add_argument("--remembers", type=int, default=4, help="clients: remembers per client (default 4)")
     p_bench.add_argument("--recalls", type=int, default=10, help="clients: recalls per client (default 10)")
@@ -139,6 +150,9 @@ def main(argv: list[str] | None = None) -> None:
         models = load_models(settings, cerebellum=False)
         report = paraphrase.run(models, args.pairs, limit=args.limit)
         emit(report, paraphrase.render(report), args.json)
+    elif args.what == "migrate":
+        report = bench_migrate.run(sorted({int(n) for n in args.sizes.split(",")}), args.db or "embedded")
+        emit(report, bench_migrate.render(report), args.json)
     elif args.what == "clients":
         counts = sorted({int(n) for n in args.clients.split(",")})
         report = clients.run_clients(

@@ -214,6 +214,12 @@ class StoreCore(ABC):
             seed_id, seed.scope, seed.text, seed.category, seed.tags, seed.source, seed.created_at, seed.updated_at
         )
 
+    @contextmanager
+    def _bulk_vectors(self) -> Generator[None]:
+        """Inside a write, around many vector inserts: an engine whose vector index is cheaper to build once
+        than to grow row by row takes it down and builds it again after (PostgreSQL's HNSW)."""
+        yield
+
     def _write_seeds(self, seeds: Sequence[tuple[Seed, object]]) -> None:
         """Insert many seeds with their own ids and their vectors, inside a write transaction: one statement
         batch per table (psycopg pipelines it), not two round trips a seed. The id generators are moved past
@@ -223,10 +229,12 @@ class StoreCore(ABC):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(seed.id, *_row(seed)) for seed, _ in seeds],
         )
-        self._conn.executemany(
-            f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)",
-            [(seed.id, seed.scope, vector) for seed, vector in seeds if vector is not None],
-        )
+        vectors = [(seed.id, seed.scope, vector) for seed, vector in seeds if vector is not None]
+        if vectors:
+            with self._bulk_vectors():
+                self._conn.executemany(
+                    f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)", vectors
+                )
 
     def _remove_seed(self, seed_id: int) -> None:
         self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))

@@ -19,7 +19,8 @@ from typing import Any
 from eval.common import Models
 from seeds import SeedStore
 from server import secrets
-from server.importers import ImportOptions, import_items, read_source
+from server.importers.pipeline import ImportOptions, import_items
+from server.importers.sources import read_source
 
 
 def run(models: Models, sources: list[tuple[str, Path]], *, dry_run: bool = False) -> dict[str, Any]:

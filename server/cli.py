@@ -225,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = command("export", "write the memories as JSON Lines (all scopes unless --scope)")
     export.add_argument("-o", "--output", help="file to write (default: stdout)")
 
+    from server.importers import FORMATS  # the names only: nothing else is imported to build the parser
+
     importing = command(
         "import", "read memories from a JSON Lines export, or with --from from another memory tool (tidied on the way)"
     )
@@ -237,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument(
         "--from",
         dest="source_format",
-        choices=IMPORT_FORMATS,
+        choices=FORMATS,
         help="the tool the memories come from; they are tidied on the way in (secrets, duplicates, the gate for "
         "raw texts, the arbiter for near-duplicates) and written under one operation 'undo' takes back",
     )
@@ -726,9 +728,6 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
     _err().print(f"exported {len(lines)} memories" + (f" to {args.output}" if args.output else ""))
 
 
-IMPORT_FORMATS = ("server-memory", "mcp-memory-service", "claude-mem", "mem0", "basic-memory", "claude-code", "jsonl")
-
-
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     from server.transfer import ImportRefused, import_raw, read_records
 
@@ -775,7 +774,9 @@ def _import_from(args: argparse.Namespace, settings: Settings) -> None:
     from rich.progress import TimeRemainingColumn
 
     from seeds import StoreError
-    from server.importers import ImportOptions, SourceError, import_items, read_source
+    from server.importers.pipeline import ImportOptions, import_items
+    from server.importers.records import SourceError
+    from server.importers.sources import read_source
 
     if args.raw:
         raise CliError("--raw is for our own export without --from; --from always tidies the memories on the way in.")

@@ -13,7 +13,8 @@ from pathlib import Path
 from fakes import HashBrain, HashEmbedder  # found beside this script: python puts its folder on the path
 
 from seeds import SeedStore
-from server.importers import ImportOptions, import_items, read_source
+from server.importers.pipeline import ImportOptions, import_items
+from server.importers.sources import read_source
 from server.memory import Memory
 
 

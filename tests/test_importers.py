@@ -24,7 +24,9 @@ from eval.peers import notes
 from seeds import SeedStore
 from server.cerebellum import Cerebellum
 from server.embedder import Embedder
-from server.importers import ImportItem, ImportOptions, ImportSummary, SourceError, import_items, read_source
+from server.importers.pipeline import ImportOptions, ImportSummary, import_items
+from server.importers.records import ImportItem, SourceError
+from server.importers.sources import read_source
 from server.memory import Memory
 from server.settings import scope_from_root
 from tests.conftest import CHILD_ENV

@@ -252,6 +252,26 @@ def test_claude_code_transcripts_with_the_real_model(
     assert stored and all(seed.created_at.startswith("2026-11-03T09:0") for seed in stored)
 
 
+def test_our_own_export_through_the_tidying(tmp_path: Path, store: SeedStore) -> None:
+    memory = fast_memory(store, reconcile_similarity=1.0)
+    memory.remember("The release checklist lives in docs/RELEASE.md.", "web", tags=["docs"], force=True)
+    exported = tmp_path / "export.jsonl"
+    from server.transfer import export_lines
+
+    lines = list(export_lines(store))
+    lines.append(json.dumps({"scope": "api", "text": "Builds use Bazel 7.", "category": "decision",
+                             "created_at": "2026-01-05T10:00:00+00:00"}))  # fmt: skip
+    exported.write_text("\n".join(lines) + "\n")
+    items, summary = imported(memory, "jsonl", exported)
+    assert [(i.scope, i.category, i.tags) for i in items] == [("web", "fact", ("docs",)), ("api", "decision", ())]
+    assert summary.skipped == {"already stored": 1} and summary.kept == 1
+    (seed,) = store.list_seeds("api")
+    assert seed.created_at == "2026-01-05T10:00:00.000+00:00" and seed.category == "decision"
+    exported.write_text(exported.read_text() + '{"scope": "api", "text": "password: hunter2hunter2"}\n')
+    with pytest.raises(SourceError, match=r"(?s)export\.jsonl: .*line 3: text: the text contains a secret"):
+        read_source("jsonl", exported)
+
+
 # -- tidying --------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from server.importers.records import ImportItem, SourceError
 from server.importers.sources import read_source
 from server.memory import Memory
 from server.settings import scope_from_root
+from server.transfer import export_lines
 from tests.conftest import CHILD_ENV
 from tests.test_cli import fails, run
 
@@ -256,8 +257,6 @@ def test_our_own_export_through_the_tidying(tmp_path: Path, store: SeedStore) ->
     memory = fast_memory(store, reconcile_similarity=1.0)
     memory.remember("The release checklist lives in docs/RELEASE.md.", "web", tags=["docs"], force=True)
     exported = tmp_path / "export.jsonl"
-    from server.transfer import export_lines
-
     lines = list(export_lines(store))
     lines.append(json.dumps({"scope": "api", "text": "Builds use Bazel 7.", "category": "decision",
                              "created_at": "2026-01-05T10:00:00+00:00"}))  # fmt: skip

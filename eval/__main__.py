@@ -9,12 +9,14 @@ from pathlib import Path
 
 from eval import (
     bench,
+    bench_migrate,
     bench_recall,
     bench_threads,
     claude_code,
     clients,
     decisions,
     hooks,
+    importing,
     keywords,
     locomo,
     paraphrase,
@@ -78,12 +80,20 @@ def main(argv: list[str] | None = None) -> None:
     p_hooks.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
     common(p_hooks)
 
+    p_imp = sub.add_parser("import", help="import --from each source into a fresh store: kept, skipped, merged, time")
+    p_imp.add_argument(
+        "sources", nargs="+", help="FORMAT=PATH (server-memory=memory.jsonl, claude-mem=claude-mem.db...)"
+    )
+    p_imp.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
+    p_imp.add_argument("--dry-run", action="store_true", help="plan only: the models are asked, nothing is written")
+    common(p_imp)
+
     p_bench = sub.add_parser(
         "bench",
         help="speed: write, recall, startup (eval/bench.py), clients (eval/clients.py), threads "
-        "(eval/bench_threads.py) or claude-code (eval/claude_code.py)",
+        "(eval/bench_threads.py), claude-code (eval/claude_code.py) or migrate (eval/bench_migrate.py)",
     )
-    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients", "threads", "claude-code"])
+    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients", "threads", "claude-code", "migrate"])
     p_bench.add_argument(
         "--runs", type=int, default=5, help="claude-code: starts measured per server (default 5; medians)"
     )
@@ -154,7 +164,11 @@ def main(argv: list[str] | None = None) -> None:
             report = hooks.run_session_end(settings, args.turns, args.runs)
             emit(report, hooks.render_session_end(report), args.json)
         return
-    if args.runner == "decisions":
+    if args.runner == "import":
+        pairs = [(fmt, Path(path)) for fmt, _, path in (source.partition("=") for source in args.sources)]
+        report = importing.run(load_models(settings), pairs, dry_run=args.dry_run)
+        emit(report, importing.render(report), args.json)
+    elif args.runner == "decisions":
         task, _ = decisions.load_cases(args.cases, 1)
         if task == "intent":
             settings = settings.model_copy(update={"calibrate_gate": False})  # intent never asks the gate
@@ -170,6 +184,9 @@ def main(argv: list[str] | None = None) -> None:
         models = load_models(settings, cerebellum=False)
         report = paraphrase.run(models, args.pairs, limit=args.limit)
         emit(report, paraphrase.render(report), args.json)
+    elif args.what == "migrate":
+        report = bench_migrate.run(sorted({int(n) for n in args.sizes.split(",")}), args.db or "embedded")
+        emit(report, bench_migrate.render(report), args.json)
     elif args.what == "clients":
         counts = sorted({int(n) for n in args.clients.split(",")})
         report = clients.run_clients(

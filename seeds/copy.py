@@ -120,8 +120,7 @@ class CopyPart(StoreCore):
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (key, value),
                 )
-            for seed, vector in dump.seeds:
-                self._write_seed(seed, self._vector(vector), keep_id=True)
+            self._write_seeds([(seed, self._vector(vector)) for seed, vector in dump.seeds])
             self._insert_rows("operations", _OPERATION, dump.operations)
             self._insert_rows(
                 "seed_history",

@@ -26,6 +26,11 @@ from seeds.records import (
 VECTOR_TABLE = "seed_vectors"
 
 
+def new_operation_id() -> str:
+    """A fresh operation id (op_ and 12 hex digits)."""
+    return "op_" + uuid.uuid4().hex[:12]
+
+
 class StoreCore(ABC):
     """Thread-safe: calls are serialized on one connection (or each thread checks one out of an engine's
     pool); each write is one short transaction."""
@@ -175,16 +180,7 @@ class StoreCore(ABC):
         `keep_id`: the row gets `seed.id` (undo, import) instead of a new one. `vector` None: the
         seed has no vector (a history row from before vectors were kept); any old one is removed.
         """
-        values = (
-            seed.scope,
-            seed.text,
-            text_hash(seed.text),
-            seed.category,
-            json.dumps(list(seed.tags), ensure_ascii=False),
-            seed.source,
-            seed.created_at,
-            seed.updated_at,
-        )
+        values = _row(seed)
         if replace:
             self._conn.execute(
                 "UPDATE seeds SET scope = ?, text = ?, text_hash = ?, category = ?, tags = ?, source = ?, "
@@ -218,9 +214,41 @@ class StoreCore(ABC):
             seed_id, seed.scope, seed.text, seed.category, seed.tags, seed.source, seed.created_at, seed.updated_at
         )
 
+    @contextmanager
+    def _bulk_vectors(self) -> Generator[None]:
+        """Inside a write, around many vector inserts: an engine whose vector index is cheaper to build once
+        than to grow row by row takes it down and builds it again after (PostgreSQL's HNSW)."""
+        yield
+
+    def _write_seeds(self, seeds: Sequence[tuple[Seed, object]]) -> None:
+        """Insert many seeds with their own ids and their vectors, inside a write transaction: one statement
+        batch per table (psycopg pipelines it), not two round trips a seed. The id generators are moved past
+        them by the caller (`_after_import`)."""
+        self._conn.executemany(
+            "INSERT INTO seeds (id, scope, text, text_hash, category, tags, source, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(seed.id, *_row(seed)) for seed, _ in seeds],
+        )
+        vectors = [(seed.id, seed.scope, vector) for seed, vector in seeds if vector is not None]
+        if vectors:
+            with self._bulk_vectors():
+                self._conn.executemany(
+                    f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)", vectors
+                )
+
     def _remove_seed(self, seed_id: int) -> None:
         self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))
         self._conn.execute("DELETE FROM seeds WHERE id = ?", (seed_id,))
+
+    def _put_meta(self, key: str, value: str | None) -> None:
+        """Inside a write: set a meta value; None removes the key."""
+        if value is None:
+            self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     def _stored_vector(self, seed_id: int) -> object | None:
         row = self._conn.execute(f"SELECT embedding FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,)).fetchone()
@@ -236,9 +264,15 @@ class StoreCore(ABC):
             raise AlreadySettled(f"inbox text {inbox_id} was already decided")
 
     def _insert_operation(
-        self, kind: str, scope: str, reason: str, trigger_text: str | None, undoes: str | None = None
+        self,
+        kind: str,
+        scope: str,
+        reason: str,
+        trigger_text: str | None,
+        undoes: str | None = None,
+        operation_id: str | None = None,
     ) -> str:
-        operation_id = "op_" + uuid.uuid4().hex[:12]
+        operation_id = operation_id or new_operation_id()
         self._conn.execute(
             "INSERT INTO operations (id, kind, scope, reason, trigger_text, created_at, undoes) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -259,3 +293,17 @@ class StoreCore(ABC):
         if seed is None:
             raise SeedNotFound(f"No seed with id {seed_id}.")
         return seed
+
+
+def _row(seed: Seed) -> tuple[object, ...]:
+    """A seed's columns after its id, as the seeds table holds them (the one place they are laid out)."""
+    return (
+        seed.scope,
+        seed.text,
+        text_hash(seed.text),
+        seed.category,
+        json.dumps(list(seed.tags), ensure_ascii=False),
+        seed.source,
+        seed.created_at,
+        seed.updated_at,
+    )

@@ -153,18 +153,19 @@ class HistoryPart(StoreCore):
                 raise UndoRefused(f"Operation {operation_id} changed no seeds; there is nothing to undo.")
             # Per seed: its state before the operation (the first row) and whether the operation left it in place.
             first: dict[int, Sequence[object]] = {}
-            last_row: dict[int, int] = {}
             left_in_place: dict[int, bool] = {}
             for version in versions:
                 seed_id = int(version[2])
                 first.setdefault(seed_id, version)
-                last_row[seed_id] = int(version[0])
                 left_in_place[seed_id] = version[1] != "DELETE"
+            # Joined, not one OR term per seed: an import's operation changes thousands of seeds, past
+            # SQLite's expression depth.
             later = self._conn.execute(
-                "SELECT h.operation_id, o.undoes FROM seed_history h JOIN operations o ON o.id = h.operation_id WHERE "
-                + " OR ".join("(h.seed_id = ? AND h.id > ?)" for _ in last_row)
-                + " GROUP BY h.operation_id, o.undoes ORDER BY min(h.id) DESC",
-                [value for seed_id, row_id in last_row.items() for value in (seed_id, row_id)],
+                "SELECT h.operation_id, o.undoes FROM seed_history h JOIN operations o ON o.id = h.operation_id "
+                "JOIN (SELECT seed_id, max(id) AS last FROM seed_history WHERE operation_id = ? GROUP BY seed_id) "
+                "mine ON mine.seed_id = h.seed_id AND h.id > mine.last "
+                "GROUP BY h.operation_id, o.undoes ORDER BY min(h.id) DESC",
+                (operation_id,),
             ).fetchall()
             # A later operation that was itself undone cancels out with its undo.
             cancelled = {str(r[1]) for r in later if r[1] is not None} & {str(r[0]) for r in later}

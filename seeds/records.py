@@ -94,7 +94,7 @@ class HistoryEntry:
     operation_id: str
     action: HistoryAction
     """UPDATE and DELETE: `previous` is the seed before the operation. ADD: the seed did not exist
-    before the operation (an undo brought it back); `previous` is the state it was given."""
+    before the operation (an import created it, or an undo brought it back); `previous` is the state it was given."""
     reason: str
     trigger_text: str | None
     recorded_at: str
@@ -106,7 +106,7 @@ class HistoryEntry:
 class OperationRecord:
     id: str
     kind: str
-    """update, delete, forget, reconcile-merge-duplicate, reconcile-update, reconcile-delete, undo."""
+    """update, delete, forget, reconcile-merge-duplicate, reconcile-update, reconcile-delete, undo, import."""
     scope: str
     reason: str
     trigger_text: str | None

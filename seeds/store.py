@@ -62,6 +62,16 @@ class Operation:
     def delete(self, seed_id: int) -> Seed:
         return self._store._delete_in_operation(self.id, seed_id)  # pyright: ignore[reportPrivateUsage]
 
+    def add(self, seed: Seed, embedding: Sequence[float]) -> Seed:
+        """Store a new seed as given (scope, text, category, tags, source, timestamps; a new id), recorded
+        as brought into being by this operation: undoing the operation removes it again."""
+        return self._store._add_in_operation(self.id, seed, embedding)  # pyright: ignore[reportPrivateUsage]
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set (None: remove) a meta value in the operation's transaction: a mark of how far a long
+        operation got is written with its changes, or not at all."""
+        self._store._put_meta(key, value)  # pyright: ignore[reportPrivateUsage]
+
 
 class SeedStore(InboxPart, HistoryPart, CopyPart):
     """A plain library over one database. Thread-safe: calls are serialized on one connection."""
@@ -114,6 +124,17 @@ class SeedStore(InboxPart, HistoryPart, CopyPart):
         with self._lock, self._write():
             self._settle(settles)
             yield Operation(self, self._insert_operation(kind, scope, reason, trigger_text))
+
+    @contextmanager
+    def continue_operation(self, operation_id: str, kind: str, scope: str, reason: str) -> Generator[Operation]:
+        """One more part of an operation made of several transactions (an import, batch by batch), all
+        recorded under one id, so `undo` takes the whole of it back. The first part records the operation;
+        each part is applied whole or not at all."""
+        with self._lock, self._write():
+            known = self._conn.execute("SELECT 1 FROM operations WHERE id = ?", (operation_id,)).fetchone()
+            if known is None:
+                self._insert_operation(kind, scope, reason, None, operation_id=operation_id)
+            yield Operation(self, operation_id)
 
     def add(
         self,
@@ -177,6 +198,12 @@ class SeedStore(InboxPart, HistoryPart, CopyPart):
         new_category = category or old.category
         new = Seed(seed_id, old.scope, text, new_category, old.tags, old.source, old.created_at, now)
         return self._write_seed(new, vector, keep_id=True, replace=True)
+
+    def _add_in_operation(self, operation_id: str, seed: Seed, embedding: Sequence[float]) -> Seed:
+        stored = self._write_seed(seed, self._checked_vector(embedding), keep_id=False)
+        # Recorded after the insert, so the history row carries the vector (as undo's re-creations are).
+        self._record_history(operation_id, stored, "ADD")
+        return stored
 
     def _delete_in_operation(self, operation_id: str, seed_id: int) -> Seed:
         old = self.require(seed_id)
@@ -321,14 +348,7 @@ class SeedStore(InboxPart, HistoryPart, CopyPart):
     def set_meta(self, key: str, value: str | None) -> None:
         """Set a meta value; None removes the key."""
         with self._lock, self._write():
-            if value is None:
-                self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
-            else:
-                self._conn.execute(
-                    "INSERT INTO meta (key, value) VALUES (?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (key, value),
-                )
+            self._put_meta(key, value)
 
     def stats(self) -> StoreStats:
         """Counts for people looking at the store: seeds per scope and category, operations, history."""

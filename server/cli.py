@@ -240,12 +240,33 @@ def build_parser() -> argparse.ArgumentParser:
     export = command("export", "write the memories as JSON Lines (all scopes unless --scope)")
     export.add_argument("-o", "--output", help="file to write (default: stdout)")
 
-    importing = command("import", "read memories from a JSON Lines export")
-    importing.add_argument("file", help="the .jsonl file ('-' for stdin)")
+    from server.importers import FORMATS  # the names only: nothing else is imported to build the parser
+
+    importing = command(
+        "import", "read memories from a JSON Lines export, or with --from from another memory tool (tidied on the way)"
+    )
+    importing.add_argument("file", help="the .jsonl file ('-' for stdin); with --from, the other tool's file or folder")
     importing.add_argument(
         "--raw",
         action="store_true",
         help="store the lines as they are (ids, timestamps), without the gate and the arbiter",
+    )
+    importing.add_argument(
+        "--from",
+        dest="source_format",
+        choices=FORMATS,
+        help="the tool the memories come from; they are tidied on the way in (secrets, duplicates, the gate for "
+        "raw texts, the arbiter for near-duplicates) and written under one operation 'undo' takes back",
+    )
+    importing.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="--from: say what would be kept, skipped or merged, and why; write nothing",
+    )
+    importing.add_argument(
+        "--gate",
+        action="store_true",
+        help="--from: ask the gate about curated memories too (raw texts, transcripts and prompts, always are)",
     )
 
     forget = command("forget", "remove one memory (recorded: 'undo' brings it back)")
@@ -777,6 +798,11 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
 
     from server.transfer import ImportRefused, import_raw, read_records
 
+    if args.source_format is not None:
+        _import_from(args, settings)
+        return
+    if args.dry_run or args.gate:
+        raise CliError("--dry-run and --gate go with --from FORMAT (for our own export: --from jsonl).")
     try:
         raw_text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -808,6 +834,100 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
             seed = str(result.seed.id) if result.seed else "-"
             table.add_row(str(number), result.status, seed, gate, arbiter, record.text)
         out.print(table)
+
+
+def _import_from(args: argparse.Namespace, settings: Settings) -> None:
+    """`import --from FORMAT PATH`: read the whole source first, then tidy and write it (server/importers)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Table
+
+    from seeds import StoreError
+    from server.importers.pipeline import ImportOptions, import_items
+    from server.importers.records import SourceError
+    from server.importers.sources import read_source
+
+    if args.raw:
+        raise CliError("--raw is for our own export without --from; --from always tidies the memories on the way in.")
+    path = Path(args.file).expanduser()
+    try:
+        items = read_source(args.source_format, path)
+    except SourceError as exc:
+        raise CliError(f"{exc}. Nothing was imported.") from exc
+    options = ImportOptions(
+        default_scope=settings.scope,
+        scope=_explicit_scope(args),
+        gate=args.gate,
+        dry_run=args.dry_run,
+        secrets_mode=settings.secrets,
+        max_text_chars=settings.max_text_chars,
+    )
+    started = time.monotonic()
+    with (
+        _memory(settings, must_exist=False) as memory,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=_err(),
+        ) as bar,
+    ):
+        task = bar.add_task("planning" if args.dry_run else "importing", total=None, rate="")
+
+        def update(done: int, total: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=done, total=total, rate=f"{rate:.1f}/s")
+
+        try:
+            summary = import_items(
+                memory, items, options, format_name=args.source_format, source=str(path), progress=update
+            )
+        except StoreError as exc:
+            raise CliError(
+                f"The seed store refused a write: {exc}. The batches written so far are kept; run the same import "
+                "again to go on from there."
+            ) from exc
+        except KeyboardInterrupt:
+            raise CliError(
+                "interrupted; the batches written so far are kept, and running the same import again goes on "
+                "after them."
+            ) from None
+    out = _out()
+    if summary.resumed_after:
+        out.print(f"Went on after item {summary.resumed_after}, where an interrupted run of this import stopped.")
+    if summary.dry_run:
+        table = Table(title_justify="left")
+        for column in ("where", "would be", "scope", "why", "text"):
+            table.add_column(column, overflow="fold")
+        for outcome in summary.outcomes:
+            text = outcome.text if outcome.text is None or len(outcome.text) <= 160 else outcome.text[:159] + "…"
+            table.add_row(outcome.origin, outcome.status, outcome.scope, outcome.reason, text or "-")
+        out.print(table)
+    verb = "would be" if summary.dry_run else "were"
+    skipped = ", ".join(f"{count} {why}" for why, count in sorted(summary.skipped.items(), key=lambda kv: -kv[1]))
+    out.print(
+        f"{summary.read} items read from {path} ({summary.format}); {summary.kept} {verb} kept, {summary.merged} "
+        f"merged into a memory saying the same, {summary.updated} updated one, {summary.retracted} retracted one, "
+        f"{summary.refused} refused (a secret), {summary.redacted} stored with secrets redacted; "
+        f"{sum(summary.skipped.values())} skipped"
+        + (f" ({skipped})" if skipped else "")
+        + f"; {summary.seconds:.1f} s."
+    )
+    if summary.operation_id and not summary.dry_run:
+        out.print(
+            f"Recorded as operation {summary.operation_id}: 'cerebellum-mcp undo {summary.operation_id}' takes "
+            "the import back."
+        )
 
 
 def _import_gated(

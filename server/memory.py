@@ -481,6 +481,17 @@ class Memory:
         verdict, merged = self._arbitrate(text, similar)
         return self._apply(received, embedding, category, gate, verdict, merged)
 
+    def gate(self, text: str) -> GateVerdict:
+        """The gate's verdict on a text, storing nothing (an import's raw texts; remember decides in `_decide`)."""
+        with self.lock:
+            return self._gate(text, False)[0]
+
+    def judge(self, text: str, similar: Sequence[ScoredSeed]) -> tuple[ArbiterVerdict, str]:
+        """The arbiter's verdict on a text against similar seeds, and its merged text for an UPDATE; storing
+        nothing (an import applies the verdicts itself, under its one operation)."""
+        with self.lock:
+            return self._arbitrate(text, similar)
+
     def _candidates(self, text: str, embedding: list[float], scope: str) -> list[ScoredSeed]:
         """The stored seeds the arbiter should see: those similar enough to be the same subject.
 

@@ -1,0 +1,517 @@
+"""The import pipeline: a source's items tidied on the way in, and written under one operation.
+
+Read top to bottom, one item at a time, in the source's order:
+
+1. the scope: --scope, else the one the source gives (a project), else the import's default;
+2. secrets are refused or redacted, as `remember` does (server/memory.py `screen_secrets`, the one rule);
+   texts longer than remember accepts, or empty, are skipped;
+3. exact duplicates (the same text up to case, spacing and final punctuation) are dropped: of an earlier
+   item of the source, or of a seed already stored in the scope;
+4. raw texts (a transcript's turns, claude-mem's prompts; every text with `gate`) go to the gate: the
+   intent rules leave out questions and acknowledgements as the session-end hook does, then the
+   cerebellum decides SAVE or SKIP. Curated memories (someone chose to keep them) skip the gate;
+5. the texts left are embedded in batches; a text whose nearest seeds (stored, or kept earlier by this
+   import) are similar enough (`reconcile_similarity`, as reconcile pairs seeds) goes to the arbiter, and
+   only then: it may say the same as one (merged: nothing new stored), refine one (that one is updated),
+   or retract one (that one is removed). The rest are added;
+6. each batch is written in one transaction, under the import's one operation id, with a mark of how far
+   the import got: `undo` of that id takes the whole import back, and an import that is killed and run
+   again goes on after the last batch written, writing nothing twice.
+
+A dry run does all of it but the writing (the models are still asked) and says what would happen to each item.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Literal, cast
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from seeds import ScoredSeed, Seed, text_hash, utc_now
+from seeds.core import new_operation_id
+from server import intent as intents
+from server.importers.records import ImportItem
+from server.memory import Memory, SecretInText, SecretsMode, same_subject_possible, screen_secrets
+
+logger = logging.getLogger(__name__)
+
+IMPORT_MARK = "import:"  # + the import's fingerprint: {"operation_id", "done"} of an import not finished
+BATCH_SIZE = 64
+PROVISIONAL_ID = 1_000_000_000
+"""Items this import keeps but has not written yet are shown to the arbiter under ids from here on."""
+
+ItemStatus = Literal["kept", "merged", "updated", "retracted", "skipped", "refused"]
+ImportProgress = Callable[[int, int], None]
+"""progress(done, total): items looked at so far in this run, of those left to look at."""
+
+
+class ItemOutcome(BaseModel):
+    item: Annotated[int, Field(description="The item's position among those read from the source (from 1).")]
+    origin: Annotated[str, Field(description="Where the item is in the source (file:line, table:id).")]
+    scope: Annotated[str, Field(description="The scope it went (or would go) to.")]
+    status: Annotated[
+        ItemStatus,
+        Field(
+            description="kept: stored as a new memory; merged: says the same as one stored or kept before (nothing "
+            "new stored); updated: it refined a memory, which now says it; retracted: it retracts a memory, which "
+            "was removed; skipped: not stored (the reason says why); refused: it holds a secret."
+        ),
+    ]
+    reason: Annotated[str, Field(description="Why, in a few words.")]
+    text: Annotated[str | None, Field(description="The text as stored or judged (None when refused).")]
+    seed_id: Annotated[int | None, Field(description="The seed it became or changed (None in a dry run).")] = None
+
+
+class ImportSummary(BaseModel):
+    format: Annotated[str, Field(description="The source's format (--from).")]
+    source: Annotated[str, Field(description="The file or folder read.")]
+    dry_run: Annotated[bool, Field(description="True: nothing was written.")]
+    operation_id: Annotated[
+        str | None, Field(description="The one operation every write of this import is recorded under: undo it.")
+    ] = None
+    read: Annotated[int, Field(description="Items read from the source.")] = 0
+    resumed_after: Annotated[
+        int, Field(description="Items an earlier, interrupted run of the same import had got through.")
+    ] = 0
+    kept: int = 0
+    merged: int = 0
+    updated: int = 0
+    retracted: int = 0
+    refused: Annotated[int, Field(description="Items holding a secret, refused (secrets mode refuse).")] = 0
+    redacted: Annotated[int, Field(description="Items stored with their secrets replaced by placeholders.")] = 0
+    skipped: Annotated[dict[str, int], Field(description="Items not stored, by reason.")] = {}
+    arbitrated: Annotated[int, Field(description="Items the arbiter was asked about.")] = 0
+    gated: Annotated[int, Field(description="Items the cerebellum's gate was asked about.")] = 0
+    seconds: float = 0.0
+    outcomes: Annotated[list[ItemOutcome], Field(description="What happened to each item, in source order.")] = []
+
+    def count(self, outcome: ItemOutcome, skip_kind: str | None = None) -> None:
+        self.outcomes.append(outcome)
+        if outcome.status == "skipped":
+            kind = skip_kind or outcome.reason
+            self.skipped[kind] = self.skipped.get(kind, 0) + 1
+        elif outcome.status == "kept":
+            self.kept += 1
+        elif outcome.status == "merged":
+            self.merged += 1
+        elif outcome.status == "updated":
+            self.updated += 1
+        elif outcome.status == "retracted":
+            self.retracted += 1
+        else:
+            self.refused += 1
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    default_scope: str
+    """The scope of items whose source names none."""
+    scope: str | None = None
+    """--scope: every item goes here, whatever the source says."""
+    gate: bool = False
+    """Ask the gate about curated items too (raw ones always are)."""
+    dry_run: bool = False
+    secrets_mode: SecretsMode = "refuse"
+    max_text_chars: int = 20_000
+    batch_size: int = BATCH_SIZE
+
+
+@dataclass
+class _Ready:
+    """An item past the cheap checks, waiting for its batch to be embedded and judged."""
+
+    index: int
+    item: ImportItem
+    scope: str
+    text: str
+    category: str
+    tags: tuple[str, ...]
+    redacted: bool
+
+
+@dataclass
+class _Pending:
+    """An item kept by this import, not written yet (until its batch is; in a dry run, never)."""
+
+    id: int
+    scope: str
+    text: str
+    vector: np.ndarray
+    outcome: ItemOutcome
+    ready: _Ready
+    alive: bool = True
+
+
+@dataclass
+class _Pool:
+    """This import's pending items of one scope, as a matrix for similarity."""
+
+    members: list[_Pending] = field(default_factory=list[_Pending])
+    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+
+    def add(self, pending: _Pending) -> None:
+        if not self.members:
+            self.matrix = np.zeros((16, pending.vector.shape[0]), dtype=np.float32)
+        elif len(self.members) == self.matrix.shape[0]:
+            self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
+        self.matrix[len(self.members)] = pending.vector
+        self.members.append(pending)
+
+    def refresh(self, pending: _Pending) -> None:
+        row = self.members.index(pending)
+        self.matrix[row] = pending.vector if pending.alive else 0.0
+
+    def nearest(self, vector: np.ndarray, floor: float) -> list[tuple[_Pending, float]]:
+        if not self.members:
+            return []
+        sims = self.matrix[: len(self.members)] @ vector
+        return [(self.members[int(i)], float(sims[i])) for i in np.flatnonzero(sims >= floor)]
+
+
+def fingerprint(format_name: str, items: Sequence[ImportItem], options: ImportOptions) -> str:
+    """What makes two runs the same import: the source's items, its format, and the options that decide."""
+    digest = hashlib.sha256(json.dumps([format_name, options.scope, options.default_scope, options.gate]).encode())
+    for item in items:
+        digest.update(item.model_dump_json().encode("utf-8"))
+    return digest.hexdigest()[:24]
+
+
+class _Importer:
+    def __init__(
+        self,
+        memory: Memory,
+        items: Sequence[ImportItem],
+        options: ImportOptions,
+        summary: ImportSummary,
+        progress: ImportProgress | None,
+    ) -> None:
+        self.memory = memory
+        self.store = memory.store
+        self.items = items
+        self.options = options
+        self.summary = summary
+        self.progress = progress
+        self.mark_key = IMPORT_MARK + fingerprint(summary.format, items, options)
+        self.seen: set[tuple[str, str]] = set()
+        self.pools: dict[str, _Pool] = {}
+        self.pending: dict[int, _Pending] = {}
+        self.changed: dict[int, tuple[str, np.ndarray] | None] = {}
+        """Stored seeds this import changed, not written yet: their new text and vector, or None if removed."""
+        self.actions: list[tuple[str, int, str, np.ndarray]] = []
+        """Changes to stored seeds waiting for the batch's transaction: (update|delete, seed id, text, vector)."""
+        self.batch_adds: list[_Pending] = []
+        self.done = 0
+        self.total = 0
+        self.operation_id = new_operation_id()
+        scopes = {self.scope_of(item) for item in items}
+        self.operation_scope = scopes.pop() if len(scopes) == 1 else "*"
+
+    # -- the cheap checks -------------------------------------------------------------------
+
+    def scope_of(self, item: ImportItem) -> str:
+        return self.options.scope or item.scope or self.options.default_scope
+
+    def ready(self, index: int, item: ImportItem, *, count: bool = True) -> _Ready | None:
+        """The item past the scope, secret, length and exact-duplicate checks, or None (counted)."""
+        scope = self.scope_of(item)
+        text = item.text.strip()
+
+        def skip(reason: str, kind: str, shown: str | None = text) -> None:
+            if count:
+                self.finish(
+                    ItemOutcome(
+                        item=index + 1, origin=item.origin, scope=scope, status="skipped", reason=reason, text=shown
+                    ),
+                    kind,
+                )
+
+        if not text:
+            skip("the text is empty", "empty")
+            return None
+        try:
+            text, kinds = screen_secrets(text, "text", self.options.secrets_mode)
+            tags = tuple(screen_secrets(tag, "tag", self.options.secrets_mode)[0] for tag in item.tags)
+        except SecretInText:
+            if count:
+                self.finish(
+                    ItemOutcome(
+                        item=index + 1,
+                        origin=item.origin,
+                        scope=scope,
+                        status="refused",
+                        reason="it holds a secret (secrets mode refuse); nothing of it was stored",
+                        text=None,
+                    )
+                )
+            return None
+        if len(text) > self.options.max_text_chars:
+            skip(f"{len(text)} characters, over the limit of {self.options.max_text_chars}", "too long", None)
+            return None
+        key = (scope, text_hash(text))
+        if key in self.seen:
+            skip("the same text came earlier in the source", "duplicate in the source")
+            return None
+        self.seen.add(key)
+        stored = self.store.find_exact(scope, text)
+        if stored is not None and stored.id not in self.changed:
+            if count:
+                self.finish(
+                    ItemOutcome(
+                        item=index + 1,
+                        origin=item.origin,
+                        scope=scope,
+                        status="skipped",
+                        reason=f"already stored as seed {stored.id}",
+                        text=text,
+                        seed_id=stored.id,
+                    ),
+                    "already stored",
+                )
+            return None
+        return _Ready(index, item, scope, text, item.category, tags, bool(kinds))
+
+    def gated(self, ready: _Ready) -> _Ready | None:
+        """A raw text (or any, with --gate) past the intent rules and the gate, or None (counted)."""
+        if not (ready.item.raw or self.options.gate):
+            return ready
+
+        def skip(reason: str, kind: str) -> None:
+            outcome = ItemOutcome(
+                item=ready.index + 1,
+                origin=ready.item.origin,
+                scope=ready.scope,
+                status="skipped",
+                reason=reason,
+                text=ready.text,
+            )
+            self.finish(outcome, kind)
+
+        if ready.item.raw:
+            ruled = intents.rule(ready.text)
+            if ruled is not None and not intents.wants_write(ruled.intent):
+                skip(f"not a memory: {ruled.intent.lower()} ({ruled.rule})", "not a memory (intent rules)")
+                return None
+        self.summary.gated += 1
+        verdict = self.memory.gate(ready.text)
+        if verdict.decision == "SKIP":
+            skip(f"the gate: {verdict.category}: {verdict.reason}", "the gate said skip")
+            return None
+        if verdict.decided_by in ("model", "rule"):
+            ready.category = verdict.category
+        return ready
+
+    # -- judging a batch --------------------------------------------------------------------
+
+    def similar(self, ready: _Ready, vector: np.ndarray) -> list[ScoredSeed]:
+        floor = self.memory.reconcile_similarity
+        hits: list[ScoredSeed] = []
+        for hit in self.store.search(vector.tolist(), ready.scope, self.memory.candidates * 2):
+            if hit.seed.id in self.changed:
+                now = self.changed[hit.seed.id]
+                if now is None:
+                    continue
+                hit = ScoredSeed(dataclasses.replace(hit.seed, text=now[0]), float(now[1] @ vector))
+            if hit.similarity >= floor:
+                hits.append(hit)
+        pool = self.pools.get(ready.scope)
+        for pending, similarity in [] if pool is None else pool.nearest(vector, floor):
+            if pending.alive:
+                now = utc_now()
+                seed = Seed(pending.id, ready.scope, pending.text, pending.ready.category, (), "import", now, now)
+                hits.append(ScoredSeed(seed, similarity))
+        hits.sort(key=lambda hit: -hit.similarity)
+        return same_subject_possible(ready.text, hits[: self.memory.candidates])
+
+    def judge(self, ready: _Ready, vector: np.ndarray) -> None:
+        similar = self.similar(ready, vector)
+        origin, scope, text = ready.item.origin, ready.scope, ready.text
+        if not similar:
+            self.keep(ready, vector, "nothing similar is stored")
+            return
+        self.summary.arbitrated += 1
+        verdict, merged = self.memory.judge(text, similar)
+        target = verdict.target_id
+        if verdict.action == "ADD" or target is None:
+            self.keep(ready, vector, f"the arbiter: {verdict.reason}")
+            return
+        pending = self.pending.get(target)
+        where = f"seed {target}"
+        if pending is not None:
+            # Not written yet: named by its place in the source, not by the id it was shown to the arbiter under.
+            where = f"item {pending.outcome.origin}"
+            verdict = verdict.model_copy(update={"reason": verdict.reason.replace(f"seed {target}", "it")})
+        if verdict.action == "NONE":
+            self.finish(
+                ItemOutcome(
+                    item=ready.index + 1,
+                    origin=origin, scope=scope, status="merged", reason=f"says the same as {where}: {verdict.reason}",
+                    text=text, seed_id=None if pending is not None else target,
+                )
+            )  # fmt: skip
+            return
+        if verdict.action == "UPDATE":
+            new_text = merged.strip() or text
+            new_vector = vector if new_text == text else self.embed([new_text])[0]
+            if pending is not None:
+                pending.text, pending.vector = new_text, new_vector
+                self.pools[scope].refresh(pending)
+            else:
+                self.changed[target] = (new_text, new_vector)
+                self.actions.append(("update", target, new_text, new_vector))
+            self.finish(
+                ItemOutcome(
+                    item=ready.index + 1,
+                    origin=origin, scope=scope, status="updated", reason=f"refines {where}: {verdict.reason}",
+                    text=new_text, seed_id=None if pending is not None else target,
+                )
+            )  # fmt: skip
+            return
+        if pending is not None:
+            pending.alive = False
+            self.pools[scope].refresh(pending)
+            pending.outcome.status = "retracted"
+            pending.outcome.reason = f"retracted by the later item {origin}"
+            self.summary.kept -= 1
+        else:
+            self.changed[target] = None
+            self.actions.append(("delete", target, "", vector))
+        self.finish(
+            ItemOutcome(
+                item=ready.index + 1,
+                origin=origin, scope=scope, status="retracted", reason=f"retracts {where}, removed: {verdict.reason}",
+                text=text, seed_id=None if pending is not None else target,
+            )
+        )  # fmt: skip
+
+    def keep(self, ready: _Ready, vector: np.ndarray, reason: str) -> None:
+        outcome = ItemOutcome(
+            item=ready.index + 1,
+            origin=ready.item.origin,
+            scope=ready.scope,
+            status="kept",
+            reason=reason,
+            text=ready.text,
+        )
+        pending = _Pending(PROVISIONAL_ID + ready.index, ready.scope, ready.text, vector, outcome, ready)
+        self.pending[pending.id] = pending
+        self.pools.setdefault(ready.scope, _Pool()).add(pending)
+        self.batch_adds.append(pending)
+        if ready.redacted:
+            self.summary.redacted += 1
+        self.finish(outcome)
+
+    def embed(self, texts: list[str]) -> list[np.ndarray]:
+        embedder = self.memory.embedder
+        # The real embedder reads a batch at once; a stand-in with one text at a time will do.
+        many = cast(Callable[[list[str]], list[list[float]]] | None, getattr(embedder, "embed_documents", None))
+        vectors = many(texts) if many is not None else [embedder.embed_document(text) for text in texts]
+        return [np.asarray(vector, dtype=np.float32) for vector in vectors]
+
+    def flush(self, batch: list[_Ready], through: int) -> None:
+        """Judge a batch and (not in a dry run) write it, with the mark that items before `through` are done."""
+        if batch:
+            for ready, vector in zip(batch, self.embed([ready.text for ready in batch]), strict=True):
+                self.judge(ready, vector)
+        if self.options.dry_run:
+            self.batch_adds = []
+            return
+        adds = [pending for pending in self.batch_adds if pending.alive]
+        mark = json.dumps({"operation_id": self.operation_id, "done": through})
+        if not adds and not self.actions:
+            self.store.set_meta(self.mark_key, mark)
+        else:
+            reason = f"import of {self.summary.source} ({self.summary.format})"
+            with self.store.continue_operation(self.operation_id, "import", self.operation_scope, reason) as op:
+                for pending in adds:
+                    item = pending.ready.item
+                    now = utc_now()
+                    created = item.created_at or item.updated_at or now
+                    seed = Seed(
+                        0,
+                        pending.scope,
+                        pending.text,
+                        pending.ready.category,
+                        pending.ready.tags,
+                        item.source,
+                        created,
+                        item.updated_at or created,
+                    )
+                    pending.outcome.seed_id = op.add(seed, pending.vector.tolist()).id
+                for kind, seed_id, text, vector in self.actions:
+                    if kind == "update":
+                        op.update(seed_id, text, vector.tolist())
+                    else:
+                        op.delete(seed_id)
+                op.set_meta(self.mark_key, mark)
+            self.summary.operation_id = self.operation_id
+        # Written: from here on the store's search finds them.
+        self.batch_adds, self.actions, self.changed = [], [], {}
+        self.pending.clear()
+        self.pools.clear()
+
+    def finish(self, outcome: ItemOutcome, skip_kind: str | None = None) -> None:
+        self.summary.count(outcome, skip_kind)
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        start = 0
+        mark = self.store.get_meta(self.mark_key)
+        stopped = json.loads(mark) if mark is not None else None
+        earlier = None if stopped is None else self.store.get_operation(str(stopped["operation_id"]))
+        if earlier is not None and earlier.undone_by is not None:
+            # The interrupted run was undone since: this run is a new import, not the rest of that one.
+            stopped = None
+        if stopped is not None:
+            self.operation_id, start = str(stopped["operation_id"]), int(stopped["done"])
+            self.summary.operation_id = None if earlier is None else self.operation_id
+            logger.info("import: going on after item %d, under %s", start, self.operation_id)
+            # What the earlier run saw, so an exact duplicate of it is still one.
+            for index, item in enumerate(self.items[:start]):
+                self.ready(index, item, count=False)
+        self.summary.resumed_after = start
+        self.total = len(self.items) - start
+        batch: list[_Ready] = []
+        for index in range(start, len(self.items)):
+            ready = self.ready(index, self.items[index])
+            if ready is not None:
+                ready = self.gated(ready)
+            if ready is not None:
+                batch.append(ready)
+            if len(batch) >= self.options.batch_size:
+                self.flush(batch, index + 1)
+                batch = []
+        self.flush(batch, len(self.items))
+        if not self.options.dry_run:
+            self.store.set_meta(self.mark_key, None)
+
+
+def import_items(
+    memory: Memory,
+    items: Sequence[ImportItem],
+    options: ImportOptions,
+    *,
+    format_name: str,
+    source: str,
+    progress: ImportProgress | None = None,
+) -> ImportSummary:
+    """Tidy the items and write them (see the module docstring). An exception (the store refusing a write,
+    Ctrl-C) leaves every batch written before it in place and recorded: running the same import again goes
+    on from there."""
+    started = time.perf_counter()
+    summary = ImportSummary(format=format_name, source=source, dry_run=options.dry_run, read=len(items))
+    _Importer(memory, items, options, summary, progress).run()
+    summary.outcomes.sort(key=lambda outcome: outcome.item)
+    summary.seconds = round(time.perf_counter() - started, 2)
+    return summary

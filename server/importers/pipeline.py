@@ -348,14 +348,18 @@ class _Importer:
             # Not written yet: named by its place in the source, not by the id it was shown to the arbiter under.
             where = f"item {pending.outcome.origin}"
             verdict = verdict.model_copy(update={"reason": verdict.reason.replace(f"seed {target}", "it")})
-        if verdict.action == "NONE":
+        seed_id = None if pending is not None else target
+
+        def settle(status: ItemStatus, reason: str, settled_text: str) -> None:
             self.finish(
                 ItemOutcome(
-                    item=ready.index + 1,
-                    origin=origin, scope=scope, status="merged", reason=f"says the same as {where}: {verdict.reason}",
-                    text=text, seed_id=None if pending is not None else target,
+                    item=ready.index + 1, origin=origin, scope=scope, status=status, reason=reason,
+                    text=settled_text, seed_id=seed_id,
                 )
             )  # fmt: skip
+
+        if verdict.action == "NONE":
+            settle("merged", f"says the same as {where}: {verdict.reason}", text)
             return
         if verdict.action == "UPDATE":
             new_text = merged.strip() or text
@@ -366,13 +370,7 @@ class _Importer:
             else:
                 self.changed[target] = (new_text, new_vector)
                 self.actions.append(("update", target, new_text, new_vector))
-            self.finish(
-                ItemOutcome(
-                    item=ready.index + 1,
-                    origin=origin, scope=scope, status="updated", reason=f"refines {where}: {verdict.reason}",
-                    text=new_text, seed_id=None if pending is not None else target,
-                )
-            )  # fmt: skip
+            settle("updated", f"refines {where}: {verdict.reason}", new_text)
             return
         if pending is not None:
             pending.alive = False
@@ -383,13 +381,7 @@ class _Importer:
         else:
             self.changed[target] = None
             self.actions.append(("delete", target, "", vector))
-        self.finish(
-            ItemOutcome(
-                item=ready.index + 1,
-                origin=origin, scope=scope, status="retracted", reason=f"retracts {where}, removed: {verdict.reason}",
-                text=text, seed_id=None if pending is not None else target,
-            )
-        )  # fmt: skip
+        settle("retracted", f"retracts {where}, removed: {verdict.reason}", text)
 
     def keep(self, ready: _Ready, vector: np.ndarray, reason: str) -> None:
         outcome = ItemOutcome(

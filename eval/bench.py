@@ -29,7 +29,7 @@ from typing import Any
 from eval.common import Models, latency
 from eval.locomo import turns_of
 from seeds import SeedStore
-from server.cerebellum import Cerebellum, Usage
+from server.models.cerebellum import Cerebellum, Usage
 
 
 def _conversation_turns(data_path: Path, limit: int | None) -> list[str]:

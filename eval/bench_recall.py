@@ -31,8 +31,8 @@ from typing import Any
 from eval.common import Models, NoCerebellum, latency
 from eval.corpus import CACHE, blended, embedded, load_corpus
 from seeds import SeedStore
-from server.embedder import Embedder
-from server.memory import Memory
+from server.models.embedder import Embedder
+from server.pipeline.memory import Memory
 
 SCOPE = "bench"
 EF_SEARCH_SWEEP = (40, 100, 200, 400)

@@ -19,8 +19,8 @@ from eval import decisions
 from eval.clients import QUERIES, REMEMBERED, busy_cores
 from eval.common import Models, latency
 from seeds import SeedStore
-from server.cerebellum import Usage
-from server.threads import ByLoad, ChooseThreads, cores, fixed, wait_for_samples
+from server.models.cerebellum import Usage
+from server.models.threads import ByLoad, ChooseThreads, cores, fixed, wait_for_samples
 
 CASES = Path(__file__).parent / "cases"
 SETS = {

@@ -544,9 +544,9 @@ def bench(model: str, embedder: str, runs: int = 5, cold_runs: int = 2, launch: 
     `cerebellum-mcp` command to measure in place of this checkout's (another checkout's, for a before/after)."""
     import tempfile
 
-    from server.front import cache_folder, fingerprint, installed_versions
-    from server.service import ensure_service, service_place, service_status, stop_service
     from server.settings import Settings
+    from server.transport.front import cache_folder, fingerprint, installed_versions
+    from server.transport.service import ensure_service, service_place, service_status, stop_service
 
     command = install_claude_code()
     work = Path(tempfile.mkdtemp(prefix="cerebellum-cc-bench-"))

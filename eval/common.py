@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from seeds import SeedStore
-from server.calibration import GateCalibration
-from server.cerebellum import Cerebellum, CerebellumError
-from server.embedder import Embedder
-from server.memory import Memory, calibrate_gate, load_cerebellum, load_embedder, model_path
-from server.prompts import PROMPT_VERSION
+from server.models.calibration import GateCalibration
+from server.models.cerebellum import Cerebellum, CerebellumError
+from server.models.embedder import Embedder
+from server.models.prompts import PROMPT_VERSION
+from server.models.threads import describe as describe_threads
+from server.pipeline.memory import Memory, calibrate_gate, load_cerebellum, load_embedder, model_path
 from server.settings import Settings
-from server.threads import describe as describe_threads
 
 
 def settings_from(model: str | None, embedder: str | None) -> Settings:

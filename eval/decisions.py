@@ -6,7 +6,7 @@ A cases file's task is read from its cases: `"task": "intent"` lines are intent 
 Two modes, so the card's baseline-vs-tuned comparison has its analogue:
 - pipeline: every case goes through `Memory.remember`, the code path of the MCP tool;
 - prompt: the cerebellum's own verdict, asked directly, with nothing around it.
-(For intent, pipeline is `server.intent.classify`: the rules, then the model's label with the recall floor.)
+(For intent, pipeline is `server.pipeline.route.classify`: the rules, then the model's label with the recall floor.)
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from eval.common import Models, latency
 from seeds import SeedStore
-from server import intent as intents
-from server.cerebellum import Cerebellum, CerebellumError, Usage
-from server.prompts import INTENT_PROMPT_VERSION, Candidate
+from server.models.cerebellum import Cerebellum, CerebellumError, Usage
+from server.models.prompts import INTENT_PROMPT_VERSION, Candidate
+from server.pipeline import route as intents
 
 Mode = Literal["pipeline", "prompt"]
 STATUS_TO_ACTION = {"saved": "ADD", "updated": "UPDATE", "deleted": "DELETE", "duplicate": "NONE", "skipped": "SKIP"}

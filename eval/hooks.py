@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server import hooks
-from server.service import call_service, ensure_service, service_place, service_status, stop_service
+from server.cli import hooks
 from server.settings import Settings
+from server.transport.service import call_service, ensure_service, service_place, service_status, stop_service
 
 URI = re.compile(r"\[(seeds://[^\]]+)\]")
 
@@ -196,7 +196,7 @@ def run_latency(settings: Settings, repeat: int) -> dict[str, Any]:
             seconds, out, _ = _hook("user-prompt", payload, env)
             timings["hook"].append(seconds)
             shown += "Redis" in out
-            for name, code in (("python", "pass"), ("imports", "import server.cli, server.hooks")):
+            for name, code in (("python", "pass"), ("imports", "import server.cli.main, server.cli.hooks")):
                 started = time.monotonic()
                 subprocess.run([sys.executable, "-c", code], env=env, check=True)
                 timings[name].append(time.monotonic() - started)

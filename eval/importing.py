@@ -4,7 +4,7 @@ refused, secrets leaked and time, each into a fresh SQLite store with the config
     python -m eval import server-memory=FILE mcp-memory-service=FILE ... [--model M --embedder E] [--json]
 
 Sources are made by the peers' own software (eval/peers.py) where it runs here. "Secrets leaked" counts the
-stored seeds in which the secret screen (server/secrets.py) still finds a credential: it must be 0.
+stored seeds in which the secret screen (server/rules/secrets.py) still finds a credential: it must be 0.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 from eval.common import Models
 from seeds import SeedStore
-from server import secrets
 from server.importers.pipeline import ImportOptions, import_items
 from server.importers.sources import read_source
+from server.rules import secrets
 
 
 def run(models: Models, sources: list[tuple[str, Path]], *, dry_run: bool = False) -> dict[str, Any]:

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from seeds import Received, SeedStore
-from server.cerebellum import MemorizeVerdict
-from server.memory import Memory, load_cerebellum, load_embedder
-from server.results import RememberResult
+from server.models.cerebellum import MemorizeVerdict
+from server.pipeline.memory import Memory, load_cerebellum, load_embedder
+from server.pipeline.results import RememberResult
 from server.settings import Settings
 
 PLACES = ["Lisbon", "Osaka", "Denver", "Tallinn", "Quito", "Accra", "Perth", "Oslo"]
@@ -56,9 +56,9 @@ class Recording(Memory):
 
 
 def worker(url: str, mode: str, index: int, count: int, lease: float, model: str, embedder: str) -> None:
-    import server.memory
+    import server.pipeline.memory
 
-    server.memory.CLAIM_LEASE_SECONDS = lease
+    server.pipeline.memory.CLAIM_LEASE_SECONDS = lease
     settings = Settings(model=model, embedder=embedder, threads=1)
     store = SeedStore.open(url)
     cerebellum = load_cerebellum(Path(model), settings)

@@ -2,7 +2,7 @@
 
 An MCP client starts `cerebellum-mcp` (or `python -m server`) and probes it at once. Before the CLI
 and the SDK are imported (seconds on a busy machine), a launch that will relay to the shared
-service starts server/front.py, which answers the handshake from the standard library. Only the
+service starts server/transport/front.py, which answers the handshake from the standard library. Only the
 standard library is imported here, and only the argument shape decides: the launch relays when it
 has no command but `serve` (without `--http` or `--service`), no `--standalone` (flag or
 CEREBELLUM_STANDALONE) and no `--help`/`--version`, on a system with the shared service.
@@ -48,7 +48,7 @@ def command_of(argv: Sequence[str]) -> tuple[str | None, set[str]]:
 
 def relays(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
     """Whether this launch serves stdio by relaying to the shared service (the default launch)."""
-    if sys.platform == "win32":  # no shared service there (server/service.py SHARED_SERVICE)
+    if sys.platform == "win32":  # no shared service there (server/transport/service.py SHARED_SERVICE)
         return False
     command, flags = command_of(argv)
     if command not in (None, "serve") or flags & NOT_RELAYED:
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if relays(args, os.environ):
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        from server.front import start_front
+        from server.transport.front import start_front
 
         front = start_front()
         # The relay's imports take a core for a second or more: started while the client is still setting up
@@ -70,6 +70,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         # They wait until a request needs the relay, or the client has been quiet for a moment.
         if not front.wait_for_work(RELAY_AFTER_QUIET_SECONDS):
             os._exit(0)  # the client left, and nothing it sent waits for an answer
-    from server.cli import main as cli_main
+    from server.cli.main import main as cli_main
 
     cli_main(args)

@@ -20,7 +20,7 @@ DEFAULT_MODEL = "doncxy/BIJA-cerebellum-Qwen3-1.7B-v1:Qwen3-1.7B-BIJA-cerebellum
 DEFAULT_EMBEDDER = "Qwen/Qwen3-Embedding-0.6B-GGUF:Qwen3-Embedding-0.6B-Q8_0.gguf"
 DEFAULT_SCOPE = "default"
 MAX_QUERY_CHARS = 2_000
-"""The longest query recall takes (server/arguments.py checks it); a hook searches with a prompt's start."""
+"""The longest query recall takes (server/protocol/arguments.py checks it); a hook searches with a prompt's start."""
 SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 
@@ -284,7 +284,7 @@ class Settings(BaseSettings):
     def _usable_bank(cls, value: Path | None) -> Path | None:
         if value is None:
             return None
-        from server.calibration import CalibrationError, load_bank
+        from server.models.calibration import CalibrationError, load_bank
 
         value = value.expanduser()
         try:

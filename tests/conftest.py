@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from seeds import SeedStore
-from server.cerebellum import Cerebellum
-from server.embedder import Embedder
-from server.memory import Memory
+from server.models.cerebellum import Cerebellum
+from server.models.embedder import Embedder
+from server.pipeline.memory import Memory
 from server.settings import Settings
 
 # For every test and every process a test starts (those that set their own environment add these):

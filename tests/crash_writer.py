@@ -12,7 +12,7 @@ from pathlib import Path
 from fakes import HashEmbedder, ScriptedBrain  # found beside this script: python puts its folder on the path
 
 from seeds import SeedStore
-from server.memory import Memory
+from server.pipeline.memory import Memory
 
 
 def note(round_number: int, index: int) -> str:

@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from server.cerebellum import ArbitrateVerdict, IntentLabel, MemorizeVerdict, UnparsableAnswer
-from server.prompts import Candidate
+from server.models.cerebellum import ArbitrateVerdict, IntentLabel, MemorizeVerdict, UnparsableAnswer
+from server.models.prompts import Candidate
 
 
 @dataclass

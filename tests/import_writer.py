@@ -15,7 +15,7 @@ from fakes import HashBrain, HashEmbedder  # found beside this script: python pu
 from seeds import SeedStore
 from server.importers.pipeline import ImportOptions, import_items
 from server.importers.sources import read_source
-from server.memory import Memory
+from server.pipeline.memory import Memory
 
 
 def main() -> None:

@@ -14,10 +14,10 @@ import time
 
 from fakes import HashEmbedder, ScriptedBrain  # found beside this script: python puts its folder on the path
 
-import server.memory
+import server.pipeline.memory
 from seeds import SeedStore
-from server.cerebellum import MemorizeVerdict
-from server.memory import Memory
+from server.models.cerebellum import MemorizeVerdict
+from server.pipeline.memory import Memory
 
 
 def text(worker: int, index: int) -> str:
@@ -44,7 +44,7 @@ class HangingBrain(ScriptedBrain):
 
 def main() -> None:
     url, mode, worker, count, lease = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-    server.memory.CLAIM_LEASE_SECONDS = lease
+    server.pipeline.memory.CLAIM_LEASE_SECONDS = lease
     store = SeedStore.open(url)
     if mode == "hang":
         memory = Memory(store, HangingBrain(), HashEmbedder(), candidate_similarity=0.0)

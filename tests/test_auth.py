@@ -28,14 +28,14 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client  # pyright: ignore[reportPrivateUsage]
 
 from seeds import SeedStore
-from server.app import create_server
-from server.auth import AuthSetupError, http_auth
-from server.cli import main
-from server.http import MCP_PATH
-from server.memory import Memory, forget_seed
-from server.results import ForgetResult, RecallResult, RememberResult, UndoResult
+from server.cli.main import main
+from server.pipeline.memory import Memory, forget_seed
+from server.pipeline.results import ForgetResult, RecallResult, RememberResult, UndoResult
+from server.protocol.app import create_server
+from server.protocol.auth import AuthSetupError, http_auth
+from server.protocol.tokens import TokenError, TokenFile, TokenFileError
 from server.settings import Settings
-from server.tokens import TokenError, TokenFile, TokenFileError
+from server.transport.http import MCP_PATH
 from tests.conftest import CHILD_ENV
 from tests.test_http import free_port, wait_for_port
 from tests.test_mcp import cerebellum_command, structured

@@ -15,12 +15,12 @@ import pytest
 from pydantic import ValidationError
 
 from seeds import SeedStore
-from server import calibration
-from server.calibration import BankText, CalibrationError, GateCalibration, load_bank, load_or_fit
-from server.cerebellum import Cerebellum
-from server.embedder import Embedder
-from server.memory import Memory, open_memory
-from server.prompts import CATEGORIES, decision_for
+from server.models import calibration
+from server.models.calibration import BankText, CalibrationError, GateCalibration, load_bank, load_or_fit
+from server.models.cerebellum import Cerebellum
+from server.models.embedder import Embedder
+from server.models.prompts import CATEGORIES, decision_for
+from server.pipeline.memory import Memory, open_memory
 from server.settings import Settings
 from tests.fakes import ScriptedBrain
 

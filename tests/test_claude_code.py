@@ -33,8 +33,8 @@ from eval.claude_code import (
     tool_results,
 )
 from eval.clients import processes_marked
-from server.service import ServiceStatus, ensure_service, service_place, service_status, stop_service
 from server.settings import Settings
+from server.transport.service import ServiceStatus, ensure_service, service_place, service_status, stop_service
 from tests.conftest import CHILD_ENV
 from tests.test_mcp import cerebellum_command
 
@@ -123,7 +123,7 @@ def project(tmp_path: Path, smollm2: Path, claude_command: list[str]) -> Iterato
         project = Project(folder, home, env, settings, status, claude_command)
         # The normal state: not the first session since the install. The first one's launch lists the tools
         # through the relay (the SDK imported first: seconds); it keeps the lists, and every later launch
-        # answers them at once (server/front.py). A tool call keeps this one open until the relay is up.
+        # answers them at once (server/transport/front.py). A tool call keeps this one open until the relay is up.
         first = conversation([ToolUse("mcp__cerebellum__recall", {"query": "anything stored?"})], [Text("OK")])
         with MockAnthropic(first) as api:
             project.session("What do you remember?", api, tmp_path / "first.log")

@@ -30,9 +30,9 @@ from eval.claude_code import (
 )
 from eval.clients import processes_marked
 from seeds import SeedStore
-from server import hooks
-from server.service import ensure_service, service_place, service_status
+from server.cli import hooks
 from server.settings import Settings, scope_from_root
+from server.transport.service import ensure_service, service_place, service_status
 from tests.test_service import attached_env
 
 DEPLOY = "Decision: we deploy the shop with make release, never by hand."

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from seeds import SeedStore
-from server.cerebellum import Cerebellum
-from server.cli import main
-from server.embedder import Embedder
-from server.memory import Memory, receive
+from server.cli.main import main
+from server.models.cerebellum import Cerebellum
+from server.models.embedder import Embedder
+from server.pipeline.memory import Memory, receive
 from server.settings import scope_from_root
 from tests.conftest import CHILD_ENV
 
@@ -570,7 +570,7 @@ def test_forget_then_undo_brings_the_memory_back_as_it_was(
 def calibrating(env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The calibrated gate on, over part of the shipped bank (both sides, so SmolLM2 fits it in seconds);
     returns the cache folder."""
-    from server import calibration
+    from server.models import calibration
 
     rows = [json.loads(line) for line in calibration.BANK_FILE.read_text(encoding="utf-8").splitlines()]
     small = [r for r in rows if r["decision"] == "SAVE"][:6] + [r for r in rows if r["decision"] == "SKIP"][:6]

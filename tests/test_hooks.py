@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from seeds import SeedStore
-from server import hooks
-from server.memory import Memory
+from server.cli import hooks
+from server.pipeline.memory import Memory
 from server.settings import Settings
 from tests.conftest import CHILD_ENV
 from tests.fakes import HashEmbedder, ScriptedBrain
@@ -271,7 +271,7 @@ def test_config_writes_both_hooks_into_settings_json(tmp_path: Path) -> None:
 
 
 def test_the_lean_client_reads_both_answer_shapes_and_does_without_a_service(tmp_path: Path) -> None:
-    from server import lean_client
+    from server.transport import lean_client
 
     answer = b'{"jsonrpc": "2.0", "id": 1, "result": {"structuredContent": {"hits": []}}}'
     assert lean_client._rpc_result("application/json", answer) == json.loads(answer)

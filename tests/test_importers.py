@@ -22,14 +22,14 @@ from fakes import HashBrain, HashEmbedder, ScriptedBrain
 
 from eval.peers import notes
 from seeds import SeedStore
-from server.cerebellum import Cerebellum
-from server.embedder import Embedder
 from server.importers.pipeline import ImportOptions, ImportSummary, import_items
 from server.importers.records import ImportItem, SourceError
 from server.importers.sources import read_source
-from server.memory import Memory
+from server.models.cerebellum import Cerebellum
+from server.models.embedder import Embedder
+from server.pipeline.memory import Memory
+from server.pipeline.transfer import export_lines
 from server.settings import scope_from_root
-from server.transfer import export_lines
 from tests.conftest import CHILD_ENV
 from tests.test_cli import fails, run
 

@@ -10,13 +10,13 @@ import pytest
 from mcp import Client
 
 from seeds import SeedStore
-from server import intent as intents
-from server.app import create_server
-from server.cerebellum import Cerebellum
-from server.embedder import Embedder
-from server.intent import RouteResult
-from server.memory import Memory, SecretInText
-from server.prompts import INTENT_SYSTEM
+from server.models.cerebellum import Cerebellum
+from server.models.embedder import Embedder
+from server.models.prompts import INTENT_SYSTEM
+from server.pipeline import route as intents
+from server.pipeline.memory import Memory, SecretInText
+from server.pipeline.route import RouteResult
+from server.protocol.app import create_server
 from server.settings import Settings
 from tests.fakes import HashEmbedder, ScriptedBrain
 from tests.test_eval import run_eval
@@ -130,7 +130,7 @@ def test_an_open_message_goes_to_the_model_and_without_one_is_read_as_a_recall()
 
 
 def test_the_message_form_bounds_what_the_model_may_say() -> None:
-    from server.cerebellum import IntentLabel
+    from server.models.cerebellum import IntentLabel
 
     # One question states nothing to keep: a model reading a question about a value as the fact asks.
     as_fact = IntentLabel("REMEMBER", {"RECALL": 0.2, "REMEMBER": 0.8, "BOTH": 0.0, "NONE": 0.0}, 1.0, "fact")
@@ -152,8 +152,8 @@ def test_the_message_form_bounds_what_the_model_may_say() -> None:
 
 def label_of(kinds: dict[str, float]) -> Any:
     """An IntentLabel as the cerebellum makes it, from each kind's share."""
-    from server.cerebellum import IntentLabel
-    from server.prompts import INTENT_OF_KIND, intent_shares
+    from server.models.cerebellum import IntentLabel
+    from server.models.prompts import INTENT_OF_KIND, intent_shares
 
     kind = max(kinds, key=lambda name: kinds[name])
     return IntentLabel(INTENT_OF_KIND[kind], intent_shares(kinds), 1.0, kind, kinds)
@@ -188,7 +188,7 @@ class FixedLabel:
 
 
 def test_the_recall_side_wins_when_it_holds_the_floor() -> None:
-    from server.cerebellum import IntentLabel
+    from server.models.cerebellum import IntentLabel
 
     leaning = IntentLabel("NONE", {"RECALL": 0.35, "REMEMBER": 0.0, "BOTH": 0.2, "NONE": 0.45}, 1.0, "edit")
     assert intents.from_model(leaning).intent == "RECALL"

@@ -1,4 +1,4 @@
-"""The stdio launch as Claude Code meets it: the handshake answered at once by the front (server/front.py),
+"""The stdio launch as Claude Code meets it: the handshake answered at once by the front (server/transport/front.py),
 in both protocol eras, the lists from the relay's earlier answers, and a quiet, prompt end.
 
 The front's answers are compared with the relay's own (the SDK's) for every protocol version; the
@@ -22,8 +22,11 @@ import mcp_types as types
 import pytest
 from mcp.shared.message import SessionMessage
 
-from server.cli import build_parser
-from server.front import (
+from server.cli.main import build_parser
+from server.launch import BOOLEAN_FLAGS, command_of, relays
+from server.protocol.instructions import INSTRUCTIONS
+from server.settings import Settings
+from server.transport.front import (
     HANDSHAKE_VERSIONS,
     MODERN_VERSIONS,
     Front,
@@ -31,11 +34,8 @@ from server.front import (
     handshake_result,
     installed_versions,
 )
-from server.instructions import INSTRUCTIONS
-from server.launch import BOOLEAN_FLAGS, command_of, relays
-from server.relay import create_relay
-from server.service import package_version
-from server.settings import Settings
+from server.transport.relay import create_relay
+from server.transport.service import package_version
 from tests.test_mcp import cerebellum_command
 from tests.test_service import attached_env, service_dir  # noqa: F401 - the fixture
 
@@ -154,6 +154,10 @@ def test_kept_lists_are_not_served_after_the_server_code_or_the_sdk_changes(tmp_
     assert fingerprint({**versions, "mcp": "2.4.0"}, code) != before
     (code / "tools.py").write_text("TOOLS = 22\n")  # a tool's description edited in place
     assert fingerprint(versions, code) != before
+    edited = fingerprint(versions, code)
+    (code / "protocol").mkdir()
+    (code / "protocol" / "tools.py").write_text("TOOLS = 3\n")  # a module in one of the server's packages
+    assert fingerprint(versions, code) != edited
 
 
 def test_the_launch_reads_the_command_as_the_parser_does() -> None:

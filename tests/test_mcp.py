@@ -16,9 +16,9 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from seeds import SeedStore, connect
-from server.app import create_server
-from server.memory import Memory, open_memory
-from server.results import RecallResult, ReconcileResult, RememberResult
+from server.pipeline.memory import Memory, open_memory
+from server.pipeline.results import RecallResult, ReconcileResult, RememberResult
+from server.protocol.app import create_server
 from server.settings import Settings
 from tests.conftest import CHILD_ENV
 

@@ -17,10 +17,10 @@ from fakes import HashEmbedder, ScriptedBrain
 from mcp import Client, types
 
 from seeds import SeedStore
-from server.app import create_server
-from server.memory import Memory
-from server.results import ForgetResult, RecallResult, RememberResult, UndoResult
-from server.roots import scope_from_root
+from server.pipeline.memory import Memory
+from server.pipeline.results import ForgetResult, RecallResult, RememberResult, UndoResult
+from server.protocol.app import create_server
+from server.protocol.roots import scope_from_root
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -218,7 +218,7 @@ async def test_redact_mode_through_the_tool(tmp_path: Path) -> None:
 
 
 def test_the_secrets_mode_is_a_flag_and_a_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from server.cli import build_parser, settings_from_args
+    from server.cli.main import build_parser, settings_from_args
 
     assert "CEREBELLUM_SECRETS" in build_parser().format_help()
     assert settings_from_args(build_parser().parse_args([])).secrets == "refuse"

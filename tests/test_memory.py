@@ -15,10 +15,10 @@ from typing import get_args
 import pytest
 
 from seeds import SeedStore
-from server.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
-from server.embedder import Embedder
-from server.memory import Memory, RememberStatus
-from server.prompts import CATEGORIES, Candidate
+from server.models.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
+from server.models.embedder import Embedder
+from server.models.prompts import CATEGORIES, Candidate
+from server.pipeline.memory import Memory, RememberStatus
 from tests.fakes import ScriptedBrain
 
 TEXTS = [
@@ -308,7 +308,7 @@ def test_seeds_in_the_other_script_reach_the_arbiter_when_the_embedder_cannot_ma
 def test_no_secret_from_the_corpus_reaches_the_database_file(store: SeedStore, embedder: Embedder) -> None:
     import json
 
-    from server.memory import SecretInText
+    from server.pipeline.memory import SecretInText
 
     memory, brain = scripted(store, embedder)
     corpus = Path(__file__).parent / "data" / "secrets.jsonl"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.modelfiles import HubFile, ModelUnavailable, parse_spec, resolve_model
+from server.models.files import HubFile, ModelUnavailable, parse_spec, resolve_model
 
 REPO, FILE = "doncxy/BIJA-cerebellum-Qwen3-1.7B-v1", "Qwen3-1.7B-BIJA-cerebellum-Q8_0.gguf"
 

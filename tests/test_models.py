@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from server.cerebellum import Cerebellum, MemorizeVerdict, UnparsableAnswer, parse_json_answer
-from server.embedder import Embedder, family_for
-from server.prompts import CATEGORIES, Candidate
+from server.models.cerebellum import Cerebellum, MemorizeVerdict, UnparsableAnswer, parse_json_answer
+from server.models.embedder import Embedder, family_for
+from server.models.prompts import CATEGORIES, Candidate
 
 
 def test_embeddings_are_unit_vectors_of_the_models_width(embedder: Embedder) -> None:

@@ -18,7 +18,7 @@ from fakes import HashEmbedder, ScriptedBrain
 from pg_worker import text
 
 from seeds import EmbedderMismatch, SeedStore, StoreError, StoreUnavailable
-from server.memory import Memory
+from server.pipeline.memory import Memory
 from server.settings import Settings
 
 WORKER = Path(__file__).parent / "pg_worker.py"
@@ -108,7 +108,7 @@ def test_a_store_bound_to_another_embedder_is_refused_unchanged(postgres_url: st
 def test_migrate_copies_a_whole_store_both_ways_and_refuses_a_full_target(
     tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from server.cli import main
+    from server.cli.main import main
 
     source = SeedStore.open(tmp_path / "seeds.db")
     source.bind_embedder("e.gguf", 4)
@@ -150,7 +150,7 @@ def test_migrate_copies_a_whole_store_both_ways_and_refuses_a_full_target(
 def test_migrate_force_replaces_what_the_target_held_and_a_failed_copy_keeps_it(
     tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from server.cli import main
+    from server.cli.main import main
 
     source = SeedStore.open(tmp_path / "seeds.db")
     source.bind_embedder("e.gguf", 4)

@@ -25,8 +25,8 @@ from mcp import Client
 from pydantic import BaseModel
 
 from seeds import SeedStore, connect
-from server.app import create_server
-from server.memory import ForgetResult, Memory, RecallResult, ReconcileResult, RememberResult, UndoResult
+from server.pipeline.memory import ForgetResult, Memory, RecallResult, ReconcileResult, RememberResult, UndoResult
+from server.protocol.app import create_server
 from server.settings import Settings
 
 RESULTS: dict[str, type[BaseModel]] = {

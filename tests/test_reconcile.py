@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from seeds import SeedStore
-from server.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
-from server.embedder import Embedder
-from server.memory import RECONCILE_CURSOR_KEY, Memory
-from server.prompts import Candidate
+from server.models.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
+from server.models.embedder import Embedder
+from server.models.prompts import Candidate
+from server.pipeline.memory import RECONCILE_CURSOR_KEY, Memory
 
 
 @dataclass

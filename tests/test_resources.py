@@ -14,12 +14,12 @@ import pytest
 from mcp import Client
 
 from seeds import SeedStore
-from server.app import create_server
-from server.cerebellum import ArbitrateVerdict, MemorizeVerdict
-from server.embedder import Embedder
-from server.memory import Memory, open_memory
-from server.prompts import Candidate
-from server.results import ReconcileResult, RememberResult, seed_uri
+from server.models.cerebellum import ArbitrateVerdict, MemorizeVerdict
+from server.models.embedder import Embedder
+from server.models.prompts import Candidate
+from server.pipeline.memory import Memory, open_memory
+from server.pipeline.results import ReconcileResult, RememberResult, seed_uri
+from server.protocol.app import create_server
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -14,9 +14,9 @@ import pytest
 from fakes import HashEmbedder, ScriptedBrain
 
 from seeds import OperationNotFound, SeedNotFound, SeedStore, UndoRefused
-from server import secrets
-from server.embedder import Embedder
-from server.memory import Memory, SecretInText
+from server.models.embedder import Embedder
+from server.pipeline.memory import Memory, SecretInText
+from server.rules import secrets
 
 
 def scripted(store: SeedStore, embedder: object, **script: object) -> tuple[Memory, ScriptedBrain]:

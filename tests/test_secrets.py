@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from server.secrets import Finding, describe, find_secrets, redact
+from server.rules.secrets import Finding, describe, find_secrets, redact
 
 CORPUS = Path(__file__).parent / "data" / "secrets.jsonl"
 MAX_FALSE_POSITIVE_RATE = 0.02

@@ -23,8 +23,9 @@ from mcp.client.stdio import StdioServerParameters
 from mcp_types import ListRootsResult, Root
 
 from eval.clients import processes_marked
-from server.results import RecallResult, RememberResult
-from server.service import (
+from server.pipeline.results import RecallResult, RememberResult
+from server.settings import Settings, scope_from_root
+from server.transport.service import (
     ServicePlace,
     ServiceStatus,
     ensure_service,
@@ -33,7 +34,6 @@ from server.service import (
     service_status,
     stop_service,
 )
-from server.settings import Settings, scope_from_root
 from tests.conftest import CHILD_ENV
 from tests.test_mcp import cerebellum_command, structured
 
@@ -240,8 +240,8 @@ def test_the_prompt_hook_answers_from_a_warm_service_and_stores_nothing(
 ) -> None:
     import json
 
-    from server import hooks
-    from server.service import call_service
+    from server.cli import hooks
+    from server.transport.service import call_service
 
     project = tmp_path / "shop-api"
     project.mkdir()
@@ -296,7 +296,7 @@ def test_the_session_end_hook_hands_the_turns_to_the_service_and_loads_no_model(
     import json
 
     from seeds import SeedStore
-    from server import hooks
+    from server.cli import hooks
     from tests.test_hooks import GITHUB_TOKEN, SESSION, session_payload, transcript
 
     project = tmp_path / "proj"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from seeds import SeedStore
-from server import signals
-from server.embedder import Embedder
-from server.memory import Memory
-from server.signals import classify
+from server.models.embedder import Embedder
+from server.pipeline.memory import Memory
+from server.rules import signals
+from server.rules.signals import classify
 
 SKIPPED = {
     "commit-log": [

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from server import prompts
-from server.cerebellum import Cerebellum, answer_start
+from server.models import prompts
+from server.models.cerebellum import Cerebellum, answer_start
 from tests.ggufcopy import copy_with_metadata
 
 QWEN3_TEMPLATE = (Path(__file__).parent / "data" / "qwen3_chat_template.jinja").read_text(encoding="utf-8")

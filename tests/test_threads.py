@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from server import threads
-from server.cerebellum import Cerebellum
+from server.models import threads
+from server.models.cerebellum import Cerebellum
 from server.settings import Settings
 
 BURN = "import time\nend = time.time() + 60\nwhile time.time() < end:\n    pass\n"

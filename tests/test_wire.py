@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from seeds import SeedStore
-from server.wire import INVALID_TEXT, repair_line
+from server.transport.wire import INVALID_TEXT, repair_line
 from tests.conftest import CHILD_ENV
 from tests.test_mcp import cerebellum_command
 

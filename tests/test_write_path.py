@@ -20,12 +20,12 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from seeds import AlreadySettled, SeedStore, connect
-from server.app import create_server
-from server.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
-from server.embedder import Embedder
-from server.memory import DecisionFailed, Memory, keyword_recall, receive
-from server.prompts import Candidate
-from server.results import RecallResult, RememberResult
+from server.models.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
+from server.models.embedder import Embedder
+from server.models.prompts import Candidate
+from server.pipeline.memory import DecisionFailed, Memory, keyword_recall, receive
+from server.pipeline.results import RecallResult, RememberResult
+from server.protocol.app import create_server
 from server.settings import Settings
 from tests.conftest import CHILD_ENV
 from tests.fakes import ScriptedBrain

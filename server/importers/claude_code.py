@@ -1,5 +1,5 @@
 """Claude Code's transcripts (`~/.claude/projects/<project>/<session>.jsonl`): the user's turns and the
-agent's labelled decisions, read as the session-end hook reads them (server/hooks.py `transcript_turns`).
+agent's labelled decisions, read as the session-end hook reads them (server/cli/hooks.py `transcript_turns`).
 
 Each line carries the session's `cwd` and a `timestamp`: the project folder gives the scope as the MCP
 server and the hooks name it (server/settings.py `scope_from_root`), the timestamp the memory's time. The
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from server.hooks import transcript_turns
+from server.cli.hooks import transcript_turns
 from server.importers.records import ImportItem, SourceError, json_lines, read_text, timestamp
 from server.settings import project_folder, scope_from_root
 

@@ -1,11 +1,11 @@
-"""Our own export (`cerebellum-mcp export`): one seed per line, as server/transfer.py reads and checks it."""
+"""Our own export (`cerebellum-mcp export`): one seed per line, as server/pipeline/transfer.py reads and checks it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from server.importers.records import ImportItem, SourceError, read_text, timestamp
-from server.transfer import ImportRefused, read_records
+from server.pipeline.transfer import ImportRefused, read_records
 
 
 def read(path: Path) -> list[ImportItem]:

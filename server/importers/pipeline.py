@@ -3,7 +3,7 @@
 Read top to bottom, one item at a time, in the source's order:
 
 1. the scope: --scope, else the one the source gives (a project), else the import's default;
-2. secrets are refused or redacted, as `remember` does (server/memory.py `screen_secrets`, the one rule);
+2. secrets are refused or redacted, as `remember` does (server/pipeline/memory.py `screen_secrets`, the one rule);
    texts longer than remember accepts, or empty, are skipped;
 3. exact duplicates (the same text up to case, spacing and final punctuation) are dropped: of an earlier
    item of the source, or of a seed already stored in the scope;
@@ -37,9 +37,9 @@ from pydantic import BaseModel, Field
 
 from seeds import ScoredSeed, Seed, text_hash, utc_now
 from seeds.core import new_operation_id
-from server import intent as intents
 from server.importers.records import ImportItem
-from server.memory import Memory, SecretInText, SecretsMode, same_subject_possible, screen_secrets
+from server.pipeline import route as intents
+from server.pipeline.memory import Memory, SecretInText, SecretsMode, same_subject_possible, screen_secrets
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The command line: commands, the Claude Code hooks, token commands."""

@@ -1,0 +1,1 @@
+"""The memory pipeline: the write path, the Decider, recall, reconcile, forget and undo, results."""

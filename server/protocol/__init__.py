@@ -1,0 +1,1 @@
+"""The MCP layer: the server, its tools, resources, arguments, roots, access and tokens."""

@@ -1,0 +1,1 @@
+"""Text rules: pure functions over text (secrets, signals, intent forms, scopes). No models, no store."""

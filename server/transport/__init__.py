@@ -1,0 +1,1 @@
+"""How clients reach the server: stdio wire, the stdio front, relay, shared service, HTTP."""

@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from server.rules import scopes
+from server.rules.limits import MAX_TEXT_CHARS
+from server.rules.scopes import DEFAULT_SCOPE, scope_from_root
+
 APP_NAME = "cerebellum-mcp"
 DEFAULT_MODEL = "doncxy/BIJA-cerebellum-Qwen3-1.7B-v1:Qwen3-1.7B-BIJA-cerebellum-Q8_0.gguf"
 DEFAULT_EMBEDDER = "Qwen/Qwen3-Embedding-0.6B-GGUF:Qwen3-Embedding-0.6B-Q8_0.gguf"
-DEFAULT_SCOPE = "default"
-MAX_QUERY_CHARS = 2_000
-"""The longest query recall takes (server/protocol/arguments.py checks it); a hook searches with a prompt's start."""
-SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
-
-
-def scope_from_root(uri: str) -> str:
-    """A stable, readable scope for a client root: the folder's name and a short hash of its full path.
-
-    file:///home/me/src/shop-api becomes `shop-api-1a2b3c4d`; two folders of the same name in
-    different places stay apart, and the same folder always gets the same scope.
-    """
-    parsed = urlparse(uri)
-    path = unquote(parsed.path) if parsed.scheme == "file" else uri
-    path = path.rstrip("/") or "/"
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePosixPath(path).name).strip("-._")[:100] or "project"
-    return f"{name}-{hashlib.sha256(path.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
 ScopeSource = Literal[
@@ -168,7 +154,9 @@ class Settings(BaseSettings):
             "secret replaced by a [REDACTED:kind] placeholder. Either way the secret itself is never stored."
         ),
     ] = "refuse"
-    max_text_chars: Annotated[int, Field(ge=100, description="Longest text remember accepts, in characters.")] = 20_000
+    max_text_chars: Annotated[int, Field(ge=100, description="Longest text remember accepts, in characters.")] = (
+        MAX_TEXT_CHARS
+    )
     arbiter: Annotated[
         Literal["joint", "pairwise"],
         Field(description="joint: one question over all candidates; pairwise: one question per candidate."),
@@ -327,8 +315,4 @@ class Settings(BaseSettings):
     @field_validator("scope")
     @classmethod
     def _valid_scope(cls, value: str) -> str:
-        if not SCOPE_PATTERN.match(value):
-            raise ValueError(
-                "a scope is 1-128 characters: letters, digits and . _ : / - (starting with a letter or digit)"
-            )
-        return value
+        return scopes.check_name(value)

@@ -31,7 +31,8 @@ from eval.claude_code import (
 from eval.clients import processes_marked
 from seeds import SeedStore
 from server.cli import hooks
-from server.settings import Settings, scope_from_root
+from server.rules.scopes import scope_from_root
+from server.settings import Settings
 from server.transport.service import ensure_service, service_place, service_status
 from tests.test_service import attached_env
 

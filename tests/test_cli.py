@@ -23,7 +23,7 @@ from server.cli.main import main
 from server.models.cerebellum import Cerebellum
 from server.models.embedder import Embedder
 from server.pipeline.memory import Memory, receive
-from server.settings import scope_from_root
+from server.rules.scopes import scope_from_root
 from tests.conftest import CHILD_ENV
 
 

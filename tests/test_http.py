@@ -17,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from seeds import SeedStore
 from server.pipeline.results import RecallResult, RememberResult
-from server.settings import scope_from_root
+from server.rules.scopes import scope_from_root
 from server.transport.http import AddressError, parse_address
 from tests.conftest import CHILD_ENV
 from tests.test_mcp import TOOLS, cerebellum_command, structured

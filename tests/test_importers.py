@@ -29,7 +29,7 @@ from server.models.cerebellum import Cerebellum
 from server.models.embedder import Embedder
 from server.pipeline.memory import Memory
 from server.pipeline.transfer import export_lines
-from server.settings import scope_from_root
+from server.rules.scopes import scope_from_root
 from tests.conftest import CHILD_ENV
 from tests.test_cli import fails, run
 

@@ -20,7 +20,7 @@ from seeds import SeedStore
 from server.pipeline.memory import Memory
 from server.pipeline.results import ForgetResult, RecallResult, RememberResult, UndoResult
 from server.protocol.app import create_server
-from server.protocol.roots import scope_from_root
+from server.rules.scopes import scope_from_root
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -193,7 +193,7 @@ async def test_a_client_whose_roots_fail_is_asked_once_and_gets_the_default_scop
 
 
 def test_scope_names_from_roots_are_readable_stable_and_valid() -> None:
-    from server.settings import SCOPE_PATTERN
+    from server.rules.scopes import SCOPE_PATTERN
 
     name = scope_from_root("file:///home/me/src/shop-api")
     assert name.startswith("shop-api-") and len(name) == len("shop-api-") + 8

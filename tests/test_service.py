@@ -24,7 +24,8 @@ from mcp_types import ListRootsResult, Root
 
 from eval.clients import processes_marked
 from server.pipeline.results import RecallResult, RememberResult
-from server.settings import Settings, scope_from_root
+from server.rules.scopes import scope_from_root
+from server.settings import Settings
 from server.transport.service import (
     ServicePlace,
     ServiceStatus,

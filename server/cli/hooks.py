@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from server.rules import intent as intent_rules
 from server.rules import secrets, signals
-from server.settings import MAX_QUERY_CHARS, ScopeChoice, Settings, project_folder, project_scope
+from server.rules.limits import MAX_QUERY_CHARS
+from server.settings import ScopeChoice, Settings, project_folder, project_scope
 from server.transport import lean_client
 
 if TYPE_CHECKING:

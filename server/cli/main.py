@@ -633,7 +633,7 @@ def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
     from rich.table import Table
 
     from server.pipeline.memory import SecretInText
-    from server.protocol.arguments import MAX_RECALL_K
+    from server.rules.limits import MAX_RECALL_K
 
     if not 1 <= args.k <= MAX_RECALL_K:
         raise CliError(f"-k must be between 1 and {MAX_RECALL_K}; got {args.k}.")

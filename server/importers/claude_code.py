@@ -13,7 +13,8 @@ from pathlib import Path
 
 from server.cli.hooks import transcript_turns
 from server.importers.records import ImportItem, SourceError, json_lines, read_text, timestamp
-from server.settings import project_folder, scope_from_root
+from server.rules.scopes import scope_from_root
+from server.settings import project_folder
 
 SOURCE = "import:claude-code"
 

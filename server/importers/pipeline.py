@@ -40,6 +40,7 @@ from seeds.core import new_operation_id
 from server.importers.records import ImportItem
 from server.pipeline import route as intents
 from server.pipeline.memory import Memory, SecretInText, SecretsMode, same_subject_possible, screen_secrets
+from server.rules.limits import MAX_TEXT_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class ImportOptions:
     """Ask the gate about curated items too (raw ones always are)."""
     dry_run: bool = False
     secrets_mode: SecretsMode = "refuse"
-    max_text_chars: int = 20_000
+    max_text_chars: int = MAX_TEXT_CHARS
     batch_size: int = BATCH_SIZE
 
 

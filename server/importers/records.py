@@ -13,7 +13,7 @@ from typing import Annotated, Any, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from seeds.records import utc_iso
-from server.settings import SCOPE_PATTERN
+from server.rules import scopes
 
 
 class SourceError(ValueError):
@@ -74,8 +74,7 @@ def timestamp(value: object) -> str | None:
 
 def scope_name(name: str) -> str | None:
     """A source's project name as a scope (letters, digits and . _ : / -), or None if nothing is left."""
-    cleaned = re.sub(r"[^A-Za-z0-9._:/-]+", "-", name.strip()).strip("-._:/")[:128]
-    return cleaned if cleaned and SCOPE_PATTERN.match(cleaned) else None
+    return scopes.name_from(name)
 
 
 def tag_list(value: object) -> tuple[str, ...]:

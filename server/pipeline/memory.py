@@ -49,6 +49,7 @@ from server.pipeline.results import RememberStatus as RememberStatus
 from server.pipeline.results import queued as queued
 from server.pipeline.results import seed_uri as seed_uri
 from server.rules import secrets, signals
+from server.rules.scopes import ALL_SCOPES, ScopeSelection, scope_filter, scope_label
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -204,25 +205,6 @@ def screen_secrets(text: str, what: str, mode: SecretsMode) -> tuple[str, list[s
         return text, []
     findings = secrets.find_secrets(text)
     return (secrets.redact(text, findings), sorted({f.kind for f in findings})) if findings else (text, [])
-
-
-ALL_SCOPES = "*"
-ScopeSelection = str | Sequence[str]
-"""One scope, several, or "*" for every scope."""
-
-
-def scope_filter(scope: ScopeSelection) -> list[str] | None:
-    """The scope names a selection stands for; None for every scope."""
-    if isinstance(scope, str):
-        return None if scope == ALL_SCOPES else [scope]
-    names = list(dict.fromkeys(scope))
-    return None if ALL_SCOPES in names else names
-
-
-def scope_label(scope: ScopeSelection) -> str:
-    """How a result names the scopes searched: the name, "*", or the names joined by commas."""
-    names = scope_filter(scope)
-    return ALL_SCOPES if names is None else ",".join(names)
 
 
 RECONCILE_KIND: dict[str, ReconcileKind] = {"NONE": "merge-duplicate", "UPDATE": "update", "DELETE": "delete"}

@@ -20,9 +20,10 @@ from pydantic import BaseModel, Field
 
 from server.models.cerebellum import CerebellumError, IntentLabel
 from server.models.prompts import INTENT_OF_KIND, intent_shares
-from server.pipeline.memory import Memory, RecallResult, RememberResult, ScopeSelection, screen_secrets
+from server.pipeline.memory import Memory, RecallResult, RememberResult, screen_secrets
 from server.rules.intent import INTENTS as INTENTS  # re-exported: the labels, for callers of this module
 from server.rules.intent import Intent, Shape, rule, shape
+from server.rules.scopes import ScopeSelection
 
 logger = logging.getLogger(__name__)
 

@@ -19,12 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from seeds import Seed, SeedStore, text_hash
 from server.pipeline.memory import Embeds
 from server.pipeline.results import RememberResult
-from server.rules import secrets
-from server.settings import SCOPE_PATTERN
-
-MAX_TEXT_CHARS = 20_000
-MAX_TAGS = 20
-MAX_TAG_CHARS = 64
+from server.rules import limits, scopes, secrets
+from server.rules.limits import MAX_TEXT_CHARS
 
 
 class ImportRefused(ValueError):
@@ -53,19 +49,12 @@ class SeedRecord(BaseModel):
     @field_validator("scope")
     @classmethod
     def _scope(cls, value: str) -> str:
-        if not SCOPE_PATTERN.match(value):
-            raise ValueError("a scope is 1-128 letters, digits and . _ : / - (starting with a letter or digit)")
-        return value
+        return scopes.check_name(value)
 
     @field_validator("text")
     @classmethod
     def _text(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the text is empty")
-        if len(value) > MAX_TEXT_CHARS:
-            raise ValueError(f"the text is {len(value)} characters, over the limit of {MAX_TEXT_CHARS}")
-        if "\x00" in value:
-            raise ValueError("the text contains a NUL character")
+        limits.check_text(value, "text", MAX_TEXT_CHARS)
         found = secrets.find_secrets(value)
         if found:
             raise ValueError(f"the text contains {secrets.describe(found)}; remove it or use a placeholder")
@@ -74,12 +63,7 @@ class SeedRecord(BaseModel):
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
-        if len(value) > MAX_TAGS:
-            raise ValueError(f"{len(value)} tags, at most {MAX_TAGS}")
-        for tag in value:
-            if not tag.strip() or len(tag) > MAX_TAG_CHARS or any(ord(c) < 32 for c in tag):
-                raise ValueError(f"invalid tag {tag[:80]!r}: 1-{MAX_TAG_CHARS} characters on one line")
-        return value
+        return limits.check_tags(value)
 
     @field_validator("created_at", "updated_at")
     @classmethod

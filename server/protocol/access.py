@@ -25,7 +25,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver.exceptions import ToolError
 
 from seeds import SeedStore
-from server.pipeline.memory import ALL_SCOPES, ScopeSelection, scope_filter
+from server.rules.scopes import ALL_SCOPES, ScopeSelection, scope_filter
 
 TOKEN_HINT = "`cerebellum-mcp token add NAME --scopes ...` on the server makes a token with other scopes"
 

@@ -15,13 +15,10 @@ from server.pipeline.memory import open_memory
 from server.protocol import resources, tools
 from server.protocol.instructions import INSTRUCTIONS
 from server.protocol.lifespan import AppContext, lifespan_for
-from server.protocol.roots import scope_from_root
 from server.settings import Settings
 
 if TYPE_CHECKING:
     from server.protocol.auth import HttpAuth
-
-__all__ = ["INSTRUCTIONS", "AppContext", "create_server", "scope_from_root"]
 
 
 async def mark_handshake(ctx: Any, call_next: Any) -> Any:

@@ -15,7 +15,7 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from server.pipeline.results import RecentSeeds, SeedView
 from server.protocol import access
 from server.protocol.lifespan import AppContext
-from server.settings import SCOPE_PATTERN
+from server.rules import scopes
 
 RECENT_SEEDS = 20
 
@@ -41,8 +41,10 @@ for the latest."""
 
 
 def _read_scope(scope: str) -> str:
-    if not SCOPE_PATTERN.match(scope):
-        raise ResourceError(f"Invalid scope {scope!r}: use 1-128 letters, digits or . _ : / -.")
+    try:
+        scopes.check_name(scope)
+    except scopes.ScopeRefused as exc:
+        raise ResourceError(str(exc)) from exc
     try:
         return access.one(scope)  # the caller's token must hold it (server/protocol/access.py)
     except access.ScopeNotHeld as exc:

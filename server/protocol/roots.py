@@ -29,10 +29,7 @@ from server.settings import (
     Settings,
     project_folder,
     project_scope,
-    scope_from_root,
 )
-
-__all__ = ["SCOPE_META", "RootScopes", "folder_of_header", "relay_meta", "relayed_choice", "scope_from_root"]
 
 logger = logging.getLogger(__name__)
 

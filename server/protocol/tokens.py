@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
-from server.pipeline.memory import ALL_SCOPES
-from server.settings import SCOPE_PATTERN
+from server.rules import scopes
+from server.rules.scopes import ALL_SCOPES
 
 logger = logging.getLogger(__name__)
 
@@ -73,27 +73,10 @@ def token_hash(token: str) -> str:
 
 def parse_scopes(value: str | Sequence[str]) -> tuple[str, ...]:
     """`a,b` (or a list of names) into the scope names a token holds; `*` alone for every scope."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    names = [item.strip() for item in items]
-    if not names or any(not name for name in names):
-        raise TokenError(
-            f"--scopes {','.join(items)!r} has an empty name: give scope names separated by commas "
-            f"(for example shop-api,notes), or '{ALL_SCOPES}' for every scope."
-        )
-    if ALL_SCOPES in names:
-        if len(names) > 1:
-            raise TokenError(f"'{ALL_SCOPES}' already means every scope: give it alone, or only scope names.")
-        return (ALL_SCOPES,)
-    bad = [name for name in names if not SCOPE_PATTERN.match(name)]
-    if bad:
-        raise TokenError(
-            f"Invalid scope {bad[0]!r}: a scope is 1-128 letters, digits or . _ : / - starting with a letter "
-            "or digit (the names the tools take)."
-        )
-    unique = tuple(dict.fromkeys(names))
-    if len(unique) > MAX_TOKEN_SCOPES:
-        raise TokenError(f"{len(unique)} scopes is too many: give at most {MAX_TOKEN_SCOPES}, or '{ALL_SCOPES}'.")
-    return unique
+    try:
+        return scopes.parse_list(value, MAX_TOKEN_SCOPES)
+    except scopes.ScopeRefused as exc:
+        raise TokenError(f"--scopes: {exc}") from exc
 
 
 def _check_name(name: str) -> str:

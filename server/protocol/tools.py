@@ -34,9 +34,9 @@ from server.pipeline.memory import (
 )
 from server.pipeline.results import ForgetResult, RecallResult, ReconcileResult, RememberResult, UndoResult
 from server.protocol import access, arguments
-from server.protocol.arguments import MAX_RECALL_K
 from server.protocol.lifespan import AppContext
 from server.protocol.roots import relayed_choice
+from server.rules.limits import MAX_QUERY_CHARS, MAX_RECALL_K
 from server.settings import ScopeChoice
 
 AppCtx = Context[AppContext, Any]
@@ -290,7 +290,7 @@ async def route(
     verdict = await anyio.to_thread.run_sync(lambda: intents.classify(screened, brain, lock=lock))
     result = intents.RouteResult(intent=verdict.intent, reason=verdict.reason, decided_by=verdict.decided_by)
     if intents.wants_recall(verdict.intent):
-        query = screened[: arguments.MAX_QUERY_CHARS]
+        query = screened[:MAX_QUERY_CHARS]
         if memory is None:
             why = f"keyword search only: {decider.not_ready().split(';')[0]}"
             found = await anyio.to_thread.run_sync(

@@ -13,10 +13,11 @@ from typing import Annotated, Any, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from seeds.records import utc_iso
+from server.errors import ServerError
 from server.rules import scopes
 
 
-class SourceError(ValueError):
+class SourceError(ServerError):
     """The source can't be read as the format it was given as; nothing was imported."""
 
     def __init__(self, path: Path | str, problem: str, *, line: int | None = None, hint: str = "") -> None:

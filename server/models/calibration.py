@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from server.errors import ServerError
 from server.models import prompts
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ _RATE = 0.5
 FORMAT = 1  # of the cached file; a change refits
 
 
-class CalibrationError(Exception):
+class CalibrationError(ServerError):
     """The bank or a cached calibration could not be used."""
 
 

@@ -14,6 +14,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from server.errors import ServerError
 from server.models import prompts
 from server.models.embedder import quiet_stderr
 from server.models.threads import ChooseThreads, fixed
@@ -32,7 +33,7 @@ CHATML_TEMPLATE = (
 MAX_TEXT_TOKENS = 1024
 
 
-class CerebellumError(Exception):
+class CerebellumError(ServerError):
     """The cerebellum could not give a usable answer."""
 
 

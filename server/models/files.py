@@ -7,13 +7,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from server.errors import ServerError
+
 logger = logging.getLogger(__name__)
 
 # owner/name:file.gguf (Hugging Face repo ids are owner/name; the filename may sit in a subfolder).
 _HUB_SPEC = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+):(?P<file>[\w./-]+\.gguf)$")
 
 
-class ModelUnavailable(Exception):
+class ModelUnavailable(ServerError):
     """A model file could not be found or fetched; the message says what was tried and how to fix it."""
 
 

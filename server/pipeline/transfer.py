@@ -17,13 +17,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from seeds import Seed, SeedStore, text_hash
+from server.errors import ServerError
 from server.pipeline.memory import Embeds
 from server.pipeline.results import RememberResult
 from server.rules import limits, scopes, secrets
 from server.rules.limits import MAX_TEXT_CHARS
 
 
-class ImportRefused(ValueError):
+class ImportRefused(ServerError):
     """The file has lines that can't be imported; nothing was stored. `problems` lists them by line."""
 
     def __init__(self, problems: list[str]) -> None:

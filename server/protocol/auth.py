@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 
+from server.errors import ServerError
 from server.protocol.tokens import ADD_HINT, TokenFile, TokenFileError
 from server.settings import Settings
 
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
-class AuthSetupError(ValueError):
+class AuthSetupError(ServerError):
     """serve --http can't start with the auth it needs; the message says what to do."""
 
 

@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
+from server.errors import ServerError
+from server.filelock import exclusive
 from server.rules import scopes
 from server.rules.scopes import ALL_SCOPES
 
@@ -43,11 +45,11 @@ MAX_TOKEN_SCOPES = 50
 ADD_HINT = "cerebellum-mcp token add NAME --scopes SCOPE[,SCOPE...]"
 
 
-class TokenError(ValueError):
+class TokenError(ServerError):
     """A token command that can't be done as asked (a name taken or unknown, a bad scope); nothing changed."""
 
 
-class TokenFileError(Exception):
+class TokenFileError(ServerError):
     """The token file can't be read or written; the message names the file and what to do."""
 
 
@@ -237,7 +239,7 @@ class TokenFile:
             raise TokenFileError(
                 f"The folder of the token file {self.path} can't be made: {exc.strerror or exc}."
             ) from exc
-        with _locked(self.path.with_name(self.path.name + ".lock")):
+        with exclusive(self.path.with_name(self.path.name + ".lock")):
             records = list(self.records())
             yield records
             self._write(records)
@@ -267,19 +269,3 @@ class TokenFile:
             ) from exc
         with self._cache_lock:
             self._cache = None
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Generator[None]:
-    """An exclusive lock on a file beside the token file, so two token commands don't lose each other's change."""
-    if sys.platform == "win32":  # pragma: no cover - no fcntl; token commands are rare and quick
-        yield
-        return
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 
+from server.errors import ServerError
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 1
 A decision in progress is not one of them: it runs in the Decider and is finished before the process exits."""
 
 
-class AddressError(ValueError):
+class AddressError(ServerError):
     """A --http address that can't be served; the message says what to give instead."""
 
 

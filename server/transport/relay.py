@@ -37,6 +37,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
+from server.errors import ServerError
 from server.protocol.instructions import INSTRUCTIONS
 from server.protocol.roots import RootScopes, relay_meta
 from server.settings import Settings, project_folder
@@ -54,7 +55,7 @@ Ctx = ServerRequestContext[Any]
 LOST = (httpx2.TransportError, anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError)
 
 
-class ServiceLost(RuntimeError):
+class ServiceLost(ServerError):
     """The shared service went away and could not be reached again."""
 
 

@@ -30,14 +30,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from server.errors import ServerError
+from server.filelock import exclusive, try_exclusive
 from server.settings import Settings
 
 # The socket's paths (GET status, the MCP endpoint, POST wake: decide what waits in the inbox now), defined
@@ -70,7 +72,7 @@ SHARED_SERVICE = sys.platform != "win32"
 """Where a shared service can run (unix sockets and flock); elsewhere a stdio launch serves alone."""
 
 
-class ServiceError(RuntimeError):
+class ServiceError(ServerError):
     """The shared service could not be started or reached; the message says what to do."""
 
 
@@ -167,18 +169,6 @@ def service_status(place: ServicePlace, timeout: float = 2.0) -> ServiceStatus |
     return status if status.key == place.key else None
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Generator[None]:
-    import fcntl  # POSIX only, as unix sockets are (SHARED_SERVICE says where the service runs)
-
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def service_environment(settings: Settings) -> dict[str, str]:
     """The environment a service is started with: this launch's deciding settings, as CEREBELLUM_* variables."""
     env = dict(os.environ)
@@ -227,7 +217,7 @@ def ensure_service(settings: Settings, timeout: float = START_TIMEOUT_SECONDS) -
     if status is not None:
         return status
     _private_dir(place.directory)
-    with _locked(place.start_lock):
+    with exclusive(place.start_lock):
         status = service_status(place)  # another launch may have started it while we waited for the lock
         if status is not None:
             return status
@@ -345,18 +335,6 @@ class _Running:
     app_context: Any = None
 
 
-def _try_lock(path: Path) -> IO[str] | None:
-    import fcntl
-
-    handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the service
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
-
-
 def run_service(settings: Settings) -> int:
     """The service process: serve MCP on the socket until SIGTERM/SIGINT or idle; 0 when another holds the place.
     The caller ends the process with os._exit afterwards (server/cli/main.py): background work may still run."""
@@ -369,7 +347,7 @@ def run_service(settings: Settings) -> int:
     place = service_place(settings)
     _private_dir(place.directory)
     _private_dir(place.socket.parent)
-    lock = _try_lock(place.lock)
+    lock = try_exclusive(place.lock)
     if lock is None:
         logger.info("another shared service holds %s; leaving it to that one", place.lock)
         return 0

@@ -23,6 +23,7 @@ from seeds import SeedStore
 from server.models.cerebellum import Cerebellum, CerebellumError, Usage
 from server.models.prompts import INTENT_PROMPT_VERSION, Candidate
 from server.pipeline import route as intents
+from server.rules.intent import INTENTS
 
 Mode = Literal["pipeline", "prompt"]
 STATUS_TO_ACTION = {"saved": "ADD", "updated": "UPDATE", "deleted": "DELETE", "duplicate": "NONE", "skipped": "SKIP"}
@@ -56,7 +57,7 @@ def _intent_case(models: Models, case: dict[str, Any], mode: Mode) -> tuple[str 
 def intent_summary(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-label recall (of the cases expecting a label, the share predicted as it) and the confusion
     table (expected -> predicted -> count), over the four intents."""
-    labels = list(intents.INTENTS)
+    labels = list(INTENTS)
     confusion = {expected: dict.fromkeys([*labels, "unparsed"], 0) for expected in labels}
     for outcome in outcomes:
         confusion[outcome["expected"]][outcome["predicted"] or "unparsed"] += 1

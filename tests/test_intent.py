@@ -17,6 +17,7 @@ from server.pipeline import route as intents
 from server.pipeline.memory import Memory, SecretInText
 from server.pipeline.route import RouteResult
 from server.protocol.app import create_server
+from server.rules.intent import INTENTS
 from server.settings import Settings
 from tests.fakes import HashEmbedder, ScriptedBrain
 from tests.test_eval import run_eval
@@ -199,7 +200,7 @@ def test_cerebellum_scores_the_intent_from_a_cached_prompt_head(cerebellum: Cere
     cerebellum.warm_up()
     assert INTENT_SYSTEM in cerebellum._prefixes  # pyright: ignore[reportPrivateUsage]
     label = cerebellum.intent("Which database did we choose for the analytics service?")
-    assert label.intent in intents.INTENTS
+    assert label.intent in INTENTS
     assert abs(sum(label.probabilities.values()) - 1.0) < 1e-6
     assert label.kind
     # Only the message's own tokens were evaluated: the head came from the cache.
@@ -285,7 +286,7 @@ async def test_route_tool_over_mcp_with_smollm2(settings: Settings) -> None:
         assert kept.write.status in ("saved", "duplicate", "updated")  # SmolLM2's arbiter, not the router, says which
         # Whatever the model says about an open message, the answer is one of the four, and usable.
         open_one = routed(await client.call_tool("route", {"message": "The queue is RabbitMQ now, not Kafka."}))
-        assert open_one.intent in intents.INTENTS and open_one.decided_by in ("model", "rule")
+        assert open_one.intent in INTENTS and open_one.decided_by in ("model", "rule")
         refused = await client.call_tool("route", {"message": f"remember: token {GITHUB_TOKEN}"})
         assert refused.is_error and GITHUB_TOKEN not in str(refused.content)
 
@@ -293,4 +294,4 @@ async def test_route_tool_over_mcp_with_smollm2(settings: Settings) -> None:
 def test_real_models_route_a_message(store: SeedStore, cerebellum: Cerebellum, embedder: Embedder) -> None:
     memory = Memory(store, cerebellum, embedder, candidate_similarity=0.0)
     result = intents.route(memory, "Add pagination to the orders endpoint.", "proj")
-    assert result.decided_by == "model" and result.intent in intents.INTENTS
+    assert result.decided_by == "model" and result.intent in INTENTS

@@ -14,15 +14,15 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from server.models.cerebellum import CerebellumError, IntentLabel
 from server.models.prompts import INTENT_OF_KIND, intent_shares
 from server.pipeline.memory import Memory, RecallResult, RememberResult, screen_secrets
-from server.rules.intent import INTENTS as INTENTS  # re-exported: the labels, for callers of this module
 from server.rules.intent import Intent, Shape, rule, shape
+from server.rules.limits import MAX_QUERY_CHARS
 from server.rules.scopes import ScopeSelection
 
 logger = logging.getLogger(__name__)
@@ -32,10 +32,6 @@ DecidedBy = Literal["rule", "model", "fallback"]
 # Missing a recall the message needed costs more than an extra one (a recall only reads): when the model
 # leans elsewhere but gives the recall side (recall + both) at least this share, the recall side wins.
 RECALL_FLOOR = 0.5
-
-
-class ClassifiesIntent(Protocol):
-    def intent(self, text: str) -> IntentLabel: ...
 
 
 # -- classification -----------------------------------------------------------------------------
@@ -168,19 +164,38 @@ class RouteResult(BaseModel):
     ] = None
 
 
+def plan(
+    screened: str,
+    brain: object | None,
+    search: Callable[[str], RecallResult],
+    *,
+    lock: AbstractContextManager[object] | threading.Lock | None = None,
+) -> tuple[IntentVerdict, RecallResult | None]:
+    """The route use case's first half, the same for every caller: classify the (secret-screened) message,
+    then search for it when the intent recalls. The write, if the intent keeps, is the caller's: the tool
+    queues it through the async write path, the synchronous callers through Memory.remember."""
+    verdict = classify(screened, brain, lock=lock)
+    return verdict, search(screened) if wants_recall(verdict.intent) else None
+
+
+def routed(verdict: IntentVerdict, memories: RecallResult | None, write: RememberResult | None) -> RouteResult:
+    return RouteResult(
+        intent=verdict.intent, reason=verdict.reason, decided_by=verdict.decided_by, memories=memories, write=write
+    )
+
+
 def route(
     memory: Memory, text: str, scope: str, *, k: int = 5, recall_scope: ScopeSelection | None = None
 ) -> RouteResult:
-    """Classify one message; recall for it and/or send it through the write path (synchronous: CLI, hooks, eval).
+    """Classify one message; recall for it and/or send it through the write path (synchronous: CLI, eval).
 
     Secrets are screened before the model sees the message: in refuse mode a message with a credential
     raises SecretInText, and nothing is classified, searched or stored.
     """
     screened, _ = screen_secrets(text, "message", memory.secrets_mode)
-    verdict = classify(screened, memory.cerebellum, lock=memory.lock)
-    result = RouteResult(intent=verdict.intent, reason=verdict.reason, decided_by=verdict.decided_by)
-    if wants_recall(verdict.intent):
-        result.memories = memory.recall(screened, recall_scope if recall_scope is not None else scope, k)
-    if wants_write(verdict.intent):
-        result.write = memory.remember(text, scope, source="route")
-    return result
+    where = recall_scope if recall_scope is not None else scope
+    verdict, memories = plan(
+        screened, memory.cerebellum, lambda query: memory.recall(query[:MAX_QUERY_CHARS], where, k), lock=memory.lock
+    )
+    write = memory.remember(text, scope, source="route") if wants_write(verdict.intent) else None
+    return routed(verdict, memories, write)

@@ -112,6 +112,21 @@ async def remember(
     )
 
 
+async def _searcher(
+    app: AppContext, scope: ScopeSelection, k: int
+) -> tuple[Memory | None, Callable[[str], RecallResult]]:
+    """How a call searches: hybrid recall when the models are ready within the deadline, else by keywords,
+    which need no model (better than making the agent wait or fail). Run the searcher in a thread. The
+    pipeline comes with it: None while the models load."""
+    decider = app.decider
+    store = await decider.store_ready()
+    memory = await decider.memory_within(app.settings.deadline_seconds)
+    if memory is not None:
+        return memory, lambda query: memory.recall(query, scope, k)
+    why = f"keyword search only: {decider.not_ready().split(';')[0]}"
+    return None, lambda query: keyword_recall(store, query, scope, k, why, app.settings.secrets)
+
+
 async def recall(
     query: Annotated[str, Field(description="What you want to know, in your own words.")],
     ctx: AppCtx,
@@ -134,18 +149,9 @@ async def recall(
     scope_name, choice = await _scope_choice(ctx, scope)
     arguments.query(query)
     arguments.recall_k(k)
-    decider = app.decider
-    store = await decider.store_ready()
-    memory = await decider.memory_within(app.settings.deadline_seconds)
+    _, search = await _searcher(app, scope_name, k)
     try:
-        if memory is None:
-            # Keywords need no model: better than making the agent wait or fail.
-            why = f"keyword search only: {decider.not_ready().split(';')[0]}"
-            found = await anyio.to_thread.run_sync(
-                lambda: keyword_recall(store, query, scope_name, k, why, app.settings.secrets)
-            )
-        else:
-            found = await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
+        found = await anyio.to_thread.run_sync(lambda: search(query))
     except SecretInText as exc:
         raise ToolError(str(exc)) from exc
     return _with_choice(found, choice)
@@ -278,8 +284,7 @@ async def route(
     arguments.text(message, "message", app.settings.max_text_chars)
     arguments.recall_k(k)
     decider = app.decider
-    store = await decider.store_ready()
-    memory = await decider.memory_within(app.settings.deadline_seconds)
+    memory, search = await _searcher(app, scope_name, k)
     try:
         # The model never sees a credential: refused (or taken out) before the message is classified.
         screened, _ = screen_secrets(message, "message", app.settings.secrets)
@@ -287,23 +292,15 @@ async def route(
         raise ToolError(str(exc)) from exc
     brain = memory.cerebellum if memory is not None else None
     lock = memory.lock if memory is not None else None
-    verdict = await anyio.to_thread.run_sync(lambda: intents.classify(screened, brain, lock=lock))
-    result = intents.RouteResult(intent=verdict.intent, reason=verdict.reason, decided_by=verdict.decided_by)
-    if intents.wants_recall(verdict.intent):
-        query = screened[:MAX_QUERY_CHARS]
-        if memory is None:
-            why = f"keyword search only: {decider.not_ready().split(';')[0]}"
-            found = await anyio.to_thread.run_sync(
-                lambda: keyword_recall(store, query, scope_name, k, why, app.settings.secrets)
-            )
-        else:
-            found = await anyio.to_thread.run_sync(lambda: memory.recall(query, scope_name, k))
-        result.memories = _with_choice(found, choice)
+    verdict, found = await anyio.to_thread.run_sync(
+        lambda: intents.plan(screened, brain, lambda query: search(query[:MAX_QUERY_CHARS]), lock=lock)
+    )
+    written = None
     if write and intents.wants_write(verdict.intent):
-        result.write = await write_path.remember(
+        written = await write_path.remember(
             decider, message, scope_name, source="route", deadline=app.settings.deadline_seconds
         )
-    return result
+    return intents.routed(verdict, _with_choice(found, choice) if found is not None else None, written)
 
 
 TOOLS = {

@@ -28,7 +28,7 @@ from typing import Any
 
 from eval.common import Models, latency
 from eval.locomo import turns_of
-from seeds import SeedStore
+from seeds import open_store
 from server.models.cerebellum import Cerebellum, Usage
 
 
@@ -54,7 +54,7 @@ def run_write(models: Models, data_path: Path, *, limit: int | None = None) -> d
     read_floors: list[float] = []
     read: list[str] = []
     with tempfile.TemporaryDirectory(prefix="cerebellum-bench-") as tmp:
-        stores = {mode: SeedStore.open(Path(tmp) / f"{mode}.db") for mode in modes}
+        stores = {mode: open_store(Path(tmp) / f"{mode}.db") for mode in modes}
         memories = {mode: models.memory(store) for mode, store in stores.items()}
         cerebellum.warm_up()
         for text in texts:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from eval.bench_recall import postgres_location
-from seeds import SeedStore
+from seeds import open_store
 
 DIMENSION = 384
 
@@ -27,8 +27,8 @@ def run(sizes: list[int], db: str) -> dict[str, Any]:
     rng = np.random.default_rng(5)
     with postgres_location(db) as url, tempfile.TemporaryDirectory(prefix="cerebellum-migrate-") as tmp:
         for size in sizes:
-            source = SeedStore.open(Path(tmp) / f"source-{size}.db")
-            target = SeedStore.open(url)
+            source = open_store(Path(tmp) / f"source-{size}.db")
+            target = open_store(url)
             try:
                 source.bind_embedder("bench-random", DIMENSION)
                 vectors = rng.standard_normal((size, DIMENSION)).astype(np.float32)

@@ -30,7 +30,7 @@ from typing import Any
 
 from eval.common import Models, NoCerebellum, latency
 from eval.corpus import CACHE, blended, embedded, load_corpus
-from seeds import SeedStore
+from seeds import SeedStore, open_store
 from server.models.embedder import Embedder
 from server.pipeline.memory import Memory
 
@@ -188,7 +188,7 @@ def run_recall(
         locations = {"sqlite": str(Path(tmp) / "recall.db")}
         if postgres:
             locations["postgresql"] = pg
-        stores = {name: SeedStore.open(location) for name, location in locations.items()}
+        stores = {name: open_store(location) for name, location in locations.items()}
         try:
             for name, store in stores.items():
                 if not store.is_empty():

@@ -18,7 +18,7 @@ from typing import Any
 from eval import decisions
 from eval.clients import QUERIES, REMEMBERED, busy_cores
 from eval.common import Models, latency
-from seeds import SeedStore
+from seeds import open_store
 from server.models.cerebellum import Usage
 from server.models.threads import ByLoad, ChooseThreads, cores, fixed, wait_for_samples
 
@@ -52,7 +52,7 @@ def _decide(models: Models, task: str, case: dict[str, Any], workdir: Path) -> t
 def _recall_ms(models: Models, workdir: Path, rounds: int) -> list[float]:
     import time
 
-    store = SeedStore.open(workdir / "recall.db")
+    store = open_store(workdir / "recall.db")
     memory = models.memory(store)
     for text in REMEMBERED:
         store.add("bench", text, models.embedder.embed_document(text))

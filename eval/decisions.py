@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from eval.common import Models, latency
-from seeds import SeedStore
+from seeds import open_store
 from server.models.cerebellum import Cerebellum, CerebellumError, Usage
 from server.models.prompts import INTENT_PROMPT_VERSION, Candidate
 from server.pipeline import route as intents
@@ -86,7 +86,7 @@ def _memorize_case(models: Models, case: dict[str, Any], mode: Mode, workdir: Pa
         except CerebellumError:
             return None, 1, (time.perf_counter() - started) * 1000
         return verdict.decision, 0, (time.perf_counter() - started) * 1000
-    store = SeedStore.open(workdir / f"{case['id']}.db")
+    store = open_store(workdir / f"{case['id']}.db")
     memory = models.memory(store)
     started = time.perf_counter()
     result = memory.remember(case["text"], "eval")
@@ -100,7 +100,7 @@ def _arbitrate_case(
 ) -> tuple[str | None, str | None, int, float]:
     """(predicted action or None, predicted target case-id, parse failures, ms)."""
     assert models.cerebellum is not None
-    store = SeedStore.open(workdir / f"{case['id']}.db")
+    store = open_store(workdir / f"{case['id']}.db")
     memory = models.memory(store)
     by_seed: dict[int, str] = {}
     for existing in case["existing"]:  # stored as they are: no gate, no arbiter

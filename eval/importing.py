@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.common import Models
-from seeds import SeedStore
+from seeds import open_store
 from server.importers.pipeline import ImportOptions, import_items
 from server.importers.sources import read_source
 from server.rules import secrets
@@ -27,7 +27,7 @@ def run(models: Models, sources: list[tuple[str, Path]], *, dry_run: bool = Fals
     report: dict[str, Any] = {"models": models.describe(), "sources": []}
     for format_name, path in sources:
         with tempfile.TemporaryDirectory(prefix="cerebellum-import-") as tmp:
-            store = SeedStore.open(Path(tmp) / "seeds.db")
+            store = open_store(Path(tmp) / "seeds.db")
             memory = models.memory(store)
             try:
                 started = time.perf_counter()

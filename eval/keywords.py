@@ -22,7 +22,7 @@ from typing import Any
 
 from eval.bench_recall import postgres_location
 from eval.common import latency
-from seeds import SeedStore
+from seeds import open_store
 
 SCOPE = "keywords"
 _RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
@@ -67,7 +67,7 @@ def run(paths: Sequence[Path], *, postgres: str | None, k: int = 10, seed: int =
         if postgres:
             locations["postgresql"] = pg
         for name, location in locations.items():
-            store = SeedStore.open(location)
+            store = open_store(location)
             try:
                 if not store.is_empty():
                     raise SystemExit(f"eval keywords: the {name} store at {store.path} already holds data")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.common import Models, latency
-from seeds import SeedStore
+from seeds import open_store
 
 
 def turns_of(conversation: dict[str, Any]) -> list[tuple[str, str]]:
@@ -47,7 +47,7 @@ def run(models: Models, data_path: Path, ks: list[int], *, limit: int | None = N
     timings: list[float] = []
     n_turns = 0
     with tempfile.TemporaryDirectory(prefix="cerebellum-locomo-") as tmp:
-        store = SeedStore.open(Path(tmp) / "locomo.db")
+        store = open_store(Path(tmp) / "locomo.db")
         memory = models.memory(store)
         for sample in samples:
             scope = re.sub(r"[^A-Za-z0-9._:/-]", "-", str(sample.get("sample_id", "conversation")))

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from seeds import Received, SeedStore
+from seeds import Received, open_store
 from server.models.cerebellum import MemorizeVerdict
 from server.pipeline.memory import Memory, load_cerebellum, load_embedder
 from server.pipeline.results import RememberResult
@@ -60,7 +60,7 @@ def worker(url: str, mode: str, index: int, count: int, lease: float, model: str
 
     server.pipeline.memory.CLAIM_LEASE_SECONDS = lease
     settings = Settings(model=model, embedder=embedder, threads=1)
-    store = SeedStore.open(url)
+    store = open_store(url)
     cerebellum = load_cerebellum(Path(model), settings)
     vectors = load_embedder(Path(embedder), settings)
     if mode == "hang":
@@ -103,7 +103,7 @@ def run(
 
     started = time.monotonic()
     with postgres_location(db) as url:
-        store = SeedStore.open(url)
+        store = open_store(url)
         try:
             if not store.is_empty():
                 raise SystemExit(f"eval processes: {store.path} already holds data; give an empty database")

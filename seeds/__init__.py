@@ -1,10 +1,11 @@
 """The seed store: a coding agent's long-term memories, in SQLite (a file) or PostgreSQL (a URL). No MCP in here.
 
-`SeedStore` is the contract every engine implements; `SeedStore.open(path_or_url)` (or `open_store`) opens one.
+`SeedStore` is the contract every engine implements; `open_store(path_or_url)` opens one.
 """
 
 from seeds.copy import StoreDump
 from seeds.db import connect, sqlite_library
+from seeds.opening import open_store
 from seeds.records import (
     AlreadySettled,
     EmbedderMismatch,
@@ -28,8 +29,6 @@ from seeds.records import (
     utc_now,
 )
 from seeds.store import Operation, SeedStore, is_postgres_url, redacted
-
-open_store = SeedStore.open
 
 __all__ = [
     "AlreadySettled",

@@ -2,7 +2,7 @@
 
 `SeedStore` is abstract: `seeds.sqlite.SQLiteStore` (a file, the default) and
 `seeds.postgres.PostgresStore` (a postgresql:// URL, for teams) implement its engine hooks, and
-`SeedStore.open(path_or_url)` picks the engine. Every public method here is the contract; the
+`open_store(path_or_url)` (seeds/opening.py) picks the engine. Every public method here is the contract; the
 inbox and the history are their own parts (`seeds.inbox`, `seeds.history`).
 """
 
@@ -75,24 +75,6 @@ class Operation:
 
 class SeedStore(InboxPart, HistoryPart, CopyPart):
     """A plain library over one database. Thread-safe: calls are serialized on one connection."""
-
-    @classmethod
-    def open(cls, location: str | Path) -> SeedStore:
-        """Open (creating and migrating if needed) the store at a file path or a postgresql:// URL."""
-        if is_postgres_url(location):
-            from seeds.postgres import PostgresStore
-
-            return PostgresStore.connect(str(location))
-        if "://" in str(location):
-            from seeds.records import StoreError
-
-            raise StoreError(
-                f"--db {location!r} is neither a file path nor a postgresql:// URL; give a path to a SQLite "
-                "file (created if missing) or postgresql://user@host/dbname."
-            )
-        from seeds.sqlite import SQLiteStore
-
-        return SQLiteStore.open_file(location)
 
     # -- what an engine provides for reads --------------------------------------------------
 

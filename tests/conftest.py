@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from seeds import SeedStore
+from seeds import SeedStore, open_store
 from server.models.cerebellum import Cerebellum
 from server.models.embedder import Embedder
 from server.pipeline.memory import Memory
@@ -75,7 +75,7 @@ def pairwise_cerebellum(smollm2: Path) -> Iterator[Cerebellum]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SeedStore]:
-    seed_store = SeedStore.open(tmp_path / "seeds.db")
+    seed_store = open_store(tmp_path / "seeds.db")
     yield seed_store
     seed_store.close()
 
@@ -134,7 +134,7 @@ def engine_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def engine_store(engine_location: str) -> Iterator[SeedStore]:
     """A fresh store on each engine: the same test runs on SQLite and on PostgreSQL."""
-    seed_store = SeedStore.open(engine_location)
+    seed_store = open_store(engine_location)
     yield seed_store
     seed_store.close()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fakes import HashEmbedder, ScriptedBrain  # found beside this script: python puts its folder on the path
 
-from seeds import SeedStore
+from seeds import open_store
 from server.pipeline.memory import Memory
 
 
@@ -21,7 +21,7 @@ def note(round_number: int, index: int) -> str:
 
 def main() -> None:
     db, round_number, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    memory = Memory(SeedStore.open(db), ScriptedBrain(), HashEmbedder(), candidate_similarity=0.0)
+    memory = Memory(open_store(db), ScriptedBrain(), HashEmbedder(), candidate_similarity=0.0)
     for index in range(count):
         result = memory.remember(note(round_number, index), "crash")
         assert result.seed is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fakes import HashBrain, HashEmbedder  # found beside this script: python puts its folder on the path
 
-from seeds import SeedStore
+from seeds import open_store
 from server.importers.pipeline import ImportOptions, import_items
 from server.importers.sources import read_source
 from server.pipeline.memory import Memory
@@ -20,7 +20,7 @@ from server.pipeline.memory import Memory
 
 def main() -> None:
     db, source, delay = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
-    memory = Memory(SeedStore.open(db), HashBrain(), HashEmbedder(), reconcile_similarity=0.6)
+    memory = Memory(open_store(db), HashBrain(), HashEmbedder(), reconcile_similarity=0.6)
     items = read_source("mem0", source)
     summary = import_items(
         memory,

@@ -15,7 +15,7 @@ import time
 from fakes import HashEmbedder, ScriptedBrain  # found beside this script: python puts its folder on the path
 
 import server.pipeline.memory
-from seeds import SeedStore
+from seeds import open_store
 from server.models.cerebellum import MemorizeVerdict
 from server.pipeline.memory import Memory
 
@@ -45,7 +45,7 @@ class HangingBrain(ScriptedBrain):
 def main() -> None:
     url, mode, worker, count, lease = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
     server.pipeline.memory.CLAIM_LEASE_SECONDS = lease
-    store = SeedStore.open(url)
+    store = open_store(url)
     if mode == "hang":
         memory = Memory(store, HangingBrain(), HashEmbedder(), candidate_similarity=0.0)
         (waiting,) = store.inbox("pending", limit=1)

@@ -27,7 +27,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client  # pyright: ignore[reportPrivateUsage]
 
-from seeds import SeedStore
+from seeds import SeedStore, open_store
 from server.cli.main import main
 from server.pipeline.memory import Memory, forget_seed
 from server.pipeline.results import ForgetResult, RecallResult, RememberResult, UndoResult
@@ -207,7 +207,7 @@ async def connected(url: str, token: str | None) -> AsyncIterator[Client]:
 
 def store_state(db: Path) -> tuple[object, ...]:
     """Everything a call could change: seeds (all scopes), operations, the inbox."""
-    store = SeedStore.open(db)
+    store = open_store(db)
     try:
         seeds = [(s.id, s.scope, s.text, s.tags, s.updated_at) for s in store.list_seeds(None)]
         operations = [(o.id, o.kind, o.scope, o.undone_by) for o in store.operations()]
@@ -229,7 +229,7 @@ def seeded(tmp_path: Path) -> tuple[Settings, dict[str, Any]]:
         deadline_seconds=30,
         log_level="DEBUG",
     )
-    memory = fast_memory(settings, SeedStore.open(db))
+    memory = fast_memory(settings, open_store(db))
     ids: dict[str, Any] = {}
     ids["other"] = memory.remember(OTHER_TEXT, "other", force=True).seed.id  # type: ignore[union-attr]
     ids["shop"] = memory.remember(SHOP_TEXT, "shop", force=True).seed.id  # type: ignore[union-attr]
@@ -471,7 +471,7 @@ async def test_serve_http_on_every_interface_with_tokens_and_the_real_model(tmp_
     logged = log.read_text()
     assert "bearer tokens required: 1 in" in logged and token not in logged
     assert process.stdout is not None and process.stdout.read() == b""
-    store = SeedStore.open(tmp_path / "seeds.db")
+    store = open_store(tmp_path / "seeds.db")
     try:
         assert [(seed.scope, seed.text) for seed in store.list_seeds(None)] == [("web", text)]
     finally:

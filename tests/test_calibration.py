@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from seeds import SeedStore
+from seeds import SeedStore, open_store
 from server.models import calibration
 from server.models.calibration import BankText, CalibrationError, GateCalibration, load_bank, load_or_fit
 from server.models.cerebellum import Cerebellum
@@ -182,7 +182,7 @@ def test_the_server_loads_the_calibration_with_the_models(
     bank = write_bank(tmp_path / "bank.jsonl", small_bank(5))
     monkeypatch.setattr(calibration, "BANK_FILE", bank)
     settings = settings.model_copy(update={"calibrate_gate": True, "cache_dir": tmp_path / "cache"})
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     memory = open_memory(settings, store)
     try:
         # The first load of a model pair fits the gate in the background; the models are ready already.
@@ -195,7 +195,7 @@ def test_the_server_loads_the_calibration_with_the_models(
     finally:
         memory.close()
     # The next load reads the fit at once: no background fit.
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     again = open_memory(settings, store)
     try:
         assert again.gate_calibration == memory.gate_calibration  # at once, not in the background
@@ -210,7 +210,7 @@ def test_a_broken_bank_leaves_the_server_with_the_plain_gate(
     bank.write_text('{"text": "half a line"\n', encoding="utf-8")
     monkeypatch.setattr(calibration, "BANK_FILE", bank)
     settings = settings.model_copy(update={"calibrate_gate": True, "cache_dir": tmp_path / "cache"})
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     with caplog.at_level(logging.WARNING):
         memory = open_memory(settings, store)
         if memory.preparing is not None:

@@ -29,7 +29,7 @@ from eval.claude_code import (
     tool_results,
 )
 from eval.clients import processes_marked
-from seeds import SeedStore
+from seeds import open_store
 from server.cli import hooks
 from server.rules.scopes import scope_from_root
 from server.settings import Settings
@@ -106,7 +106,7 @@ def hook_context(requests: list[Request]) -> str:
 
 
 def seeds_of(settings: Settings, scope: str) -> list[str]:
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     try:
         return [seed.text for seed in store.list_seeds(scope)]
     finally:
@@ -114,7 +114,7 @@ def seeds_of(settings: Settings, scope: str) -> list[str]:
 
 
 def everything_stored(settings: Settings) -> list[str]:
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     try:
         left = store.inbox("pending", None, None) + store.inbox("skipped", None, None)
         return [seed.text for seed in store.list_seeds(None)] + [received.text for received in left]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from seeds import SeedStore
+from seeds import SeedStore, open_store
 from server.cli.main import main
 from server.models.cerebellum import Cerebellum
 from server.models.embedder import Embedder
@@ -85,7 +85,7 @@ def filled(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Pat
 
 @pytest.fixture
 def opened(filled: Path, embedder: Embedder) -> Iterator[SeedStore]:
-    store = SeedStore.open(filled)
+    store = open_store(filled)
     store.bind_embedder(embedder.name, embedder.dimension)
     yield store
     store.close()
@@ -221,7 +221,7 @@ def test_export_then_raw_import_into_an_empty_store_reproduces_it(
     assert (tmp_path / "again.jsonl").read_text(encoding="utf-8") == exported
 
     # The same store, vectors included: the embedder gives the same vector for the same text.
-    copy = SeedStore.open(target)
+    copy = open_store(target)
     try:
         assert copy.list_seeds() == memory.store.list_seeds()
         for seed in copy.list_seeds():
@@ -234,7 +234,7 @@ def test_export_then_raw_import_into_an_empty_store_reproduces_it(
     # Importing the same file again changes nothing.
     out, _ = run(capsys, "--db", str(target), "import", "--raw", str(dump))
     assert f"{len(lines)} duplicate" in out and "imported" not in out.split(":")[-1]
-    check = SeedStore.open(target)
+    check = open_store(target)
     assert check.count() == len(lines)
     check.close()
 
@@ -281,7 +281,7 @@ def test_import_without_raw_goes_through_the_gate_and_the_arbiter(
     assert "1 skipped" in out and "1 duplicate" in out and "1 saved" in out
     # One row per line of the file: what the gate and the arbiter did with it.
     assert "SKIP commit-log (rule)" in out and "NONE (exact-match)" in out and "ADD (no-candidates)" in out
-    store = SeedStore.open(env)
+    store = open_store(env)
     try:
         (seed,) = store.list_seeds()
         assert seed.text == rows[0]["text"] and seed.source == "import"
@@ -374,7 +374,7 @@ def test_reconcile_of_every_scope_with_a_star_folds_each_scope_on_its_own(
 ) -> None:
     # The same text twice in two scopes: each scope's pair is folded (by exact match, no model
     # question), never one scope's seed into the other's.
-    store = SeedStore.open(env)
+    store = open_store(env)
     store.bind_embedder(embedder.name, embedder.dimension)
     ids: dict[str, list[int]] = {}
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from crash_writer import note
 
-from seeds import SeedStore
+from seeds import open_store
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 ROUNDS, NOTES = 10, 200
@@ -58,7 +58,7 @@ def test_remembers_that_returned_survive_sigkill(tmp_path: Path) -> None:
             seed_id, index = map(int, line.split())
             confirmed[seed_id] = note(round_number, index)
 
-        store = SeedStore.open(db)
+        store = open_store(db)
         try:
             assert store.integrity_check() == "ok", f"round {round_number}, random seed {seed}"
             for seed_id, text in confirmed.items():

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from seeds import SeedStore
+from seeds import open_store
 from server.cli import hooks
 from server.pipeline.memory import Memory
 from server.settings import Settings
@@ -43,7 +43,7 @@ def prompt_payload(prompt: str, cwd: Path) -> dict[str, Any]:
 
 def seeded(tmp_path: Path, scope: str, *texts: str) -> Path:
     db = tmp_path / "seeds.db"
-    store = SeedStore.open(db)
+    store = open_store(db)
     memory = Memory(store, ScriptedBrain(), HashEmbedder(), candidate_similarity=2.0)
     for text in texts:
         memory.remember(text, scope, force=True)
@@ -173,7 +173,7 @@ def test_the_harvest_leaves_out_questions_and_sends_each_turn_once(tmp_path: Pat
     assert end.returncode == 0 and "3 turns" in end.stderr and "1 refused" in end.stderr, end.stderr
     assert "0 sent" in end.stderr, end.stderr
     assert GITHUB_TOKEN not in end.stderr
-    store = SeedStore.open(db)
+    store = open_store(db)
     try:
         waiting = [received.text for received in store.inbox("pending", hooks.hook_scope(Settings(), str(project)))]
     finally:
@@ -218,7 +218,7 @@ def test_session_start_prints_a_short_digest_of_standing_memories(tmp_path: Path
     project.mkdir()
     scope = hooks.hook_scope(Settings(), str(project))
     db = tmp_path / "seeds.db"
-    store = SeedStore.open(db)
+    store = open_store(db)
     memory = Memory(store, ScriptedBrain(), HashEmbedder(), candidate_similarity=2.0)
     memory.remember("The staging API runs on port 8081.", scope, force=True)  # a fact: not a standing memory
     memory.remember("Decision: invoices are numbered per year, never globally.", scope)

@@ -15,7 +15,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from seeds import SeedStore
+from seeds import open_store
 from server.pipeline.results import RecallResult, RememberResult
 from server.rules.scopes import scope_from_root
 from server.transport.http import AddressError, parse_address
@@ -100,7 +100,7 @@ async def test_the_tools_over_streamable_http_and_a_graceful_sigterm(tmp_path: P
         if process.poll() is None:
             process.kill()
         process.wait()
-    store = SeedStore.open(tmp_path / "seeds.db")
+    store = open_store(tmp_path / "seeds.db")
     try:
         assert [seed.text for seed in store.list_seeds("web")] == [text]
     finally:

@@ -21,7 +21,7 @@ import pytest
 from fakes import HashBrain, HashEmbedder, ScriptedBrain
 
 from eval.peers import notes
-from seeds import SeedStore
+from seeds import SeedStore, open_store
 from server.importers.pipeline import ImportOptions, ImportSummary, import_items
 from server.importers.records import ImportItem, SourceError
 from server.importers.sources import read_source
@@ -290,7 +290,7 @@ def test_secrets_are_refused_or_redacted_and_never_stored_or_shown(tmp_path: Pat
     assert summary.refused == len(values) and summary.kept == 4
     leaked = [v for v in values if any(v in seed.text for seed in store.list_seeds())]
     assert leaked == [] and not any(v in summary.model_dump_json() for v in values)
-    other = SeedStore.open(tmp_path / "redact.db")
+    other = open_store(tmp_path / "redact.db")
     try:
         _, summary = imported(fast_memory(other, reconcile_similarity=0.99), "mem0", path, secrets_mode="redact")
         assert summary.refused == 0 and summary.redacted == len(values)
@@ -359,7 +359,7 @@ def test_an_import_of_thousands_undoes_in_one_operation(tmp_path: Path, store: S
 
 def import_marks(db: Path) -> list[str]:
     """The marks of imports not finished (how far each got), read as another process would."""
-    store = SeedStore.open(db)
+    store = open_store(db)
     try:
         return [key for key in store.dump().meta if key.startswith("import:")]
     finally:
@@ -390,7 +390,7 @@ def test_an_import_killed_with_sigkill_goes_on_and_ends_as_one_run(tmp_path: Pat
     finally:
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
-    store = SeedStore.open(killed)
+    store = open_store(killed)
     try:
         partway = store.count()
     finally:
@@ -401,7 +401,7 @@ def test_an_import_killed_with_sigkill_goes_on_and_ends_as_one_run(tmp_path: Pat
     operation_id, resumed_after, _ = again.stdout.split()
     assert int(resumed_after) > 0 and partway > 0
     assert import_marks(killed) == []  # finished: no mark of an import to go on with is left
-    first, second = SeedStore.open(once), SeedStore.open(killed)
+    first, second = open_store(once), open_store(killed)
     try:
         # The same seeds: ids, texts, categories, tags, times; but for when the arbiter updated a seed, which is
         # when each run did it.
@@ -510,17 +510,17 @@ def test_the_cli_imports_from_a_peer_and_undo_takes_it_back(
     source = PEERS / "server-memory.jsonl"
     out, _ = run(capsys, "import", "--from", "server-memory", str(source), "--scope", "proj", "--dry-run")
     assert "would be" in out and "nothing similar is stored" in out
-    assert not env.exists() or SeedStore.open(env).count() == 0
+    assert not env.exists() or open_store(env).count() == 0
     out, err = run(capsys, "import", "--from", "server-memory", str(source), "--scope", "proj")
     assert "18 items read" in out and "left" in err  # the progress bar says the time left
     operation = out.split("'cerebellum-mcp undo ")[1].split("'")[0]
-    store = SeedStore.open(env)
+    store = open_store(env)
     try:
         assert store.count("proj") > 0 and store.scopes() == ["proj"]
     finally:
         store.close()
     run(capsys, "undo", operation)
-    store = SeedStore.open(env)
+    store = open_store(env)
     try:
         assert store.count() == 0
     finally:

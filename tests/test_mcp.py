@@ -15,7 +15,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from seeds import SeedStore, connect
+from seeds import SeedStore, connect, open_store
 from server.pipeline.memory import Memory, open_memory
 from server.pipeline.results import RecallResult, ReconcileResult, RememberResult
 from server.protocol.app import create_server
@@ -153,7 +153,7 @@ async def test_a_repeat_is_answered_duplicate_while_the_model_is_missing(setting
     assert again.status == "duplicate" and again.seed is not None and again.seed.id == saved.seed.id
     assert again.arbiter is not None and again.arbiter.decided_by == "exact-match"
     assert other.status == "queued"
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     try:
         assert [received.text for received in store.inbox("pending")] == ["Builds need Node 22 now."]
     finally:

@@ -14,7 +14,7 @@ from typing import get_args
 
 import pytest
 
-from seeds import SeedStore
+from seeds import SeedStore, open_store
 from server.models.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
 from server.models.embedder import Embedder
 from server.models.prompts import CATEGORIES, Candidate
@@ -60,7 +60,7 @@ def store(engine_store: SeedStore) -> SeedStore:
 @pytest.fixture
 def memory(tmp_path: Path, cerebellum: Cerebellum, embedder: Embedder) -> Iterator[Memory]:
     """The real-model tests are about SmolLM2's decisions, not the engine: one SQLite store keeps them quick."""
-    sqlite_store = SeedStore.open(tmp_path / "seeds.db")
+    sqlite_store = open_store(tmp_path / "seeds.db")
     yield Memory(sqlite_store, cerebellum, embedder, candidate_similarity=0.0, reconcile_similarity=0.0)
     sqlite_store.close()
 

@@ -17,7 +17,7 @@ from conftest import CHILD_ENV
 from fakes import HashEmbedder, ScriptedBrain
 from pg_worker import text
 
-from seeds import EmbedderMismatch, SeedStore, StoreError, StoreUnavailable
+from seeds import EmbedderMismatch, StoreError, StoreUnavailable, open_store
 from server.pipeline.memory import Memory
 from server.settings import Settings
 
@@ -35,7 +35,7 @@ def worker(url: str, mode: str, index: int, count: int, lease: float) -> subproc
 
 
 def test_four_processes_decide_every_text_once(postgres_url: str) -> None:
-    store = SeedStore.open(postgres_url)
+    store = open_store(postgres_url)
     store.bind_embedder("hash-embedder", 64)
     workers = [worker(postgres_url, "remember", index, 25, 60) for index in range(4)]
     outputs = [w.communicate(timeout=300)[0] for w in workers]
@@ -52,7 +52,7 @@ def test_four_processes_decide_every_text_once(postgres_url: str) -> None:
 
 
 def test_a_text_whose_decider_was_killed_is_decided_by_another_once_the_lease_ends(postgres_url: str) -> None:
-    store = SeedStore.open(postgres_url)
+    store = open_store(postgres_url)
     store.bind_embedder("hash-embedder", 64)
     waiting = store.receive("team", "The nightly backup runs at 02:00 UTC.")
     hanging = worker(postgres_url, "hang", 0, 1, 2.0)
@@ -75,7 +75,7 @@ def test_a_text_whose_decider_was_killed_is_decided_by_another_once_the_lease_en
 def test_an_unreachable_server_is_refused_with_what_to_do(tmp_path: Path) -> None:
     url = f"postgresql://nobody@/seeds?host={tmp_path}&port=5999"
     with pytest.raises(StoreUnavailable, match=r"Could not connect to PostgreSQL.*Check the URL.*nothing was created"):
-        SeedStore.open(url)
+        open_store(url)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -83,20 +83,20 @@ def test_a_url_is_never_taken_for_a_file_path(tmp_path: Path, monkeypatch: pytes
     monkeypatch.chdir(tmp_path)
     assert Settings(db="postgresql://x").db == "postgresql://x"  # type: ignore[arg-type]
     with pytest.raises(StoreUnavailable):
-        SeedStore.open("postgresql://x")
+        open_store("postgresql://x")
     with pytest.raises(ValueError, match="neither a file path nor a postgresql:// URL"):
         Settings(db="mysql://x/y")  # type: ignore[arg-type]
     with pytest.raises(StoreError, match="neither a file path nor a postgresql:// URL"):
-        SeedStore.open("mysql://x/y")
+        open_store("mysql://x/y")
     assert list(tmp_path.iterdir()) == []  # no folder named 'postgresql:' or 'mysql:'
 
 
 def test_a_store_bound_to_another_embedder_is_refused_unchanged(postgres_url: str) -> None:
-    first = SeedStore.open(postgres_url)
+    first = open_store(postgres_url)
     first.bind_embedder("minilm.gguf", 4)
     first.add("p", "kept", [1.0, 0.0, 0.0, 0.0])
     first.close()
-    second = SeedStore.open(postgres_url)
+    second = open_store(postgres_url)
     with pytest.raises(EmbedderMismatch, match=r"'minilm\.gguf' \(4 dimensions\).*Point --embedder back"):
         second.bind_embedder("qwen3-embedding.gguf", 8)
     assert second.count() == 1 and second.embedder == ("minilm.gguf", 4)
@@ -110,7 +110,7 @@ def test_migrate_copies_a_whole_store_both_ways_and_refuses_a_full_target(
 ) -> None:
     from server.cli.main import main
 
-    source = SeedStore.open(tmp_path / "seeds.db")
+    source = open_store(tmp_path / "seeds.db")
     source.bind_embedder("e.gguf", 4)
     kept = source.add("p", "The staging database listens on port 5433.", [1.0, 0.0, 0.0, 0.0], tags=["db"])
     gone = source.add("q", "We deploy with Fabric.", [0.0, 1.0, 0.0, 0.0])
@@ -129,7 +129,7 @@ def test_migrate_copies_a_whole_store_both_ways_and_refuses_a_full_target(
 
     main(["migrate", "--db", str(tmp_path / "seeds.db"), "--to", postgres_url])
     assert "copied 1 seeds (with vectors), 2 operations, 2 history entries, 1 inbox texts" in capsys.readouterr().out
-    copy = SeedStore.open(postgres_url)
+    copy = open_store(postgres_url)
     after = (copy.list_seeds(), copy.history(kept.id), copy.operations(), copy.inbox(), copy.embedding(kept.id))
     assert after == before and copy.get_meta("reconcile_cursor") == "7" and copy.inbox()[0].id == waiting.id
     copy.undo(update_op)  # history came along: the copy can undo what the original did
@@ -142,7 +142,7 @@ def test_migrate_copies_a_whole_store_both_ways_and_refuses_a_full_target(
         main(["migrate", "--db", str(tmp_path / "seeds.db"), "--to", postgres_url])
     capsys.readouterr()
     main(["migrate", "--db", postgres_url, "--to", str(tmp_path / "back.db")])  # and back to SQLite
-    back = SeedStore.open(tmp_path / "back.db")
+    back = open_store(tmp_path / "back.db")
     assert back.get(gone.id) == gone and back.count() == 3 and back.integrity_check() == "ok"
     back.close()
 
@@ -152,11 +152,11 @@ def test_migrate_force_replaces_what_the_target_held_and_a_failed_copy_keeps_it(
 ) -> None:
     from server.cli.main import main
 
-    source = SeedStore.open(tmp_path / "seeds.db")
+    source = open_store(tmp_path / "seeds.db")
     source.bind_embedder("e.gguf", 4)
     copied = source.add("p", "The staging database listens on port 5433.", [1.0, 0.0, 0.0, 0.0])
     source.close()
-    target = SeedStore.open(postgres_url)
+    target = open_store(postgres_url)
     target.bind_embedder("e.gguf", 4)
     for i in range(3):
         target.add("old", f"An older note {i}.", [0.0, 1.0, 0.0, float(i)])
@@ -165,19 +165,19 @@ def test_migrate_force_replaces_what_the_target_held_and_a_failed_copy_keeps_it(
 
     main(["migrate", "--db", str(tmp_path / "seeds.db"), "--to", postgres_url, "--force"])
     assert "the 3 seeds it held before were replaced" in capsys.readouterr().out
-    target = SeedStore.open(postgres_url)
+    target = open_store(postgres_url)
     assert target.list_seeds() == [copied] and target.inbox() == [] and target.integrity_check() == "ok"
     assert target.search([1.0, 0.0, 0.0, 0.0], "p", 5)[0].seed == copied
     target.close()
 
     # A target bound to another embedder is refused even with --force, and keeps everything.
-    other = SeedStore.open(tmp_path / "other.db")
+    other = open_store(tmp_path / "other.db")
     other.bind_embedder("other.gguf", 8)
     other.add("x", "Kept.", [1.0] * 8)
     other.close()
     with pytest.raises(SystemExit, match=r"bound to embedder 'other\.gguf'.*Nothing was copied"):
         main(["migrate", "--db", postgres_url, "--to", str(tmp_path / "other.db"), "--force"])
-    other = SeedStore.open(tmp_path / "other.db")
+    other = open_store(tmp_path / "other.db")
     assert [s.text for s in other.list_seeds()] == ["Kept."]
     other.close()
     with pytest.raises(SystemExit, match="--to is the store being copied"):
@@ -187,7 +187,7 @@ def test_migrate_force_replaces_what_the_target_held_and_a_failed_copy_keeps_it(
 def test_a_dropped_connection_is_replaced_at_the_next_call(postgres_url: str, postgres_server: str) -> None:
     import psycopg
 
-    store = SeedStore.open(postgres_url)
+    store = open_store(postgres_url)
     store.bind_embedder("e", 4)
     kept = store.add("p", "Survives a server-side disconnect.", [1.0, 0.0, 0.0, 0.0])
     with psycopg.connect(postgres_url) as probe:
@@ -206,7 +206,7 @@ def test_a_dropped_connection_is_replaced_at_the_next_call(postgres_url: str, po
 def test_a_long_read_in_one_thread_does_not_hold_up_a_write_in_another(postgres_url: str) -> None:
     import threading
 
-    store = SeedStore.open(postgres_url)
+    store = open_store(postgres_url)
     store.bind_embedder("e", 4)
     inside, release = threading.Event(), threading.Event()
     seen: list[int] = []
@@ -245,7 +245,7 @@ def test_a_database_where_the_user_may_not_create_pgvector_is_refused_with_what_
     assert "plain_user" in url
     try:
         with pytest.raises(StoreError, match=r"may not create the pgvector extension.*CREATE EXTENSION vector"):
-            SeedStore.open(url)
+            open_store(url)
         with psycopg.connect(postgres_database(postgres_server, "no_vector")) as check:
             tables = check.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
         assert tables == (0,)  # nothing was created

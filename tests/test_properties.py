@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from mcp import Client
 from pydantic import BaseModel
 
-from seeds import SeedStore, connect
+from seeds import SeedStore, connect, open_store
 from server.pipeline.memory import ForgetResult, Memory, RecallResult, ReconcileResult, RememberResult, UndoResult
 from server.protocol.app import create_server
 from server.settings import Settings
@@ -234,7 +234,7 @@ def test_any_arguments_get_a_result_or_a_tool_error_and_refusals_change_nothing(
 
 
 def test_the_store_is_whole_after_the_property_run(calls: Calls) -> None:
-    store = SeedStore.open(calls.db)
+    store = open_store(calls.db)
     try:
         assert store.integrity_check() == "ok"
         for seed in store.list_seeds():

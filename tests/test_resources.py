@@ -13,7 +13,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from seeds import SeedStore
+from seeds import SeedStore, open_store
 from server.models.cerebellum import ArbitrateVerdict, MemorizeVerdict
 from server.models.embedder import Embedder
 from server.models.prompts import Candidate
@@ -121,7 +121,7 @@ class SlowBrain:
 async def test_a_cancelled_reconcile_call_goes_on_where_it_stopped_next_time(
     settings: Settings, embedder: Embedder
 ) -> None:
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     store.bind_embedder(embedder.name, embedder.dimension)
     texts = [f"Service number {n} listens on port {8000 + n}." for n in range(8)]
     for text in texts:
@@ -161,7 +161,7 @@ async def test_a_cancelled_reconcile_call_goes_on_where_it_stopped_next_time(
 
 
 async def test_resources_answer_while_the_models_are_still_loading(settings: Settings, embedder: Embedder) -> None:
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     store.bind_embedder(embedder.name, embedder.dimension)
     seed = store.add("p", "Deploys go out on Tuesdays.", embedder.embed_document("Deploys go out on Tuesdays."))
     store.close()

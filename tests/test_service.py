@@ -23,6 +23,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp_types import ListRootsResult, Root
 
 from eval.clients import processes_marked
+from seeds import open_store
 from server.pipeline.results import RecallResult, RememberResult
 from server.rules.scopes import scope_from_root
 from server.settings import Settings
@@ -296,7 +297,6 @@ def test_the_session_end_hook_hands_the_turns_to_the_service_and_loads_no_model(
 ) -> None:
     import json
 
-    from seeds import SeedStore
     from server.cli import hooks
     from tests.test_hooks import GITHUB_TOKEN, SESSION, session_payload, transcript
 
@@ -332,7 +332,7 @@ def test_the_session_end_hook_hands_the_turns_to_the_service_and_loads_no_model(
     (status,) = running(service_dir)
     assert status.models == "loaded"
     scope = hooks.hook_scope(Settings(db=tmp_path / "seeds.db"), str(project))
-    store = SeedStore.open(tmp_path / "seeds.db")
+    store = open_store(tmp_path / "seeds.db")
     try:
         texts = {seed.text for seed in store.list_seeds(scope)}
         left = store.inbox("pending", None, None) + store.inbox("skipped", None, None)

@@ -17,6 +17,7 @@ from seeds import (
     UndoRefused,
     connect,
     normalize_text,
+    open_store,
     sqlite_library,
     text_hash,
 )
@@ -53,14 +54,14 @@ def test_connect_loads_sqlite_vec_on_this_python(tmp_path: Path) -> None:
 
 def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "seeds.db"
-    SeedStore.open(path).close()
-    SeedStore.open(path).close()  # a second open must not re-run anything
+    open_store(path).close()
+    open_store(path).close()  # a second open must not re-run anything
     conn = connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     conn.close()
     with pytest.raises(StoreError, match="newer than this cerebellum-mcp knows"):
-        SeedStore.open(path)
+        open_store(path)
 
 
 def test_add_get_and_knn_search_by_cosine(bound: SeedStore) -> None:
@@ -148,12 +149,12 @@ def test_ids_are_never_reused_after_a_delete(bound: SeedStore) -> None:
 
 def test_another_embedder_on_the_same_store_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "seeds.db"
-    store = SeedStore.open(path)
+    store = open_store(path)
     store.bind_embedder("minilm.gguf", 4)
     store.add("p", "kept", unit(1, 0, 0, 0))
     store.close()
 
-    reopened = SeedStore.open(path)
+    reopened = open_store(path)
     reopened.bind_embedder("minilm.gguf", 4)  # the same one is fine
     with pytest.raises(EmbedderMismatch, match=r"'minilm\.gguf' \(4 dimensions\).*'qwen3-embedding\.gguf' \(8"):
         reopened.bind_embedder("qwen3-embedding.gguf", 8)
@@ -168,7 +169,7 @@ def test_another_embedder_on_the_same_store_is_refused(tmp_path: Path) -> None:
 
 def test_two_connections_see_each_others_writes(tmp_path: Path) -> None:
     path = tmp_path / "seeds.db"
-    first, second = SeedStore.open(path), SeedStore.open(path)
+    first, second = open_store(path), open_store(path)
     first.bind_embedder("e.gguf", 4)
     second.bind_embedder("e.gguf", 4)
     seed = first.add("p", "from the first process", unit(1, 0, 0, 0))
@@ -226,12 +227,12 @@ def test_an_older_store_gains_the_later_keyword_indexes(
 ) -> None:
     path = tmp_path / "old.db"
     monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:version])
-    old = SeedStore.open(path)
+    old = open_store(path)
     old.bind_embedder("e.gguf", 4)
     seed = old.add("p", text, unit(1, 0, 0, 0))
     old.close()
     monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
-    upgraded = SeedStore.open(path)
+    upgraded = open_store(path)
     assert [s for s, _ in upgraded.keyword_search(query, "p", 5)] == [seed]
     assert upgraded.integrity_check() == "ok"
     upgraded.close()
@@ -261,17 +262,17 @@ def test_a_store_from_schema_4_indexes_the_texts_already_in_its_inbox(
 ) -> None:
     path = tmp_path / "old.db"
     monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:4])
-    old = SeedStore.open(path)
+    old = open_store(path)
     waiting = old.receive("p", "Received before the inbox had a full-text index.")
     old.close()
     monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
-    upgraded = SeedStore.open(path)
+    upgraded = open_store(path)
     assert upgraded.inbox_search("full-text index", "p", 5) == [waiting]
     upgraded.close()
 
 
 def test_a_snapshot_sees_a_text_either_waiting_or_decided_never_both(tmp_path: Path) -> None:
-    reader, decider = SeedStore.open(tmp_path / "s.db"), SeedStore.open(tmp_path / "s.db")
+    reader, decider = open_store(tmp_path / "s.db"), open_store(tmp_path / "s.db")
     try:
         reader.bind_embedder("e", 4)
         decider.bind_embedder("e", 4)
@@ -438,7 +439,7 @@ def test_purge_history_forgets_old_operations_for_good(bound: SeedStore, tmp_pat
 def test_history_from_schema_3_survives_the_undo_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.db"
     monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:3])
-    old = SeedStore.open(path)
+    old = open_store(path)
     old.bind_embedder("e.gguf", 4)
     seed = old.add("p", "before undo existed", unit(1, 0, 0, 0))
     old.close()
@@ -459,7 +460,7 @@ def test_history_from_schema_3_survives_the_undo_migration(tmp_path: Path, monke
     conn.execute("DELETE FROM seeds")
     conn.close()
     monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
-    upgraded = SeedStore.open(path)
+    upgraded = open_store(path)
     assert [e.operation_id for e in upgraded.history(seed.id)] == [op_id]
     upgraded.undo(op_id)
     assert upgraded.get(seed.id) == seed

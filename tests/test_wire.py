@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from seeds import SeedStore
+from seeds import open_store
 from server.transport.wire import INVALID_TEXT, repair_line
 from tests.conftest import CHILD_ENV
 from tests.test_mcp import cerebellum_command
@@ -108,7 +108,7 @@ def test_lone_surrogates_in_any_argument_get_a_clear_error_over_stdio(tmp_path: 
     finally:
         process.terminate()
         process.wait(timeout=30)
-    store = SeedStore.open(db)
+    store = open_store(db)
     try:
         assert [seed.text for seed in store.list_seeds("wire")] == ["The API listens on port 8080."]
         assert store.inbox("pending", None, 10) == []

@@ -19,7 +19,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from seeds import AlreadySettled, SeedStore, connect
+from seeds import AlreadySettled, SeedStore, connect, open_store
 from server.models.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
 from server.models.embedder import Embedder
 from server.models.prompts import Candidate
@@ -143,7 +143,7 @@ def test_no_text_is_lost_when_the_model_calls_it_a_duplicate(store: SeedStore, e
 
 
 def test_a_text_is_decided_once_even_by_two_processes(tmp_path: Path) -> None:
-    first, second = SeedStore.open(tmp_path / "s.db"), SeedStore.open(tmp_path / "s.db")
+    first, second = open_store(tmp_path / "s.db"), open_store(tmp_path / "s.db")
     try:
         received = first.receive("p", "Use ruff for linting.")
         assert first.claim(received.id, "server-a", lease_seconds=60) is not None
@@ -197,7 +197,7 @@ def test_recall_lists_a_queued_text_until_it_is_decided_then_once_as_a_memory(me
 async def test_a_text_left_in_the_inbox_is_decided_after_a_restart(tmp_path: Path, smollm2: Path) -> None:
     settings = make_settings(tmp_path, smollm2, smollm2)
     text = "Lesson: the cache must be warmed before the benchmark, or the first run is 10x slower."
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     store.receive("default", text, force=True)  # the server that received it died before deciding
     store.close()
     async with Client(create_server(settings)) as client:
@@ -299,7 +299,7 @@ async def test_recall_shows_a_text_remembered_while_the_model_is_missing_until_i
 ) -> None:
     model = tmp_path / "models" / "cerebellum.gguf"
     settings = make_settings(tmp_path, model, smollm2)
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     skipped = store.receive("default", "ok, the staging database port is open again")
     store.skip(skipped.id, "status: a passing remark")  # judged earlier: never shown
     store.close()

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+from seeds import open_store
 from server.rules import intent as intent_rules
 from server.rules import secrets, signals
 from server.rules.limits import MAX_QUERY_CHARS
@@ -264,10 +265,9 @@ def _service_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | No
 
 def _model_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | None:
     """With the models loaded in this process: hybrid recall. None when they could not be loaded."""
-    from seeds import SeedStore
     from server.pipeline.memory import open_memory
 
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     try:
         memory = open_memory(settings, store)
     except Exception as exc:  # a missing or unreadable model: the keyword answer will do
@@ -281,10 +281,9 @@ def _model_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | None
 
 
 def _keyword_hits(prompt: str, scope: str, settings: Settings) -> list[Hit]:
-    from seeds import SeedStore
     from server.pipeline.memory import keyword_recall
 
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     try:
         result = keyword_recall(store, prompt[:MAX_QUERY_CHARS], scope, CONTEXT_MEMORIES, "hook", settings.secrets)
     finally:
@@ -311,13 +310,12 @@ def user_prompt_output(
 
 def digest(payload: dict[str, Any], settings: Settings) -> str | None:
     """The project's standing memories, newest first, within DIGEST_CHARS (None: there are none)."""
-    from seeds import SeedStore
     from server.pipeline.results import seed_uri
 
     if not _store_exists(settings):
         return None
     scope = hook_scope(settings, cast(str | None, payload.get("cwd")))
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     try:
         seeds = [seed for seed in store.list_seeds(scope, 200, newest_first=True) if seed.category in DIGEST_CATEGORIES]
     finally:
@@ -442,7 +440,6 @@ def harvest(
 ) -> Harvest:
     """Commit the session's new turns to the inbox and hand them to the shared service (module docstring).
     With `wait`, wait within `budget` for the service to decide them."""
-    from seeds import SeedStore
     from server.pipeline.memory import SecretInText, receive
 
     started = time.monotonic()
@@ -453,7 +450,7 @@ def harvest(
         logger.warning("%s hook: no transcript at %r; nothing to read", event, transcript)
         return result
     session = str(payload.get("session_id") or Path(transcript).stem)
-    store = SeedStore.open(settings.db)
+    store = open_store(settings.db)
     try:
         mark = store.get_meta(SESSION_MARK + session)
         start = int(mark) + 1 if mark is not None else 0

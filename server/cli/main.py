@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import ValidationError
 
+from seeds import open_store
 from server.settings import (
     DEFAULT_EMBEDDER,
     DEFAULT_MODEL,
@@ -478,7 +479,7 @@ def _err() -> Console:
 
 @contextmanager
 def _store(settings: Settings, *, must_exist: bool = True) -> Generator[SeedStore]:
-    from seeds import SeedStore, StoreError
+    from seeds import StoreError
 
     if must_exist and isinstance(settings.db, Path) and not settings.db.exists():
         raise CliError(
@@ -486,7 +487,7 @@ def _store(settings: Settings, *, must_exist: bool = True) -> Generator[SeedStor
             "Pass --db (or CEREBELLUM_DB) to use another file."
         )
     try:
-        store = SeedStore.open(settings.db)
+        store = open_store(settings.db)
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     try:
@@ -1043,7 +1044,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
-    from seeds import SeedStore, StoreError, redacted
+    from seeds import StoreError, redacted
 
     source_settings = settings if args.source is None else settings.model_copy(update={"db": args.source})
     try:
@@ -1055,7 +1056,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     with _store(source_settings) as source:
         dump = source.dump()
         try:
-            target = SeedStore.open(target_location)
+            target = open_store(target_location)
         except StoreError as exc:
             raise CliError(str(exc)) from exc
         try:

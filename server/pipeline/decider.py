@@ -21,7 +21,7 @@ import anyio.to_thread
 from anyio.abc import TaskGroup
 from mcp.server.mcpserver.exceptions import ToolError
 
-from seeds import SeedStore, StoreError
+from seeds import SeedStore, StoreError, open_store
 from server.models.cerebellum import CerebellumError
 from server.models.files import ModelUnavailable
 from server.pipeline.memory import DecisionFailed, Memory, open_memory
@@ -123,7 +123,7 @@ class Decider:
         with anyio.move_on_after(HANDSHAKE_GRACE_SECONDS):
             await self.handshake_done.wait()
         try:
-            self.store = await anyio.to_thread.run_sync(SeedStore.open, self.settings.db)
+            self.store = await anyio.to_thread.run_sync(open_store, self.settings.db)
         except (StoreError, OSError) as exc:
             self.store_error = self.load_error = str(exc)
             logger.error("could not open the seed store: %s", exc)

@@ -4,7 +4,6 @@
 """
 
 from seeds.copy import StoreDump
-from seeds.db import connect, sqlite_library
 from seeds.opening import open_store
 from seeds.records import (
     AlreadySettled,
@@ -28,6 +27,7 @@ from seeds.records import (
     text_hash,
     utc_now,
 )
+from seeds.sqlite_db import connect, sqlite_library
 from seeds.store import Operation, SeedStore, is_postgres_url, redacted
 
 __all__ = [

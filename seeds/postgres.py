@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from seeds.core import VECTOR_TABLE
 from seeds.engine import Cursor, EngineConnection
+from seeds.postgres_schema import MIGRATIONS
 from seeds.records import (
     CJK_RUN,
     INBOX_COLUMNS,
@@ -46,81 +47,6 @@ vectors (most of them blends of real ones): recall@10 against exact 0.775 at 40,
 POOL_SIZE = 4
 """Connections per server process: the decision worker and a few tool calls at once."""
 POOL_TIMEOUT_SECONDS = 15.0
-
-# Each entry moves the schema from version i to i+1 (the schema_version table). Never edit a
-# released entry: append one. seed_vectors is made when an embedder is first bound (its dimension).
-MIGRATIONS: list[str] = [
-    """
-    CREATE EXTENSION IF NOT EXISTS vector;
-    CREATE EXTENSION IF NOT EXISTS pg_trgm;
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE seeds (
-        id         BIGSERIAL PRIMARY KEY,
-        scope      TEXT NOT NULL,
-        text       TEXT NOT NULL,
-        text_hash  TEXT NOT NULL,
-        category   TEXT NOT NULL,
-        tags       TEXT NOT NULL DEFAULT '[]',
-        source     TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        tsv        tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED
-    );
-    CREATE INDEX seeds_scope_hash ON seeds (scope, text_hash);
-    CREATE INDEX seeds_scope_created ON seeds (scope, created_at);
-    CREATE INDEX seeds_scope_id ON seeds (scope, id);
-    CREATE INDEX seeds_tsv ON seeds USING gin (tsv);
-    CREATE INDEX seeds_trgm ON seeds USING gin (text gin_trgm_ops);
-    CREATE TABLE operations (
-        seq          BIGSERIAL UNIQUE,
-        id           TEXT PRIMARY KEY,
-        kind         TEXT NOT NULL,
-        scope        TEXT NOT NULL,
-        reason       TEXT NOT NULL,
-        trigger_text TEXT,
-        created_at   TEXT NOT NULL,
-        undoes       TEXT
-    );
-    CREATE INDEX operations_undoes ON operations (undoes);
-    CREATE INDEX operations_scope_created ON operations (scope, created_at);
-    CREATE TABLE seed_history (
-        id           BIGSERIAL PRIMARY KEY,
-        operation_id TEXT NOT NULL REFERENCES operations (id),
-        seed_id      BIGINT NOT NULL,
-        action       TEXT NOT NULL CHECK (action IN ('UPDATE', 'DELETE', 'ADD')),
-        scope        TEXT NOT NULL,
-        text         TEXT NOT NULL,
-        category     TEXT NOT NULL,
-        tags         TEXT NOT NULL,
-        source       TEXT NOT NULL,
-        created_at   TEXT NOT NULL,
-        updated_at   TEXT NOT NULL,
-        embedding    vector,
-        recorded_at  TEXT NOT NULL
-    );
-    CREATE INDEX seed_history_seed ON seed_history (seed_id);
-    CREATE INDEX seed_history_operation ON seed_history (operation_id);
-    CREATE TABLE inbox (
-        id            BIGSERIAL PRIMARY KEY,
-        scope         TEXT NOT NULL,
-        text          TEXT NOT NULL,
-        tags          TEXT NOT NULL DEFAULT '[]',
-        force         INTEGER NOT NULL DEFAULT 0,
-        source        TEXT NOT NULL,
-        received_at   TEXT NOT NULL,
-        state         TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'skipped')),
-        reason        TEXT,
-        attempts      INTEGER NOT NULL DEFAULT 0,
-        last_error    TEXT,
-        claimed_by    TEXT,
-        claimed_until TEXT,
-        tsv           tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED
-    );
-    CREATE INDEX inbox_state ON inbox (state, id);
-    CREATE INDEX inbox_tsv ON inbox USING gin (tsv);
-    CREATE INDEX inbox_trgm ON inbox USING gin (text gin_trgm_ops);
-    """,
-]
 
 _MIGRATION_LOCK = 0x5EED_0001
 _BIND_LOCK = 0x5EED_0002

@@ -9,9 +9,9 @@ from pathlib import Path
 import sqlite_vec  # pyright: ignore[reportMissingTypeStubs]
 
 from seeds.core import VECTOR_TABLE
-from seeds.db import connect, migrate, schema_version
 from seeds.engine import Cursor, EngineConnection
 from seeds.records import INBOX_COLUMNS, SEED_COLUMNS, cjk_grams, content_words, fts_query, gram_share, in_scopes
+from seeds.sqlite_db import connect, migrate, schema_version
 from seeds.store import SeedStore
 
 

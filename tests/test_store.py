@@ -21,7 +21,7 @@ from seeds import (
     sqlite_library,
     text_hash,
 )
-from seeds.db import MIGRATIONS, StoreError
+from seeds.sqlite_db import MIGRATIONS, StoreError
 
 
 def unit(*values: float) -> list[float]:
@@ -226,12 +226,12 @@ def test_an_older_store_gains_the_later_keyword_indexes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int, text: str, query: str
 ) -> None:
     path = tmp_path / "old.db"
-    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:version])
+    monkeypatch.setattr("seeds.sqlite_db.MIGRATIONS", MIGRATIONS[:version])
     old = open_store(path)
     old.bind_embedder("e.gguf", 4)
     seed = old.add("p", text, unit(1, 0, 0, 0))
     old.close()
-    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr("seeds.sqlite_db.MIGRATIONS", MIGRATIONS)
     upgraded = open_store(path)
     assert [s for s, _ in upgraded.keyword_search(query, "p", 5)] == [seed]
     assert upgraded.integrity_check() == "ok"
@@ -261,11 +261,11 @@ def test_a_store_from_schema_4_indexes_the_texts_already_in_its_inbox(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "old.db"
-    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:4])
+    monkeypatch.setattr("seeds.sqlite_db.MIGRATIONS", MIGRATIONS[:4])
     old = open_store(path)
     waiting = old.receive("p", "Received before the inbox had a full-text index.")
     old.close()
-    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr("seeds.sqlite_db.MIGRATIONS", MIGRATIONS)
     upgraded = open_store(path)
     assert upgraded.inbox_search("full-text index", "p", 5) == [waiting]
     upgraded.close()
@@ -438,7 +438,7 @@ def test_purge_history_forgets_old_operations_for_good(bound: SeedStore, tmp_pat
 
 def test_history_from_schema_3_survives_the_undo_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.db"
-    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS[:3])
+    monkeypatch.setattr("seeds.sqlite_db.MIGRATIONS", MIGRATIONS[:3])
     old = open_store(path)
     old.bind_embedder("e.gguf", 4)
     seed = old.add("p", "before undo existed", unit(1, 0, 0, 0))
@@ -459,7 +459,7 @@ def test_history_from_schema_3_survives_the_undo_migration(tmp_path: Path, monke
     conn.execute("DELETE FROM seed_vectors")
     conn.execute("DELETE FROM seeds")
     conn.close()
-    monkeypatch.setattr("seeds.db.MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr("seeds.sqlite_db.MIGRATIONS", MIGRATIONS)
     upgraded = open_store(path)
     assert [e.operation_id for e in upgraded.history(seed.id)] == [op_id]
     upgraded.undo(op_id)

@@ -217,7 +217,9 @@ class HistoryPart(StoreCore):
                 removed=tuple(removed),
             )
 
-    def purge_history(self, scope: str | None = None, before: str | datetime | None = None) -> PurgeOutcome:
+    def purge_history(
+        self, scope: str | None = None, before: str | datetime | None = None, *, record: bool = False
+    ) -> PurgeOutcome:
         """Forget recorded operations and the earlier versions they kept, for good.
 
         Only operations in `scope` (every scope when None) recorded before `before` (an ISO 8601
@@ -226,16 +228,12 @@ class HistoryPart(StoreCore):
         review) in that scope and time go too; texts still waiting to be decided stay. The
         full-text indexes are merged, the file is vacuumed and the WAL checkpointed and truncated, so
         the purged text does not linger in free pages of either file.
+
+        With `record`, the purge is itself recorded, in the same transaction, as an operation of kind
+        'purge' (scope '*' for every scope) whose reason says what was purged: counts, scope and
+        time, never a purged text. It changes no seed, so there is nothing to undo.
         """
-        where: list[str] = []
-        params: list[object] = []
-        if scope is not None:
-            where.append("scope = ?")
-            params.append(scope)
-        if before is not None:
-            where.append("created_at < ?")
-            params.append(utc_iso(before))
-        condition = " AND ".join(where) or "1 = 1"
+        condition, params = self._purge_condition(scope, before)
         inbox_condition = condition.replace("created_at", "received_at")
         with self._lock:
             with self._write():
@@ -247,5 +245,49 @@ class HistoryPart(StoreCore):
                 skipped = self._conn.execute(
                     f"DELETE FROM inbox WHERE state = 'skipped' AND {inbox_condition}", params
                 ).rowcount
+                purged = PurgeOutcome(operations=operations, versions=versions, skipped=skipped)
+                if record:
+                    reason = purge_reason(purged, scope, None if before is None else utc_iso(before))
+                    purged = dataclasses.replace(
+                        purged, operation_id=self._insert_operation("purge", scope or "*", reason, None)
+                    )
             self._compact()
-        return PurgeOutcome(operations=operations, versions=versions, skipped=skipped)
+        return purged
+
+    def purge_preview(self, scope: str | None = None, before: str | datetime | None = None) -> PurgeOutcome:
+        """What `purge_history` with the same arguments would remove, counted; nothing is changed."""
+        condition, params = self._purge_condition(scope, before)
+        inbox_condition = condition.replace("created_at", "received_at")
+        with self._lock:
+            (versions,) = self._conn.execute(
+                "SELECT count(*) FROM seed_history WHERE operation_id IN "
+                f"(SELECT id FROM operations WHERE {condition})",
+                params,
+            ).fetchone()
+            (operations,) = self._conn.execute(f"SELECT count(*) FROM operations WHERE {condition}", params).fetchone()
+            (skipped,) = self._conn.execute(
+                f"SELECT count(*) FROM inbox WHERE state = 'skipped' AND {inbox_condition}", params
+            ).fetchone()
+        return PurgeOutcome(operations=int(operations), versions=int(versions), skipped=int(skipped))
+
+    @staticmethod
+    def _purge_condition(scope: str | None, before: str | datetime | None) -> tuple[str, list[object]]:
+        where: list[str] = []
+        params: list[object] = []
+        if scope is not None:
+            where.append("scope = ?")
+            params.append(scope)
+        if before is not None:
+            where.append("created_at < ?")
+            params.append(utc_iso(before))
+        return " AND ".join(where) or "1 = 1", params
+
+
+def purge_reason(purged: PurgeOutcome, scope: str | None, before: str | None) -> str:
+    """A purge's own record: what went, counted, and which part of the history it was (never a text)."""
+    where = f"scope '{scope}'" if scope is not None else "every scope"
+    when = f", recorded before {before}" if before is not None else ""
+    return (
+        f"purge of {where}{when}: {purged.operations} operations, {purged.versions} earlier versions of seeds "
+        f"and {purged.skipped} skipped texts removed for good"
+    )

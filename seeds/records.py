@@ -137,6 +137,8 @@ class PurgeOutcome:
     """seed_history rows removed: earlier versions of seeds, and deleted seeds, now gone for good."""
     skipped: int = 0
     """Texts the gate skipped, kept in the inbox for review, removed."""
+    operation_id: str | None = None
+    """The purge's own operation (kind 'purge'), when it was recorded: what was purged, never the texts."""
 
 
 @dataclass(frozen=True)

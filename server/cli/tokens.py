@@ -1,23 +1,25 @@
 """`cerebellum-mcp token add | list | revoke`: the bearer tokens `serve --http` accepts (server/protocol/tokens.py).
 
-server/cli/main.py only wires the arguments; the commands are here. `token add` prints the token alone on
-stdout (so `TOKEN=$(cerebellum-mcp token add laptop --scopes shop-api)` works) and everything else on
-stderr; the token is not kept anywhere, only its hash.
+`token add` prints the token alone on stdout (so `TOKEN=$(cerebellum-mcp token add laptop --scopes shop-api)`
+works) and everything else on stderr; the token is not kept anywhere, only its hash. The token file's module and
+rich are imported when a token command runs, not when the parser is built.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
-from server.protocol.tokens import TokenError, TokenFile, TokenFileError, TokenRecord
+from server.cli.command import CliError, Command
+from server.cli.flags import add_tokens_file
 from server.settings import Settings
 
+if TYPE_CHECKING:
+    from server.protocol.tokens import TokenFile, TokenRecord
 
-class TokenCommandError(Exception):
+
+class TokenCommandError(CliError):
     """A token command that failed; the message says why and what to do. Nothing was changed."""
 
 
@@ -38,6 +40,9 @@ def add(tokens: TokenFile, name: str, scopes: str) -> None:
 
 
 def listing(tokens: TokenFile) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     records = tokens.records()
     out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
     if not records:
@@ -60,6 +65,8 @@ def revoke(tokens: TokenFile, name: str) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> None:
     """The `token` command: args.token_command is add, list or revoke."""
+    from server.protocol.tokens import TokenError, TokenFile, TokenFileError
+
     tokens = TokenFile(settings.tokens_file)
     try:
         if args.token_command == "add":
@@ -70,3 +77,22 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
             listing(tokens)
     except (TokenError, TokenFileError) as exc:
         raise TokenCommandError(str(exc)) from exc
+
+
+def token_options(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    add_action = actions.add_parser("add", help="make a token for some scopes; it is printed once, on stdout")
+    add_tokens_file(add_action)
+    add_action.add_argument("name", help="what the token is for (laptop, ci-runner): 1-64 letters, digits, . _ -")
+    add_action.add_argument(
+        "--scopes", required=True, help="the scopes it may read and change, separated by commas; '*' for every scope"
+    )
+    add_tokens_file(actions.add_parser("list", help="the tokens: names, scopes, created (never the tokens)"))
+    revoke_action = actions.add_parser("revoke", help="remove a token: refused from then on")
+    add_tokens_file(revoke_action)
+    revoke_action.add_argument("name", help="the token's name, as 'token list' shows it")
+
+
+TOKEN = Command(
+    "token", "bearer tokens for serve --http: add one (shown once), list them, revoke one", run, token_options
+)

@@ -296,7 +296,10 @@ def test_recall_prints_the_best_hits(filled: Path, capsys: pytest.CaptureFixture
     assert "recall in 'web'" in out
     out, _ = run(capsys, "recall", "anything", "--scope", "empty")
     assert "No memories in scope 'empty' match." in out
-    assert "-k must be between 1 and 50" in fails(capsys, "recall", "x", "-k", "0")
+    # The recall tool's own rules (server/rules/limits.py), with its sentences.
+    assert "k must be between 1 and 50; got 0" in fails(capsys, "recall", "x", "-k", "0")
+    assert "The query is empty" in fails(capsys, "recall", "  ")
+    assert "over the limit of 2000" in fails(capsys, "recall", "x" * 2001)
     assert "nothing was stored" in fails(capsys, "recall", "postgres://app:Zq8vR2mK9tLp@db.internal/app")
 
 

@@ -19,12 +19,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from server.errors import ServerError
+from server.rules.scopes import ALL_SCOPES, check_name
 from server.settings import Settings
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-EVERY_SCOPE = "*"
+EVERY_SCOPE = ALL_SCOPES
 """--scope '*': every scope, for the commands that read or tidy several (Command.every_scope)."""
 
 Handler = Callable[[argparse.Namespace, Settings], None]
@@ -119,20 +120,10 @@ def explicit_scope(args: argparse.Namespace) -> str | None:
     if scope == EVERY_SCOPE:
         return None
     if scope is not None:
-        # The tools' rule for a scope name (server/protocol/arguments.py); its refusal is not a ServerError yet.
-        from server.protocol.arguments import InvalidArgument, scope_name
-
-        try:
-            scope_name(scope)
-        except InvalidArgument as exc:
-            raise CliError(str(exc)) from exc
+        check_name(scope)  # the one rule for a scope name (server/rules/scopes.py); main() reports a refusal
     return scope
 
 
 def scope_selection(args: argparse.Namespace, settings: Settings) -> str:
     """The scope recall and reconcile cover: the settings' one scope, or '*' (every scope) when given."""
     return EVERY_SCOPE if getattr(args, "scope", None) == EVERY_SCOPE else settings.scope
-
-
-def in_scope(label: str) -> str:
-    return "every scope" if label == EVERY_SCOPE else f"scope '{label}'"

@@ -12,7 +12,6 @@ from server.cli.command import (
     Command,
     err,
     explicit_scope,
-    in_scope,
     moment,
     out,
     scope_selection,
@@ -22,6 +21,7 @@ from server.cli.command import (
 )
 from server.cli.serve import service_line
 from server.cli.stores import memory, progress, store
+from server.rules.scopes import describe
 from server.settings import Settings
 
 # -- recall ---------------------------------------------------------------------------------------
@@ -32,26 +32,14 @@ def recall_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", type=int, default=5, help="how many memories to show (1-50, default 5)")
 
 
-def check_recall(query: str, k: int) -> None:
-    """The recall tool's limits on k and the query, said the CLI's way (-k is the flag).
-
-    TODO(issue 22): the rule itself is to come from the one limits module in server/rules; until then the
-    bound is the tool's constant (server/protocol/arguments.py MAX_RECALL_K) and the check is only here.
-    """
-    from server.protocol.arguments import MAX_RECALL_K
-
-    if not 1 <= k <= MAX_RECALL_K:
-        raise CliError(f"-k must be between 1 and {MAX_RECALL_K}; got {k}.")
-    if not query.strip():
-        raise CliError("The query is empty: say what you want to know.")
-
-
 def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
     from rich.table import Table
 
     from server.pipeline.memory import SecretInText
+    from server.rules.limits import check_k, check_query
 
-    check_recall(args.query, args.k)
+    check_k(args.k)  # the recall tool's rules: a refusal is a ServerError, which main() reports
+    check_query(args.query)
     with memory(settings) as opened:
         try:
             result = opened.recall(args.query, scope_selection(args, settings), args.k)
@@ -59,7 +47,7 @@ def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
             raise CliError(str(exc)) from exc
     console = out()
     if not result.hits:
-        console.print(f"No memories in {in_scope(result.scope)} match.")
+        console.print(f"No memories in {describe(result.scope)} match.")
     else:
         where = "every scope" if result.scope == EVERY_SCOPE else f"'{result.scope}'"
         table = Table(title=f"recall in {where}: {result.query}", title_justify="left")
@@ -285,7 +273,7 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> None:
 
     scope = explicit_scope(args)
     before = None if args.before is None else utc_iso(moment(args.before, "--before"))
-    where = ("every scope" if scope is None else f"scope '{scope}'") + (f", recorded before {before}" if before else "")
+    where = describe(scope or EVERY_SCOPE) + (f", recorded before {before}" if before else "")
     with store(settings) as opened:
         preview = opened.purge_preview(scope, before)
         if not preview.operations and not preview.skipped:
@@ -353,7 +341,7 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> None:
     if result.resumed_after is not None:
         console.print(f"Went on after seed {result.resumed_after}, where an interrupted sweep stopped.")
     verb = "would be" if result.dry_run else "were"
-    title = f"{'plan' if result.dry_run else 'reconcile'} for {in_scope(result.scope)}"
+    title = f"{'plan' if result.dry_run else 'reconcile'} for {describe(result.scope)}"
     console.print(
         f"{title}: {result.examined} memories examined, {result.arbitrated} asked about, "
         f"{len(result.actions)} changes {verb} made."

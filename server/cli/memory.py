@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from typing import Literal
 
 from server.cli.command import (
@@ -274,18 +275,20 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> None:
     scope = explicit_scope(args)
     before = None if args.before is None else utc_iso(moment(args.before, "--before"))
     where = describe(scope or EVERY_SCOPE) + (f", recorded before {before}" if before else "")
+    # What is counted is what goes: a server recording operations while the question waits keeps them.
+    cutoff = before or utc_iso(datetime.now(UTC))
     with store(settings) as opened:
-        preview = opened.purge_preview(scope, before)
+        preview = opened.purge_preview(scope, cutoff)
         if not preview.operations and not preview.skipped:
             out().print(f"Nothing to purge in {where}: no recorded operations and no skipped texts.")
             return
         what = (
             f"{preview.operations} recorded operations with {preview.versions} earlier versions of seeds "
-            f"(forgotten seeds among them) and {preview.skipped} skipped texts in {where}"
+            f"(updated or forgotten) and {preview.skipped} skipped texts in {where}"
         )
         if not args.yes:
             confirm(what)
-        purged = opened.purge_history(scope, before, record=True)
+        purged = opened.purge_history(scope, cutoff, record=True)
     console = out()
     console.print(
         f"Purged {purged.operations} operations with {purged.versions} earlier versions of seeds and "

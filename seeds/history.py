@@ -231,10 +231,9 @@ class HistoryPart(StoreCore):
 
         With `record`, the purge is itself recorded, in the same transaction, as an operation of kind
         'purge' (scope '*' for every scope) whose reason says what was purged: counts, scope and
-        time, never a purged text. It changes no seed, so there is nothing to undo.
+        time, never a purged text. It changes no seed, so there is nothing to undo; later purges keep it.
         """
-        condition, params = self._purge_condition(scope, before)
-        inbox_condition = condition.replace("created_at", "received_at")
+        condition, inbox_condition, params = self._purge_conditions(scope, before)
         with self._lock:
             with self._write():
                 versions = self._conn.execute(
@@ -256,8 +255,7 @@ class HistoryPart(StoreCore):
 
     def purge_preview(self, scope: str | None = None, before: str | datetime | None = None) -> PurgeOutcome:
         """What `purge_history` with the same arguments would remove, counted; nothing is changed."""
-        condition, params = self._purge_condition(scope, before)
-        inbox_condition = condition.replace("created_at", "received_at")
+        condition, inbox_condition, params = self._purge_conditions(scope, before)
         with self._lock:
             (versions,) = self._conn.execute(
                 "SELECT count(*) FROM seed_history WHERE operation_id IN "
@@ -271,7 +269,8 @@ class HistoryPart(StoreCore):
         return PurgeOutcome(operations=int(operations), versions=int(versions), skipped=int(skipped))
 
     @staticmethod
-    def _purge_condition(scope: str | None, before: str | datetime | None) -> tuple[str, list[object]]:
+    def _purge_conditions(scope: str | None, before: str | datetime | None) -> tuple[str, str, list[object]]:
+        """(the purged operations' condition, the purged skipped texts' condition, their parameters)."""
         where: list[str] = []
         params: list[object] = []
         if scope is not None:
@@ -280,7 +279,9 @@ class HistoryPart(StoreCore):
         if before is not None:
             where.append("created_at < ?")
             params.append(utc_iso(before))
-        return " AND ".join(where) or "1 = 1", params
+        condition = " AND ".join(where) or "1 = 1"
+        # A purge's own record quotes no text: it stays, so that every purge remains on record.
+        return f"kind <> 'purge' AND {condition}", condition.replace("created_at", "received_at"), params
 
 
 def purge_reason(purged: PurgeOutcome, scope: str | None, before: str | None) -> str:

@@ -144,6 +144,13 @@ def test_purge_leaves_no_trace_of_the_forgotten_texts_and_records_itself(
         store.close()
     assert "No operation with id" in run_fails(capsys, ["undo", forget_op, "--db", engine_location])
     assert "nothing to undo" in run_fails(capsys, ["undo", purge.id, "--db", engine_location])
+    main(["purge", "--yes", "--db", engine_location])  # a purge's record stays: every purge remains on record
+    assert "Nothing to purge in every scope" in capsys.readouterr().out
+    store = SeedStore.open(engine_location)
+    try:
+        assert [operation.id for operation in store.operations()] == [purge.id]
+    finally:
+        store.close()
 
 
 def run_fails(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:

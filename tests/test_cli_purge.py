@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from seeds import SeedStore
+from seeds import open_store
 from server.cli.main import main
 
 WORD = "quokkafjord"
@@ -42,7 +42,7 @@ class Terminal(io.StringIO):
 
 def fill(location: str) -> int:
     """A store holding each kind of purged text beside a kept seed; the id of the seed to forget."""
-    store = SeedStore.open(location)
+    store = open_store(location)
     try:
         store.bind_embedder("e.gguf", 4)
         store.add("p", KEPT, [1.0, 0.0, 0.0, 0.0])
@@ -131,7 +131,7 @@ def test_purge_leaves_no_trace_of_the_forgotten_texts_and_records_itself(
     assert WORD not in out
     assert traces(engine_location) == []
 
-    store = SeedStore.open(engine_location)
+    store = open_store(engine_location)
     try:
         (purge,) = store.operations()
         assert purge.kind == "purge" and purge.scope == "*" and f"Recorded as operation {purge.id}" in out
@@ -146,7 +146,7 @@ def test_purge_leaves_no_trace_of_the_forgotten_texts_and_records_itself(
     assert "nothing to undo" in run_fails(capsys, ["undo", purge.id, "--db", engine_location])
     main(["purge", "--yes", "--db", engine_location])  # a purge's record stays: every purge remains on record
     assert "Nothing to purge in every scope" in capsys.readouterr().out
-    store = SeedStore.open(engine_location)
+    store = open_store(engine_location)
     try:
         assert [operation.id for operation in store.operations()] == [purge.id]
     finally:
@@ -171,7 +171,7 @@ def test_purge_on_a_terminal_asks_and_goes_on_only_on_yes(
     monkeypatch.setattr("sys.stdin", Terminal("no\n"))
     message = run_fails(capsys, ["purge", "--db", location, "--scope", "p"])
     assert "not confirmed" in message and "Nothing was purged" in message
-    store = SeedStore.open(location)
+    store = open_store(location)
     assert store.history(gone) != []
     store.close()
 
@@ -184,7 +184,7 @@ def test_purge_on_a_terminal_asks_and_goes_on_only_on_yes(
     captured = capsys.readouterr()
     assert "for good" in captured.err and "Type 'yes'" in captured.err  # the question, on stderr
     assert "Purged 1 operations with 1 earlier versions of seeds and 1 skipped texts in scope 'p'" in captured.out
-    store = SeedStore.open(location)
+    store = open_store(location)
     try:
         assert store.history(gone) == [] and len(store.operations("q")) == 1  # scope q's history is kept
         (purge,) = store.operations("p")

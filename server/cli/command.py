@@ -25,8 +25,6 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from rich.console import Console
 
-EVERY_SCOPE = ALL_SCOPES
-"""--scope '*': every scope, for the commands that read or tidy several (Command.every_scope)."""
 
 Handler = Callable[[argparse.Namespace, Settings], None]
 
@@ -117,7 +115,7 @@ def moment(value: str, flag: str = "--since") -> datetime:
 def explicit_scope(args: argparse.Namespace) -> str | None:
     """--scope as a filter: only when given on the command line (else, or '*': every scope)."""
     scope = getattr(args, "scope", None)
-    if scope == EVERY_SCOPE:
+    if scope == ALL_SCOPES:
         return None
     if scope is not None:
         check_name(scope)  # the one rule for a scope name (server/rules/scopes.py); main() reports a refusal
@@ -126,4 +124,4 @@ def explicit_scope(args: argparse.Namespace) -> str | None:
 
 def scope_selection(args: argparse.Namespace, settings: Settings) -> str:
     """The scope recall and reconcile cover: the settings' one scope, or '*' (every scope) when given."""
-    return EVERY_SCOPE if getattr(args, "scope", None) == EVERY_SCOPE else settings.scope
+    return ALL_SCOPES if getattr(args, "scope", None) == ALL_SCOPES else settings.scope

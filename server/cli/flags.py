@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from server.cli.command import EVERY_SCOPE, version
+from server.cli.command import version
+from server.rules.scopes import ALL_SCOPES
 from server.settings import DEFAULT_EMBEDDER, DEFAULT_MODEL, DEFAULT_SCOPE, default_db_path
 
 SETTING_FLAGS = (
@@ -73,7 +74,7 @@ def add_setting_flags(parser: argparse.ArgumentParser, *, suppress: bool, every_
         "--scope",
         default=default,
         help=f"scope used when a call names none (CEREBELLUM_SCOPE; default {DEFAULT_SCOPE}); "
-        f"'{EVERY_SCOPE}' for every scope with {', '.join(every_scope)}",
+        f"'{ALL_SCOPES}' for every scope with {', '.join(every_scope)}",
     )
     group.add_argument(
         "--threads",

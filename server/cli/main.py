@@ -19,9 +19,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from server.cli import config, hook, memory, models, serve, tokens, transfer
-from server.cli.command import EVERY_SCOPE, Command
+from server.cli.command import Command
 from server.cli.flags import SETTING_FLAGS, VersionAction, add_setting_flags
 from server.errors import ServerError
+from server.rules.scopes import ALL_SCOPES
 from server.settings import Settings
 
 COMMANDS: tuple[Command, ...] = (
@@ -74,7 +75,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     given: dict[str, Any] = {
         key: value for key, value in vars(args).items() if key in SETTING_FLAGS and value is not None
     }
-    if given.get("scope") == EVERY_SCOPE and getattr(args, "command", None) in EVERY_SCOPE_COMMANDS:
+    if given.get("scope") == ALL_SCOPES and getattr(args, "command", None) in EVERY_SCOPE_COMMANDS:
         # A selection for this command (see command.scope_selection), not a scope to store in.
         del given["scope"]
     return Settings(**given)
@@ -86,9 +87,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings_from_args(args)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'setting'}: {e['msg']}" for e in exc.errors())
-        if getattr(args, "scope", None) == EVERY_SCOPE:
+        if getattr(args, "scope", None) == ALL_SCOPES:
             problems += (
-                f" ('{EVERY_SCOPE}', every scope, is for {', '.join(EVERY_SCOPE_COMMANDS)}; "
+                f" ('{ALL_SCOPES}', every scope, is for {', '.join(EVERY_SCOPE_COMMANDS)}; "
                 f"{args.command or 'serving'} needs one scope)"
             )
         sys.exit(f"cerebellum-mcp: invalid setting: {problems}")

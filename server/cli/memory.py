@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from server.cli.command import (
-    EVERY_SCOPE,
     CliError,
     Command,
     err,
@@ -22,7 +21,7 @@ from server.cli.command import (
 )
 from server.cli.serve import service_line
 from server.cli.stores import memory, progress, store
-from server.rules.scopes import describe
+from server.rules.scopes import ALL_SCOPES, describe
 from server.settings import Settings
 
 # -- recall ---------------------------------------------------------------------------------------
@@ -50,7 +49,7 @@ def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
     if not result.hits:
         console.print(f"No memories in {describe(result.scope)} match.")
     else:
-        where = "every scope" if result.scope == EVERY_SCOPE else f"'{result.scope}'"
+        where = "every scope" if result.scope == ALL_SCOPES else f"'{result.scope}'"
         table = Table(title=f"recall in {where}: {result.query}", title_justify="left")
         for column in ("#", "id", "scope", "score", "similarity", "stored", "text"):
             table.add_column(column, overflow="fold", justify="right" if column in ("#", "id") else "left")
@@ -274,7 +273,7 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> None:
 
     scope = explicit_scope(args)
     before = None if args.before is None else utc_iso(moment(args.before, "--before"))
-    where = describe(scope or EVERY_SCOPE) + (f", recorded before {before}" if before else "")
+    where = describe(scope or ALL_SCOPES) + (f", recorded before {before}" if before else "")
     # What is counted is what goes: a server recording operations while the question waits keeps them.
     cutoff = before or utc_iso(datetime.now(UTC))
     with store(settings) as opened:

@@ -50,7 +50,7 @@ def is_loopback(host: str) -> bool:
 
 def serve_http(settings: Settings, address: str) -> None:
     """Serve MCP over Streamable HTTP until SIGTERM / SIGINT. The caller ends the process with os._exit
-    afterwards (server/cli/main.py): background work may still run on its threads."""
+    afterwards (server/cli/serve.py): background work may still run on its threads."""
     import uvicorn
 
     from server.protocol.app import create_server

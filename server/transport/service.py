@@ -337,7 +337,7 @@ class _Running:
 
 def run_service(settings: Settings) -> int:
     """The service process: serve MCP on the socket until SIGTERM/SIGINT or idle; 0 when another holds the place.
-    The caller ends the process with os._exit afterwards (server/cli/main.py): background work may still run."""
+    The caller ends the process with os._exit afterwards (server/cli/serve.py): background work may still run."""
     import uvicorn
     from mcp.server.transport_security import TransportSecuritySettings
 

@@ -325,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
         f"stdio launch, with this folder as the project ({PROJECT_HEADER} header), so it gets this project's scope",
     )
 
+    ui = command("ui", "open the memory console: print its address and open a browser where there is one")
+    ui.add_argument("--port", type=int, default=0, help="the loopback port to serve it on (default: a free one)")
+    ui.add_argument("--no-browser", action="store_true", help="print the address only")
+
     token = command("token", "bearer tokens for serve --http: add one (shown once), list them, revoke one")
     token_sub = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
     token_add = token_sub.add_parser(
@@ -1554,6 +1558,22 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> None:
         raise CliError(str(exc)) from exc
 
 
+def cmd_ui(args: argparse.Namespace, settings: Settings) -> None:
+    import webbrowser
+
+    from server.console.site import UiError, can_open_browser, open_console
+    from server.service import ServiceError
+
+    try:
+        url = open_console(settings, args.port)
+    except (UiError, ServiceError) as exc:
+        raise CliError(str(exc)) from exc
+    sys.stdout.write(f"The memory console: {url}\n(the address signs one browser in; run `ui` again for another)\n")
+    sys.stdout.flush()
+    if not args.no_browser and can_open_browser():
+        webbrowser.open(url)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "recall": cmd_recall,
     "list": cmd_list,
@@ -1574,6 +1594,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "forget": cmd_forget,
     "undo": cmd_undo,
     "token": cmd_token,
+    "ui": cmd_ui,
 }
 
 

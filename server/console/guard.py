@@ -53,6 +53,8 @@ class Session:
     scopes: tuple[str, ...] | None
     """The scopes this session sees and changes; None: every scope."""
     token_sha256: str | None = None
+    flash: str | None = None
+    """What the last action did, shown once on the next page."""
     expires: float = field(default_factory=lambda: time.time() + SESSION_SECONDS)
 
 

@@ -184,13 +184,24 @@ class BrowsePart(HistoryPart):
             yield Operation(cast(SeedStore, self), operation_id), entry
 
     def reopen_review(
-        self, operation_id: str | None, scope: str, text: str, tags: Sequence[str], why: str, reason: str
+        self,
+        operation_id: str | None,
+        scope: str,
+        text: str,
+        tags: Sequence[str],
+        why: str,
+        reason: str,
+        replacing: int | None = None,
     ) -> tuple[str | None, int]:
         """Undo a `settle_review`: put its text back among the texts kept for review (with `why`), recorded as
-        an undo of the operation (None: the undo is recorded already). Returns (the undo's id or None, the inbox id)."""
+        an undo of the operation (None: the undo is recorded already); `replacing`: a text kept for review
+        by the review's own decision, taken out in the same transaction.
+        Returns (the undo's id or None, the inbox id)."""
         from seeds.records import utc_now
 
         with self._lock, self._write():
+            if replacing is not None:  # the text the review's decision kept for review again, under another reason
+                self._conn.execute("DELETE FROM inbox WHERE id = ? AND state = 'skipped'", (replacing,))
             row = self._conn.execute(
                 "INSERT INTO inbox (scope, text, tags, force, source, received_at, state, reason) "
                 "VALUES (?, ?, ?, 0, 'console', ?, 'skipped', ?) RETURNING id",

@@ -27,7 +27,7 @@ ORIGIN = {"origin": BASE}
 XSS = [
     "<script>document.title='pwned'</script> the deploy key rotates monthly",
     "<img src=x onerror=\"document.title='pwned'\"> staging runs on port 8081",
-    "[click](javascript:alert(1)) and <a href=\"javascript:alert(1)\">this link</a> are docs",
+    '[click](javascript:alert(1)) and <a href="javascript:alert(1)">this link</a> are docs',
 ]
 
 

@@ -37,6 +37,8 @@ class ReviewNote(BaseModel):
     status: str | None = None
     seed_id: int | None = None
     operation_id: str | None = None
+    inbox_id: int | None = None
+    """A save anyway the arbiter still found a duplicate of: that text, kept for review again."""
 
 
 class Done(BaseModel):
@@ -96,10 +98,11 @@ def edit(memory: Memory, seed_id: int, text: str, scopes: Scopes) -> Done:
     text = _clean(memory, text)
     if text == seed.text:
         return Done(message="Nothing changed: the text is the same.", seed_id=seed_id)
-    with memory.lock:
-        embedding = memory.embedder.embed_document(text)
-        with store.operation(EDIT, seed.scope, "edited by a person in the console", trigger_text=text) as op:
-            op.update(seed_id, text, embedding)
+    embedding = memory.embedder.embed_document(text)  # the embedder's own lock: no wait for a decision
+    # Under the models' lock: not in the middle of a decision about the same seed.
+    reason = "edited by a person in the console"
+    with memory.lock, store.operation(EDIT, seed.scope, reason, trigger_text=text) as op:
+        op.update(seed_id, text, embedding)
     logger.info("console: edit of seed %d (%s)", seed_id, op.id)
     return Done(message=f"Memory {seed_id} edited.", operation_id=op.id, seed_id=seed_id)
 
@@ -156,6 +159,7 @@ def save_anyway(memory: Memory, inbox_id: int, scopes: Scopes) -> Done:
             status=result.status,
             seed_id=seed_id,
             operation_id=result.operation_id,
+            inbox_id=result.inbox_id,
         )
         op.set_meta(REVIEW_META + op.id, note.model_dump_json())
     return Done(message=f"Saved ({result.status}).", operation_id=op.id, seed_id=seed_id)
@@ -180,11 +184,11 @@ def merge(memory: Memory, inbox_id: int, target_id: int, text: str, scopes: Scop
     if target.scope != entry.scope:
         raise ConsoleError("A text merges only into a memory of its own scope.")
     text = _clean(memory, text)
-    with memory.lock:
-        embedding = memory.embedder.embed_document(text)
-        with store.review(inbox_id, REVIEW_MERGE, f"merged into memory {target_id} by a person") as (op, _):
-            op.update(target_id, text, embedding)
-            op.set_meta(REVIEW_META + op.id, ReviewNote(why=entry.reason, tags=list(entry.tags)).model_dump_json())
+    embedding = memory.embedder.embed_document(text)
+    reason = f"merged into memory {target_id} by a person"
+    with memory.lock, store.review(inbox_id, REVIEW_MERGE, reason) as (op, _):
+        op.update(target_id, text, embedding)
+        op.set_meta(REVIEW_META + op.id, ReviewNote(why=entry.reason, tags=list(entry.tags)).model_dump_json())
     return Done(message=f"Merged into memory {target_id}.", operation_id=op.id, seed_id=target_id)
 
 
@@ -208,5 +212,5 @@ def _undo_review(memory: Memory, operation: OperationRecord) -> Done:
             memory.undo(kept.operation_id)
         elif kept.status == "saved" and kept.seed_id is not None and store.get(kept.seed_id) is not None:
             memory.forget(kept.seed_id)
-    undo_id, _ = store.reopen_review(operation.id, operation.scope, text, tags, why, reason)
+    undo_id, _ = store.reopen_review(operation.id, operation.scope, text, tags, why, reason, kept.inbox_id)
     return Done(message="Undone: the text is back for review.", operation_id=undo_id)

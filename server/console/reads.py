@@ -30,6 +30,7 @@ KIND_FILTERS: dict[str, tuple[str, ...]] = {
     "reconcile": ("reconcile-*",),
     "import": ("import*",),
     "review": ("review-*",),
+    "edit": (EDIT,),
 }
 
 
@@ -341,7 +342,7 @@ def label_of(kind: str) -> str:
     for label, kinds in KIND_FILTERS.items():
         for candidate in kinds:
             if kind == candidate or (candidate.endswith("*") and kind.startswith(candidate[:-1])):
-                return label if label not in ("UPDATE",) or kind != EDIT else "edit"
+                return "edit" if kind == EDIT else label
     return kind
 
 

@@ -120,6 +120,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX inbox_tsv ON inbox USING gin (tsv);
     CREATE INDEX inbox_trgm ON inbox USING gin (text gin_trgm_ops);
     """,
+    # 2: the memory console's pages (as SQLite's migration 7): every scope newest first, one category newest
+    # first, and the categories to filter by, without sorting or scanning the seeds.
+    """
+    CREATE INDEX seeds_created ON seeds (created_at, id);
+    CREATE INDEX seeds_category_created ON seeds (category, created_at, id);
+    """,
 ]
 
 _MIGRATION_LOCK = 0x5EED_0001

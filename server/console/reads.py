@@ -121,9 +121,10 @@ def _day(value: str, end: bool = False) -> str | None:
 
 def memories(store: SeedStore, filters: MemoryFilters, scopes: Scopes, memory: Memory | None) -> MemoriesPage:
     chosen = selected_scopes(filters.scope, scopes)
-    counts = store.seed_counts(None if scopes is None else list(scopes))
-    all_scopes = sorted({scope for scope, _, _ in counts})
-    categories = sorted({category for _, category, _ in counts})
+    # The choices of the filters, from the indexes (a GROUP BY over the seeds costs a scan per page at 100k).
+    all_scopes = [scope for scope in store.scopes() if visible(scope, scopes)]
+    # A token limited to some scopes sees only their categories (its scopes' index rows, not every seed).
+    categories = store.categories() if scopes is None else sorted({c for _, c, _ in store.seed_counts(list(scopes))})
     query = SeedQuery(
         scopes=chosen,
         category=filters.category or None,

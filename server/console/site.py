@@ -76,7 +76,8 @@ class _QuietServer:
             def capture_signals(self) -> Generator[None]:
                 yield
 
-        config = uvicorn.Config(app, log_level=log_level, log_config=None, lifespan="off")
+        # No access log: the one-time address's key would be written to the service's log.
+        config = uvicorn.Config(app, log_level=log_level, log_config=None, lifespan="off", access_log=False)
         self.server = Quiet(config)
 
 

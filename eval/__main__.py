@@ -9,6 +9,7 @@ from pathlib import Path
 
 from eval import (
     bench,
+    bench_console,
     bench_migrate,
     bench_recall,
     bench_threads,
@@ -93,7 +94,9 @@ def main(argv: list[str] | None = None) -> None:
         help="speed: write, recall, startup (eval/bench.py), clients (eval/clients.py), threads "
         "(eval/bench_threads.py), claude-code (eval/claude_code.py) or migrate (eval/bench_migrate.py)",
     )
-    p_bench.add_argument("what", choices=["write", "recall", "startup", "clients", "threads", "claude-code", "migrate"])
+    p_bench.add_argument(
+        "what", choices=["write", "recall", "startup", "clients", "threads", "claude-code", "migrate", "console"]
+    )
     p_bench.add_argument(
         "--runs", type=int, default=5, help="claude-code: starts measured per server (default 5; medians)"
     )
@@ -184,6 +187,14 @@ def main(argv: list[str] | None = None) -> None:
         models = load_models(settings, cerebellum=False)
         report = paraphrase.run(models, args.pairs, limit=args.limit)
         emit(report, paraphrase.render(report), args.json)
+    elif args.what == "console":
+        from server.pipeline.memory import model_path
+
+        models = load_models(settings, cerebellum=False)  # the pages ask no decision; recall embeds the query
+        sizes = sorted({int(n) for n in args.sizes.split(",")}) if args.sizes != "1000,10000,100000" else [100_000]
+        files = (str(model_path(settings, "cerebellum")), str(model_path(settings, "embedder")))
+        report = bench_console.run(models, sizes, args.db or "embedded", min(args.queries, 50), *files)
+        emit(report, bench_console.render(report), args.json)
     elif args.what == "migrate":
         report = bench_migrate.run(sorted({int(n) for n in args.sizes.split(",")}), args.db or "embedded")
         emit(report, bench_migrate.render(report), args.json)

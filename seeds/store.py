@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from seeds.browse import BrowsePart
 from seeds.copy import CopyPart
 from seeds.history import HistoryPart
 from seeds.inbox import InboxPart
@@ -73,7 +74,7 @@ class Operation:
         self._store._put_meta(key, value)  # pyright: ignore[reportPrivateUsage]
 
 
-class SeedStore(InboxPart, HistoryPart, CopyPart):
+class SeedStore(InboxPart, BrowsePart, HistoryPart, CopyPart):
     """A plain library over one database. Thread-safe: calls are serialized on one connection."""
 
     # -- what an engine provides for reads --------------------------------------------------

@@ -59,8 +59,13 @@ def serve_http(settings: Settings, address: str) -> None:
     host, port = parse_address(address)
     # Anything but loopback needs bearer tokens (and loopback with --auth tokens): refused here if there are none.
     auth = http_auth(settings, host, port, MCP_PATH, loopback=is_loopback(host))
-    server = create_server(settings, auth=auth, abandon_background=True)
+    from server.console.site import http_console
+
+    running: list[object] = []
+    server = create_server(settings, auth=auth, abandon_background=True, on_ready=running.append)
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
+    # The memory console at /console, beside /mcp (server/console/).
+    app = http_console(app, settings, host, port, auth, lambda: running[0] if running else None)
     config = uvicorn.Config(
         app,
         host=host,

@@ -406,9 +406,15 @@ def run_service(settings: Settings) -> int:
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security)
     attendance = Attendance(app, status, wake)
+    from server.console.site import ServiceConsole, touch_after
+
+    # `cerebellum-mcp ui` asks here for the memory console, served on a loopback port (server/console/).
+    site = ServiceConsole(
+        attendance, settings, lambda: running.app_context, lambda: attendance.clients, touch_after(attendance)
+    )
     place.socket.unlink(missing_ok=True)  # a dead service's socket: we hold the lock, so it is ours to take
     config = uvicorn.Config(
-        attendance,
+        site,
         uds=str(place.socket),
         log_level=settings.log_level.lower(),
         log_config=None,

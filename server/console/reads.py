@@ -1,0 +1,500 @@
+"""What each console page shows, read from the store (and, for search, the core's hybrid recall). Plain,
+synchronous functions over one session's scopes; the routes run them on worker threads."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+
+from seeds import HistoryEntry, OperationRecord, Received, Seed, SeedStore
+from seeds.browse import DUPLICATE_REASON, SeedQuery
+from server.console.actions import EDIT, REVIEW_KINDS, Scopes, visible
+from server.console.errors import Missing
+from server.pipeline.memory import Memory
+
+PAGE = 50
+SEARCH_K = 50
+DUPLICATE_OF = re.compile(r"^duplicate of seed (\d+)")
+
+# Activity kinds a person filters by, and the operation kinds (or prefixes*) each stands for.
+KIND_FILTERS: dict[str, tuple[str, ...]] = {
+    "ADD": (),
+    "UPDATE": ("update", "reconcile-update", EDIT, "review-merge"),
+    "DELETE": ("delete", "reconcile-delete"),
+    "NONE": ("reconcile-merge-duplicate",),
+    "forget": ("forget",),
+    "undo": ("undo",),
+    "reconcile": ("reconcile-*",),
+    "import": ("import*",),
+    "review": ("review-*",),
+    "edit": (EDIT,),
+}
+
+
+def who_made(kind: str) -> str:
+    """Who made a recorded operation: a person, the model (the arbiter, in a remember or a sweep), an import."""
+    if kind in ("update", "delete"):
+        return "the arbiter (model), on a remembered text"
+    if kind == "reconcile-merge-duplicate":
+        return "the reconcile sweep (exact match or the arbiter)"
+    if kind.startswith("reconcile-"):
+        return "the reconcile sweep (the arbiter, model)"
+    if kind == "forget":
+        return "forget on request (an agent or a person)"
+    if kind == EDIT or kind in REVIEW_KINDS:
+        return "a person, in the console"
+    if kind == "undo":
+        return "an undo"
+    if kind.startswith("import"):
+        return "an import"
+    return kind
+
+
+# -- memories ----------------------------------------------------------------------------------------
+
+
+class MemoryFilters(BaseModel):
+    scope: str = ""
+    q: str = ""
+    category: str = ""
+    tag: str = ""
+    since: str = ""
+    until: str = ""
+    after: str = ""
+    """The keyset cursor: CREATED_AT|ID of the last memory of the previous page."""
+
+
+class MemoryRow(BaseModel):
+    id: int
+    scope: str
+    text: str
+    category: str
+    tags: list[str]
+    source: str
+    created_at: str
+    updated_at: str
+    score: float | None = None
+
+    @classmethod
+    def of(cls, seed: Seed, score: float | None = None) -> MemoryRow:
+        return cls(
+            id=seed.id,
+            scope=seed.scope,
+            text=seed.text,
+            category=seed.category,
+            tags=list(seed.tags),
+            source=seed.source,
+            created_at=seed.created_at,
+            updated_at=seed.updated_at,
+            score=score,
+        )
+
+
+class MemoriesPage(BaseModel):
+    filters: MemoryFilters
+    rows: list[MemoryRow]
+    total: int | None
+    """Memories matching the filters (None for a search: the best matches only are shown)."""
+    next_after: str | None
+    scopes: list[str]
+    categories: list[str]
+
+
+def selected_scopes(scope: str, scopes: Scopes) -> list[str] | None:
+    """The scopes a page reads: the one chosen (if visible), else every scope this session sees."""
+    if scope and scope != "*":
+        return [scope] if visible(scope, scopes) else []
+    return None if scopes is None else list(scopes)
+
+
+def _day(value: str, end: bool = False) -> str | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    if end and len(value) <= 10:
+        moment += timedelta(days=1)  # "until 2026-01-31" includes that day
+    return moment.isoformat()
+
+
+def memories(store: SeedStore, filters: MemoryFilters, scopes: Scopes, memory: Memory | None) -> MemoriesPage:
+    chosen = selected_scopes(filters.scope, scopes)
+    # The choices of the filters, from the indexes (a GROUP BY over the seeds costs a scan per page at 100k).
+    all_scopes = [scope for scope in store.scopes() if visible(scope, scopes)]
+    # A token limited to some scopes sees only their categories (its scopes' index rows, not every seed).
+    categories = store.categories() if scopes is None else sorted({c for _, c, _ in store.seed_counts(list(scopes))})
+    query = SeedQuery(
+        scopes=chosen,
+        category=filters.category or None,
+        tag=filters.tag or None,
+        since=_day(filters.since),
+        until=_day(filters.until, end=True),
+    )
+    if chosen == []:
+        return MemoriesPage(
+            filters=filters, rows=[], total=0, next_after=None, scopes=all_scopes, categories=categories
+        )
+    if filters.q.strip() and memory is not None:
+        # The recall tool's own hybrid search (vectors and keywords fused), then the page's filters.
+        found = memory.recall(filters.q, chosen if chosen is not None else "*", SEARCH_K)
+        rows = [
+            MemoryRow(
+                id=hit.id,
+                scope=hit.scope,
+                text=hit.text,
+                category=hit.category,
+                tags=list(hit.tags),
+                source="",
+                created_at=hit.created_at,
+                updated_at=hit.updated_at,
+                score=hit.score,
+            )
+            for hit in found.hits
+            if _matches(hit.category, list(hit.tags), hit.created_at, query)
+        ]
+        return MemoriesPage(
+            filters=filters, rows=rows, total=None, next_after=None, scopes=all_scopes, categories=categories
+        )
+    after = None
+    if filters.after and "|" in filters.after:
+        created, _, seed_id = filters.after.rpartition("|")
+        if seed_id.isdigit():
+            after = (created, int(seed_id))
+    seeds = store.page_seeds(query, PAGE + 1, after)
+    more = len(seeds) > PAGE
+    seeds = seeds[:PAGE]
+    next_after = f"{seeds[-1].created_at}|{seeds[-1].id}" if more and seeds else None
+    return MemoriesPage(
+        filters=filters,
+        rows=[MemoryRow.of(seed) for seed in seeds],
+        total=store.count_seeds(query),
+        next_after=next_after,
+        scopes=all_scopes,
+        categories=categories,
+    )
+
+
+def _matches(category: str, tags: list[str], created_at: str, query: SeedQuery) -> bool:
+    from seeds.records import utc_iso
+
+    if query.category and category != query.category:
+        return False
+    if query.tag and query.tag not in tags:
+        return False
+    created = utc_iso(created_at)
+    if query.since and created < utc_iso(query.since):
+        return False
+    return not (query.until and created >= utc_iso(query.until))
+
+
+# -- one memory -----------------------------------------------------------------------------------------
+
+
+class Decision(BaseModel):
+    """One decision that touched a memory, for its history."""
+
+    at: str
+    operation_id: str | None
+    kind: str
+    who: str
+    reason: str
+    trigger_text: str | None
+    before_text: str | None
+    """The memory's text before the decision (None: it did not exist before)."""
+    compared_with: list[int]
+    """Other memories the same operation changed (the arbiter's stored seed, a merge's pair)."""
+    undone_by: str | None
+    undoes: str | None
+
+
+class MemoryDetail(BaseModel):
+    seed: MemoryRow
+    stored: bool
+    """False: the memory is not stored now (deleted or forgotten); `seed` is its last version."""
+    history: list[Decision]
+
+
+def memory_detail(store: SeedStore, seed_id: int, scopes: Scopes) -> MemoryDetail:
+    seed = store.get(seed_id)
+    entries = store.history(seed_id)
+    last = seed or (entries[-1].previous if entries else None)
+    if last is None or not visible(last.scope, scopes):
+        raise Missing(f"No memory {seed_id} in the scopes you can see.")
+    by_operation: dict[str, HistoryEntry] = {}
+    for entry in entries:
+        by_operation.setdefault(entry.operation_id, entry)
+    history = [
+        Decision(
+            at=seed.created_at if seed is not None else last.created_at,
+            operation_id=None,
+            kind="ADD",
+            who="the gate and the arbiter (or an import): stored as new" if last.source != "console" else "a person",
+            reason=f"stored from {last.source}",
+            trigger_text=None,
+            before_text=None,
+            compared_with=[],
+            undone_by=None,
+            undoes=None,
+        )
+    ]
+    for operation in store.operations_about(seed_id):
+        entry = by_operation.get(operation.id)
+        history.append(
+            Decision(
+                at=operation.created_at,
+                operation_id=operation.id,
+                kind=operation.kind,
+                who=who_made(operation.kind),
+                reason=operation.reason,
+                trigger_text=operation.trigger_text,
+                before_text=None if entry is None or entry.action == "ADD" else entry.previous.text,
+                compared_with=[other for other in operation.seed_ids if other != seed_id],
+                undone_by=operation.undone_by,
+                undoes=operation.undoes,
+            )
+        )
+    return MemoryDetail(seed=MemoryRow.of(seed or last), stored=seed is not None, history=history)
+
+
+# -- inbox ------------------------------------------------------------------------------------------------
+
+
+class InboxRow(BaseModel):
+    id: int
+    scope: str
+    text: str
+    tags: list[str]
+    source: str
+    received_at: str
+    reason: str | None
+    attempts: int
+    last_error: str | None
+    duplicate_of: MemoryRow | None = None
+
+    @classmethod
+    def of(cls, entry: Received, duplicate_of: Seed | None = None) -> InboxRow:
+        return cls(
+            id=entry.id,
+            scope=entry.scope,
+            text=entry.text,
+            tags=list(entry.tags),
+            source=entry.source,
+            received_at=entry.received_at,
+            reason=entry.reason,
+            attempts=entry.attempts,
+            last_error=entry.last_error,
+            duplicate_of=None if duplicate_of is None else MemoryRow.of(duplicate_of),
+        )
+
+
+class InboxPage(BaseModel):
+    pending: list[InboxRow]
+    skipped: list[InboxRow]
+    duplicates: list[InboxRow]
+
+
+def inbox(store: SeedStore, scope: str, scopes: Scopes) -> InboxPage:
+    chosen = selected_scopes(scope, scopes)
+    if chosen == []:
+        return InboxPage(pending=[], skipped=[], duplicates=[])
+    pending = [InboxRow.of(e) for e in store.review_inbox("pending", chosen, PAGE)]
+    skipped: list[InboxRow] = []
+    duplicates: list[InboxRow] = []
+    for entry in store.review_inbox("skipped", chosen, 4 * PAGE):
+        match = DUPLICATE_OF.match(entry.reason or "")
+        if match is None:
+            skipped.append(InboxRow.of(entry))
+            continue
+        target = store.get(int(match.group(1)))
+        duplicates.append(InboxRow.of(entry, target if target is not None and target.scope == entry.scope else None))
+    return InboxPage(pending=pending, skipped=skipped[:PAGE], duplicates=duplicates[:PAGE])
+
+
+# -- activity -------------------------------------------------------------------------------------------
+
+
+class ActivityRow(BaseModel):
+    at: str
+    label: str
+    """ADD, UPDATE, DELETE, NONE, forget, undo, reconcile, import, edit, review."""
+    kind: str
+    scope: str
+    reason: str
+    text: str | None
+    operation_id: str | None
+    seed_ids: list[int]
+    undone_by: str | None
+    undoable: bool
+    forget_seed: int | None = None
+    """An ADD is undone by forgetting the memory it stored."""
+
+
+class ActivityPage(BaseModel):
+    kind: str
+    scope: str
+    rows: list[ActivityRow]
+    next_after: str | None
+    kinds: list[str]
+
+
+def label_of(kind: str) -> str:
+    for label, kinds in KIND_FILTERS.items():
+        for candidate in kinds:
+            if kind == candidate or (candidate.endswith("*") and kind.startswith(candidate[:-1])):
+                return "edit" if kind == EDIT else label
+    return kind
+
+
+def activity(store: SeedStore, kind: str, scope: str, after: str, scopes: Scopes) -> ActivityPage:
+    """Decisions newest first: recorded operations, memories stored (ADD), duplicates kept for review (NONE)."""
+    chosen = selected_scopes(scope, scopes)
+    kinds = list(KIND_FILTERS)
+    if chosen == []:
+        return ActivityPage(kind=kind, scope=scope, rows=[], next_after=None, kinds=kinds)
+    cursor_time, _, cursor_id = after.partition("|") if after else ("", "", "")
+    rows: list[ActivityRow] = []
+    if kind in ("", "ADD"):
+        key = (cursor_time, int(cursor_id)) if kind == "ADD" and cursor_id.isdigit() else None
+        query = SeedQuery(scopes=chosen, until=cursor_time or None) if key is None and cursor_time else None
+        seeds = store.page_seeds(query or SeedQuery(scopes=chosen), PAGE + 1, key)
+        rows += [
+            ActivityRow(
+                at=s.created_at,
+                label="ADD",
+                kind="add",
+                scope=s.scope,
+                reason=f"stored from {s.source}",
+                text=s.text,
+                operation_id=None,
+                seed_ids=[s.id],
+                undone_by=None,
+                undoable=True,
+                forget_seed=s.id,
+            )
+            for s in seeds
+        ]
+    if kind in ("", "NONE"):
+        rows += [
+            ActivityRow(
+                at=e.received_at,
+                label="NONE",
+                kind="duplicate",
+                scope=e.scope,
+                reason=e.reason or "",
+                text=e.text,
+                operation_id=None,
+                seed_ids=[],
+                undone_by=None,
+                undoable=False,
+            )
+            for e in store.review_inbox("skipped", chosen, 4 * PAGE)
+            if (e.reason or "").startswith(DUPLICATE_REASON) and (not cursor_time or e.received_at < cursor_time)
+        ][: PAGE + 1]
+    if kind != "ADD":
+        operation_kinds = list(KIND_FILTERS.get(kind, (kind,))) if kind else None
+        # One kind: a keyset on (time, id). Every kind (three streams merged): strictly older than the time.
+        key_op = (cursor_time, cursor_id if kind else "") if cursor_time else None
+        operations = store.page_operations(chosen, operation_kinds, PAGE + 1, key_op)
+        rows += [_operation_row(o) for o in operations]
+    rows.sort(key=lambda row: row.at, reverse=True)
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    next_after = None
+    if more and rows:
+        last = rows[-1]
+        tail = last.operation_id or (str(last.seed_ids[0]) if last.seed_ids else "")
+        next_after = f"{last.at}|{tail}" if kind else last.at
+    return ActivityPage(kind=kind, scope=scope, rows=rows, next_after=next_after, kinds=kinds)
+
+
+def _operation_row(operation: OperationRecord) -> ActivityRow:
+    return ActivityRow(
+        at=operation.created_at,
+        label=label_of(operation.kind),
+        kind=operation.kind,
+        scope=operation.scope,
+        reason=operation.reason,
+        text=operation.trigger_text,
+        operation_id=operation.id,
+        seed_ids=list(operation.seed_ids),
+        undone_by=operation.undone_by,
+        undoable=operation.undone_by is None and (bool(operation.seed_ids) or operation.kind in REVIEW_KINDS),
+    )
+
+
+# -- overview -----------------------------------------------------------------------------------------------
+
+
+class Overview(BaseModel):
+    counts: dict[str, dict[str, int]]
+    """scope -> category -> memories."""
+    total: int
+    pending: int
+    kept_for_review: int
+    growth: list[tuple[str, int]]
+    """(day, memories stored by the end of that day, of those stored now)."""
+    decisions: dict[str, dict[str, int]]
+    """day -> label -> decisions (ADD, UPDATE, DELETE, NONE, SKIP, forget, undo, ...)."""
+    skip_rate: list[tuple[str, float]]
+    """(day, texts skipped by the gate / texts decided (skipped + stored))."""
+    engine: str
+    engine_version: str
+    size_bytes: int
+    vector_index: str
+    location: str
+    operations: int
+
+
+def overview(store: SeedStore, scopes: Scopes, days: int = 30) -> Overview:
+    visible_scopes = None if scopes is None else list(scopes)
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for scope, category, n in store.seed_counts(visible_scopes):
+        counts[scope][category] = n
+    per_day = store.seeds_per_day(visible_scopes)
+    running, growth = 0, list[tuple[str, int]]()
+    for day, n in per_day:
+        running += n
+        growth.append((day, running))
+    first = (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
+    decisions: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for day, n in per_day:
+        if day >= first:
+            decisions[day]["ADD"] += n
+    for day, kind, n in store.operations_per_day(visible_scopes):
+        if day >= first:
+            decisions[day][label_of(kind)] += n
+    skipped_by_day: dict[str, int] = defaultdict(int)
+    kept = 0
+    for day, duplicate, n in store.skipped_per_day(visible_scopes):
+        kept += n
+        if day >= first:
+            decisions[day]["NONE" if duplicate else "SKIP"] += n
+            if not duplicate:
+                skipped_by_day[day] += n
+    skip_rate = [
+        (day, skipped_by_day[day] / (skipped_by_day[day] + decisions[day]["ADD"]))
+        for day in sorted(decisions)
+        if skipped_by_day[day] + decisions[day]["ADD"]
+    ]
+    stats = store.stats()
+    return Overview(
+        counts={scope: dict(sorted(c.items())) for scope, c in sorted(counts.items())},
+        total=sum(sum(c.values()) for c in counts.values()),
+        pending=sum(store.inbox_count("pending", s) for s in visible_scopes)
+        if visible_scopes is not None
+        else store.inbox_count("pending"),
+        kept_for_review=kept,
+        growth=growth[-days:],
+        decisions={day: dict(labels) for day, labels in sorted(decisions.items())},
+        skip_rate=skip_rate,
+        engine=stats.engine,
+        engine_version=stats.engine_version,
+        size_bytes=stats.size_bytes,
+        vector_index=stats.vector_index,
+        location=stats.path,
+        operations=stats.operations
+        if scopes is None
+        else sum(n for _, _, n in store.operations_per_day(visible_scopes)),
+    )

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from server.cli import config, hook, memory, models, serve, tokens, transfer
+from server.cli import config, hook, memory, models, serve, tokens, transfer, ui
 from server.cli.command import Command
 from server.cli.flags import SETTING_FLAGS, VersionAction, add_setting_flags
 from server.errors import ServerError
@@ -45,6 +45,7 @@ COMMANDS: tuple[Command, ...] = (
     serve.SERVICE,
     config.SCOPE,
     config.CONFIG,
+    ui.UI,
     tokens.TOKEN,
     hook.HOOK,
 )

@@ -16,6 +16,7 @@ from eval import (
     clients,
     decisions,
     hooks,
+    import_threshold,
     importing,
     keywords,
     locomo,
@@ -87,6 +88,13 @@ def main(argv: list[str] | None = None) -> None:
     p_imp.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
     p_imp.add_argument("--dry-run", action="store_true", help="plan only: the models are asked, nothing is written")
     common(p_imp)
+
+    p_thr = sub.add_parser("import-threshold", help="the similarity that sends an import's item to the arbiter")
+    p_thr.add_argument("--cases", type=Path, required=True, help="arbitrate cases the threshold is chosen on")
+    p_thr.add_argument("--check", type=Path, help="arbitrate cases it is checked on (not chosen on)")
+    p_thr.add_argument("--recall", type=float, default=0.95, help="same-subject pairs that must reach the arbiter")
+    p_thr.add_argument("--source", help="FORMAT=PATH: the share of its items each threshold would send")
+    common(p_thr)
 
     p_bench = sub.add_parser(
         "bench",
@@ -168,6 +176,14 @@ def main(argv: list[str] | None = None) -> None:
         pairs = [(fmt, Path(path)) for fmt, _, path in (source.partition("=") for source in args.sources)]
         report = importing.run(load_models(settings), pairs, dry_run=args.dry_run)
         emit(report, importing.render(report), args.json)
+    elif args.runner == "import-threshold":
+        source = None
+        if args.source:
+            fmt, _, path = args.source.partition("=")
+            source = (fmt, Path(path))
+        models = load_models(settings, cerebellum=False)
+        report = import_threshold.run(models, args.cases, args.check, args.recall, source)
+        emit(report, import_threshold.render(report), args.json)
     elif args.runner == "decisions":
         task, _ = decisions.load_cases(args.cases, 1)
         if task == "intent":

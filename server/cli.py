@@ -870,6 +870,7 @@ def _import_from(args: argparse.Namespace, settings: Settings) -> None:
     )
     started = time.monotonic()
     with (
+        _planned_store(settings, args.dry_run) as settings,
         _memory(settings, must_exist=False) as memory,
         Progress(
             TextColumn("{task.description}"),
@@ -928,6 +929,19 @@ def _import_from(args: argparse.Namespace, settings: Settings) -> None:
             f"Recorded as operation {summary.operation_id}: 'cerebellum-mcp undo {summary.operation_id}' takes "
             "the import back."
         )
+
+
+@contextmanager
+def _planned_store(settings: Settings, dry_run: bool) -> Generator[Settings]:
+    """A dry run writes nothing, not even a new store file: one that doesn't exist yet is planned against an
+    empty store in a temporary folder, removed afterwards."""
+    if not (dry_run and isinstance(settings.db, Path) and not settings.db.exists()):
+        yield settings
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cerebellum-dry-run-") as scratch:
+        yield settings.model_copy(update={"db": Path(scratch) / "seeds.db"})
 
 
 def _import_gated(

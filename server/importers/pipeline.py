@@ -10,10 +10,16 @@ Read top to bottom, one item at a time, in the source's order:
 4. raw texts (a transcript's turns, claude-mem's prompts; every text with `gate`) go to the gate: the
    intent rules leave out questions and acknowledgements as the session-end hook does, then the
    cerebellum decides SAVE or SKIP. Curated memories (someone chose to keep them) skip the gate;
-5. the texts left are embedded in batches; a text whose nearest seeds (stored, or kept earlier by this
-   import) are similar enough (`reconcile_similarity`, as reconcile pairs seeds) goes to the arbiter, and
-   only then: it may say the same as one (merged: nothing new stored), refine one (that one is updated),
-   or retract one (that one is removed). The rest are added;
+5. the texts left are embedded in batches. A text nearly identical to a neighbour (similarity >=
+   `NEAR_IDENTICAL` and no number, name or identifier of its own: a reordering, a changed letter case) is
+   merged into it without the model. Otherwise it goes to the arbiter only where a neighbour is close: a
+   seed stored before the import from `candidate_similarity` on (as remember shows the arbiter its
+   candidates: a contradiction of what is stored must reach it), an item of this same import from
+   `reconcile_similarity` on (as reconcile pairs stored seeds: someone kept both in a curated source, so
+   only a close pair is asked about). Measured on labelled pairs with `python -m eval import-threshold`
+   (eval/RESULTS.md, session 9). The arbiter may say the
+   text says the same as one (merged: nothing new stored), refines one (that one is updated), or retracts
+   one (that one is removed). The rest are added;
 6. each batch is written in one transaction, under the import's one operation id, with a mark of how far
    the import got: `undo` of that id takes the whole import back, and an import that is killed and run
    again goes on after the last batch written, writing nothing twice.
@@ -38,13 +44,18 @@ from pydantic import BaseModel, Field
 from seeds import ScoredSeed, Seed, text_hash, utc_now
 from seeds.core import new_operation_id
 from server import intent as intents
+from server import signals
 from server.importers.records import ImportItem
-from server.memory import Memory, SecretInText, SecretsMode, same_subject_possible, screen_secrets
+from server.memory import ArbiterVerdict, Memory, SecretInText, SecretsMode, same_subject_possible, screen_secrets
 
 logger = logging.getLogger(__name__)
 
 IMPORT_MARK = "import:"  # + the import's fingerprint: {"operation_id", "done"} of an import not finished
 BATCH_SIZE = 64
+NEAR_IDENTICAL = 0.97
+"""From this similarity, a text naming no value its neighbour lacks (and lacking none of its values) says the
+same: merged without asking the model (labelled pairs: reorderings and case changes at 0.957-0.991; the
+different-subject pairs above 0.97 differ in a number, which this rule leaves to the arbiter)."""
 PROVISIONAL_ID = 1_000_000_000
 """Items this import keeps but has not written yet are shown to the arbiter under ids from here on."""
 
@@ -122,6 +133,10 @@ class ImportOptions:
     secrets_mode: SecretsMode = "refuse"
     max_text_chars: int = 20_000
     batch_size: int = BATCH_SIZE
+    stored_similarity: float | None = None
+    """A stored seed is shown to the arbiter from this similarity on (None: the memory's candidate_similarity)."""
+    source_similarity: float | None = None
+    """An item this import kept earlier, from this similarity on (None: the memory's reconcile_similarity)."""
 
 
 @dataclass
@@ -176,6 +191,20 @@ class _Pool:
         return [(self.members[int(i)], float(sims[i])) for i in np.flatnonzero(sims >= floor)]
 
 
+def near_identical(text: str, nearest: ScoredSeed) -> ArbiterVerdict | None:
+    """NONE on the nearest neighbour, decided without the model, when the text says the same in other order
+    or case: similarity >= NEAR_IDENTICAL and no number, name or identifier in one that the other lacks."""
+    stored = nearest.seed.text
+    if nearest.similarity < NEAR_IDENTICAL or signals.new_values(stored, text) or signals.new_values(text, stored):
+        return None
+    return ArbiterVerdict(
+        action="NONE",
+        target_id=nearest.seed.id,
+        reason=f"seed {nearest.seed.id} says the same (similarity {nearest.similarity:.2f}, no value of its own)",
+        decided_by="exact-match",  # the same up to order and case: no model asked
+    )
+
+
 def fingerprint(format_name: str, items: Sequence[ImportItem], options: ImportOptions) -> str:
     """What makes two runs the same import: the source's items, its format, and the options that decide."""
     digest = hashlib.sha256(json.dumps([format_name, options.scope, options.default_scope, options.gate]).encode())
@@ -208,6 +237,8 @@ class _Importer:
         self.actions: list[tuple[str, int, str, np.ndarray]] = []
         """Changes to stored seeds waiting for the batch's transaction: (update|delete, seed id, text, vector)."""
         self.batch_adds: list[_Pending] = []
+        self.written: set[int] = set()
+        """Seeds this run of the import wrote (in earlier batches): its own items, judged as such."""
         self.done = 0
         self.total = 0
         self.operation_id = new_operation_id()
@@ -311,7 +342,14 @@ class _Importer:
     # -- judging a batch --------------------------------------------------------------------
 
     def similar(self, ready: _Ready, vector: np.ndarray) -> list[ScoredSeed]:
-        floor = self.memory.reconcile_similarity
+        """The neighbours the arbiter is to see, nearest first: stored seeds from the stored floor, this
+        import's own items (written in an earlier batch or pending) from the source floor."""
+        stored_floor = self.options.stored_similarity
+        if stored_floor is None:
+            stored_floor = self.memory.candidate_similarity
+        source_floor = self.options.source_similarity
+        if source_floor is None:
+            source_floor = self.memory.reconcile_similarity
         hits: list[ScoredSeed] = []
         for hit in self.store.search(vector.tolist(), ready.scope, self.memory.candidates * 2):
             if hit.seed.id in self.changed:
@@ -319,10 +357,10 @@ class _Importer:
                 if now is None:
                     continue
                 hit = ScoredSeed(dataclasses.replace(hit.seed, text=now[0]), float(now[1] @ vector))
-            if hit.similarity >= floor:
+            if hit.similarity >= (source_floor if hit.seed.id in self.written else stored_floor):
                 hits.append(hit)
         pool = self.pools.get(ready.scope)
-        for pending, similarity in [] if pool is None else pool.nearest(vector, floor):
+        for pending, similarity in [] if pool is None else pool.nearest(vector, source_floor):
             if pending.alive:
                 now = utc_now()
                 seed = Seed(pending.id, ready.scope, pending.text, pending.ready.category, (), "import", now, now)
@@ -336,8 +374,12 @@ class _Importer:
         if not similar:
             self.keep(ready, vector, "nothing similar is stored")
             return
-        self.summary.arbitrated += 1
-        verdict, merged = self.memory.judge(text, similar)
+        twin = near_identical(text, similar[0])
+        if twin is not None:
+            verdict, merged = twin, ""
+        else:
+            self.summary.arbitrated += 1
+            verdict, merged = self.memory.judge(text, similar)
         target = verdict.target_id
         if verdict.action == "ADD" or target is None:
             self.keep(ready, vector, f"the arbiter: {verdict.reason}")
@@ -422,6 +464,7 @@ class _Importer:
         else:
             reason = f"import of {self.summary.source} ({self.summary.format})"
             with self.store.continue_operation(self.operation_id, "import", self.operation_scope, reason) as op:
+                seeds: list[tuple[Seed, list[float]]] = []
                 for pending in adds:
                     item = pending.ready.item
                     now = utc_now()
@@ -436,7 +479,11 @@ class _Importer:
                         created,
                         item.updated_at or created,
                     )
-                    pending.outcome.seed_id = op.add(seed, pending.vector.tolist()).id
+                    seeds.append((seed, pending.vector.tolist()))
+                # One statement batch per table for the batch's new seeds (migrate's bulk path).
+                for pending, stored in zip(adds, op.add_many(seeds), strict=True):
+                    pending.outcome.seed_id = stored.id
+                    self.written.add(stored.id)
                 for kind, seed_id, text, vector in self.actions:
                     if kind == "update":
                         op.update(seed_id, text, vector.tolist())

@@ -116,6 +116,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     p_bench.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
     p_bench.add_argument("--data", type=Path, help="a LoCoMo JSON file: write and recall take its turns")
+    p_bench.add_argument(
+        "--import-writes",
+        type=int,
+        default=0,
+        help="migrate: also an import's write phase of N seeds, per seed and in bulk",
+    )
     p_bench.add_argument("--sizes", default="1000,10000,100000", help="recall: store sizes (default 1k,10k,100k)")
     p_bench.add_argument(
         "--texts",
@@ -201,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
         report = paraphrase.run(models, args.pairs, limit=args.limit)
         emit(report, paraphrase.render(report), args.json)
     elif args.what == "migrate":
-        report = bench_migrate.run(sorted({int(n) for n in args.sizes.split(",")}), args.db or "embedded")
+        sizes = sorted({int(n) for n in args.sizes.split(",") if n})
+        report = bench_migrate.run(sizes, args.db or "embedded", args.import_writes)
         emit(report, bench_migrate.render(report), args.json)
     elif args.what == "clients":
         counts = sorted({int(n) for n in args.clients.split(",")})

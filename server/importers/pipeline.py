@@ -16,9 +16,11 @@ Read top to bottom, one item at a time, in the source's order:
    seed stored before the import from `candidate_similarity` on (as remember shows the arbiter its
    candidates: a contradiction of what is stored must reach it), an item of this same import from
    `reconcile_similarity` on (as reconcile pairs stored seeds: someone kept both in a curated source, so
-   only a close pair is asked about). Measured on labelled pairs with `python -m eval import-threshold`
-   (eval/RESULTS.md, session 9). The arbiter may say the
-   text says the same as one (merged: nothing new stored), refines one (that one is updated), or retracts
+   only a close pair is asked about), and only one filed under the same subject when the source files
+   items under subjects (server-memory's entities: "api-gateway: listens on port 8080" and "auth-api:
+   listens on port 9090" are alike by vector, and about two things). Measured on labelled pairs with
+   `python -m eval import-threshold` (eval/RESULTS.md, session 9). The arbiter may say the text says the
+   same as one (merged: nothing new stored), refines one (that one is updated), or retracts
    one (that one is removed). The rest are added;
 6. each batch is written in one transaction, under the import's one operation id, with a mark of how far
    the import got: `undo` of that id takes the whole import back, and an import that is killed and run
@@ -102,6 +104,9 @@ class ImportSummary(BaseModel):
     arbitrated: Annotated[int, Field(description="Items the arbiter was asked about.")] = 0
     gated: Annotated[int, Field(description="Items the cerebellum's gate was asked about.")] = 0
     seconds: float = 0.0
+    arbiter_seconds: Annotated[float, Field(description="Of which waiting for the arbiter.")] = 0.0
+    embedding_seconds: Annotated[float, Field(description="Of which embedding the texts.")] = 0.0
+    writing_seconds: Annotated[float, Field(description="Of which writing the batches.")] = 0.0
     outcomes: Annotated[list[ItemOutcome], Field(description="What happened to each item, in source order.")] = []
 
     def count(self, outcome: ItemOutcome, skip_kind: str | None = None) -> None:
@@ -237,8 +242,8 @@ class _Importer:
         self.actions: list[tuple[str, int, str, np.ndarray]] = []
         """Changes to stored seeds waiting for the batch's transaction: (update|delete, seed id, text, vector)."""
         self.batch_adds: list[_Pending] = []
-        self.written: set[int] = set()
-        """Seeds this run of the import wrote (in earlier batches): its own items, judged as such."""
+        self.written: dict[int, str | None] = {}
+        """Seeds this run of the import wrote (earlier batches), with their subject: its own items, judged as such."""
         self.done = 0
         self.total = 0
         self.operation_id = new_operation_id()
@@ -357,16 +362,25 @@ class _Importer:
                 if now is None:
                     continue
                 hit = ScoredSeed(dataclasses.replace(hit.seed, text=now[0]), float(now[1] @ vector))
-            if hit.similarity >= (source_floor if hit.seed.id in self.written else stored_floor):
+            if hit.seed.id not in self.written:
+                if hit.similarity >= stored_floor:
+                    hits.append(hit)
+            elif hit.similarity >= source_floor and self.same_subject(ready, self.written[hit.seed.id]):
                 hits.append(hit)
         pool = self.pools.get(ready.scope)
         for pending, similarity in [] if pool is None else pool.nearest(vector, source_floor):
-            if pending.alive:
+            if pending.alive and self.same_subject(ready, pending.ready.item.subject):
                 now = utc_now()
                 seed = Seed(pending.id, ready.scope, pending.text, pending.ready.category, (), "import", now, now)
                 hits.append(ScoredSeed(seed, similarity))
         hits.sort(key=lambda hit: -hit.similarity)
         return same_subject_possible(ready.text, hits[: self.memory.candidates])
+
+    @staticmethod
+    def same_subject(ready: _Ready, subject: str | None) -> bool:
+        """Whether an item of this import may be about the same thing as another of it, filed under `subject`."""
+        mine = ready.item.subject
+        return mine is None or subject is None or mine.casefold() == subject.casefold()
 
     def judge(self, ready: _Ready, vector: np.ndarray) -> None:
         similar = self.similar(ready, vector)
@@ -379,7 +393,9 @@ class _Importer:
             verdict, merged = twin, ""
         else:
             self.summary.arbitrated += 1
+            started = time.perf_counter()
             verdict, merged = self.memory.judge(text, similar)
+            self.summary.arbiter_seconds += time.perf_counter() - started
         target = verdict.target_id
         if verdict.action == "ADD" or target is None:
             self.keep(ready, vector, f"the arbiter: {verdict.reason}")
@@ -443,10 +459,12 @@ class _Importer:
         self.finish(outcome)
 
     def embed(self, texts: list[str]) -> list[np.ndarray]:
+        started = time.perf_counter()
         embedder = self.memory.embedder
         # The real embedder reads a batch at once; a stand-in with one text at a time will do.
         many = cast(Callable[[list[str]], list[list[float]]] | None, getattr(embedder, "embed_documents", None))
         vectors = many(texts) if many is not None else [embedder.embed_document(text) for text in texts]
+        self.summary.embedding_seconds += time.perf_counter() - started
         return [np.asarray(vector, dtype=np.float32) for vector in vectors]
 
     def flush(self, batch: list[_Ready], through: int) -> None:
@@ -457,6 +475,7 @@ class _Importer:
         if self.options.dry_run:
             self.batch_adds = []
             return
+        started = time.perf_counter()
         adds = [pending for pending in self.batch_adds if pending.alive]
         mark = json.dumps({"operation_id": self.operation_id, "done": through})
         if not adds and not self.actions:
@@ -483,7 +502,7 @@ class _Importer:
                 # One statement batch per table for the batch's new seeds (migrate's bulk path).
                 for pending, stored in zip(adds, op.add_many(seeds), strict=True):
                     pending.outcome.seed_id = stored.id
-                    self.written.add(stored.id)
+                    self.written[stored.id] = pending.ready.item.subject
                 for kind, seed_id, text, vector in self.actions:
                     if kind == "update":
                         op.update(seed_id, text, vector.tolist())
@@ -491,6 +510,7 @@ class _Importer:
                         op.delete(seed_id)
                 op.set_meta(self.mark_key, mark)
             self.summary.operation_id = self.operation_id
+        self.summary.writing_seconds += time.perf_counter() - started
         # Written: from here on the store's search finds them.
         self.batch_adds, self.actions, self.changed = [], [], {}
         self.pending.clear()
@@ -553,4 +573,6 @@ def import_items(
     _Importer(memory, items, options, summary, progress).run()
     summary.outcomes.sort(key=lambda outcome: outcome.item)
     summary.seconds = round(time.perf_counter() - started, 2)
+    for part in ("arbiter_seconds", "embedding_seconds", "writing_seconds"):
+        setattr(summary, part, round(getattr(summary, part), 2))
     return summary

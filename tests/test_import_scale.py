@@ -157,3 +157,38 @@ def test_a_dry_run_of_a_store_not_made_yet_leaves_no_file(
     out, _ = run(capsys, "import", "--from", "mem0", str(source), "--dry-run")
     assert "would be kept" in out
     assert not db.exists() and not db.parent.exists()
+
+
+LB = " behind the internal load balancer for public traffic"
+
+
+def test_observations_of_two_entities_are_not_compared_however_alike(tmp_path: Path, store: SeedStore) -> None:
+    brain = ReadingBrain()
+    memory = Memory(store, brain, HashEmbedder(), candidate_similarity=0.5, reconcile_similarity=0.6)  # pyright: ignore[reportArgumentType]
+    graph = [  # the legacy file's shape: an entity may come twice, its observations read in order
+        {"type": "entity", "name": "auth-api", "entityType": "service", "observations": ["listens on port 9090" + LB]},
+        {
+            "type": "entity",
+            "name": "billing-api",
+            "entityType": "service",
+            "observations": ["listens on port 9091" + LB],
+        },
+        {
+            "type": "entity",
+            "name": "auth-api",
+            "entityType": "service",
+            "observations": ["now listens on port 9095" + LB],
+        },
+    ]
+    source = tmp_path / "memory.jsonl"
+    source.write_text("\n".join(json.dumps(entity) for entity in graph))
+    items = read_source("server-memory", source)
+    assert similarity(items[0].text, items[1].text) >= 0.6  # alike by vector
+    summary = import_items(
+        memory, items, ImportOptions(default_scope="team"), format_name="server-memory", source=str(source)
+    )
+    # The billing-api note was never shown against auth-api's; auth-api's change was, against its own note only.
+    assert similarity(items[2].text, items[1].text) >= 0.6
+    assert brain.asked == [(items[2].text, [items[0].text])]
+    assert summary.updated == 1
+    assert sorted(seed.text for seed in store.list_seeds()) == [items[2].text, items[1].text]

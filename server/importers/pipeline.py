@@ -524,6 +524,16 @@ class _Importer:
 
     # -- the run ------------------------------------------------------------------------------
 
+    def own_seeds(self, seed_ids: Sequence[int], start: int) -> None:
+        """Going on with an interrupted import: the seeds its earlier run added are this import's own items (judged
+        from the source's floor, by subject), as they were for the rest of that run, not stored memories."""
+        subjects = {(self.scope_of(item), text_hash(item.text.strip())): item.subject for item in self.items[:start]}
+        for seed_id in seed_ids:
+            for entry in self.store.history(seed_id):
+                if entry.operation_id == self.operation_id and entry.action == "ADD":
+                    added = entry.previous  # the seed as the import added it (it may have been refined since)
+                    self.written[seed_id] = subjects.get((added.scope, text_hash(added.text)))
+
     def run(self) -> None:
         start = 0
         mark = self.store.get_meta(self.mark_key)
@@ -539,6 +549,8 @@ class _Importer:
             # What the earlier run saw, so an exact duplicate of it is still one.
             for index, item in enumerate(self.items[:start]):
                 self.ready(index, item, count=False)
+            if earlier is not None:
+                self.own_seeds(earlier.seed_ids, start)
         self.summary.resumed_after = start
         self.total = len(self.items) - start
         batch: list[_Ready] = []

@@ -192,3 +192,34 @@ def test_observations_of_two_entities_are_not_compared_however_alike(tmp_path: P
     assert brain.asked == [(items[2].text, [items[0].text])]
     assert summary.updated == 1
     assert sorted(seed.text for seed in store.list_seeds()) == [items[2].text, items[1].text]
+
+
+# -- the runners that measure it (eval/): kept from rotting on tiny data ----------------------------------------
+
+
+def test_the_threshold_runner_chooses_on_labelled_pairs_and_counts_a_source(tmp_path: Path, embedder: Any) -> None:
+    from eval import import_threshold
+    from eval.common import Models
+    from server.settings import Settings
+
+    cases = tmp_path / "cases.jsonl"
+    lines = (Path(__file__).parent.parent / "eval" / "cases" / "arbitrate.jsonl").read_text().splitlines()
+    cases.write_text("\n".join(lines[:8]) + "\n")
+    source = tmp_path / "memory.jsonl"
+    graph = [{"type": "entity", "name": "auth-api", "entityType": "service", "observations": ["a", "b c", "b c d"]}]
+    source.write_text(json.dumps(graph[0]))
+    models = Models(Settings(), embedder, None)
+    report = import_threshold.run(models, cases, cases, 0.95, ("server-memory", source))
+    selection = report["selection"]
+    assert selection["same_pairs"] > 0 and selection["different_pairs"] > 0
+    assert selection["same_reaching_arbiter"] >= 0.95  # the rule it was chosen by
+    assert report["check"]["same_reaching_arbiter"] == selection["same_reaching_arbiter"]  # same cases
+    assert report["source"]["items_with_an_earlier_item"] == 2
+    assert any("import threshold" in line for line in import_threshold.render(report))
+
+
+def test_the_write_phase_benchmark_writes_both_ways(postgres_url: str) -> None:
+    from eval import bench_migrate
+
+    report = bench_migrate.import_writes(130, postgres_url, rounds=1)
+    assert report["seeds"] == 130 and len(report["per_seed_s"]) == 1 and len(report["bulk_s"]) == 1

@@ -223,3 +223,18 @@ def test_the_write_phase_benchmark_writes_both_ways(postgres_url: str) -> None:
 
     report = bench_migrate.import_writes(130, postgres_url, rounds=1)
     assert report["seeds"] == 130 and len(report["per_seed_s"]) == 1 and len(report["bulk_s"]) == 1
+
+
+def test_a_stored_memory_is_found_behind_many_of_the_imports_own_items(tmp_path: Path, store: SeedStore) -> None:
+    brain = ReadingBrain()
+    memory = Memory(store, brain, HashEmbedder(), candidate_similarity=0.5, reconcile_similarity=0.99)  # pyright: ignore[reportArgumentType]
+    memory.remember(STORED, "team", force=True)
+    # Forty earlier items closer to the contradiction than the stored memory is, written in earlier batches.
+    crowd = [f"shop-api: the session cache now uses Valkey 8 now Valkey 8 zone {i}" for i in range(40)]
+    assert min(similarity(CONTRADICTION, text) for text in crowd) > similarity(CONTRADICTION, STORED)
+    assert max(similarity(STORED, text) for text in crowd) < 0.5  # not themselves about the stored memory
+    summary = import_mem0(memory, tmp_path, [*crowd, CONTRADICTION], batch_size=8)
+    assert [stored for _, shown in brain.asked for stored in shown if stored == STORED] == [STORED]
+    last = summary.outcomes[-1]
+    assert last.text == CONTRADICTION and last.status == "updated" and last.seed_id == 1
+    assert STORED not in [seed.text for seed in store.list_seeds()]

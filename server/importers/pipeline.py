@@ -58,6 +58,8 @@ NEAR_IDENTICAL = 0.97
 """From this similarity, a text naming no value its neighbour lacks (and lacking none of its values) says the
 same: merged without asking the model (labelled pairs: reorderings and case changes at 0.957-0.991; the
 different-subject pairs above 0.97 differ in a number, which this rule leaves to the arbiter)."""
+SEARCH_DEPTH = 160
+"""Deepest search for stored seeds behind this import's own (see `_Importer.nearest_stored`)."""
 PROVISIONAL_ID = 1_000_000_000
 """Items this import keeps but has not written yet are shown to the arbiter under ids from here on."""
 
@@ -356,7 +358,7 @@ class _Importer:
         if source_floor is None:
             source_floor = self.memory.reconcile_similarity
         hits: list[ScoredSeed] = []
-        for hit in self.store.search(vector.tolist(), ready.scope, self.memory.candidates * 2):
+        for hit in self.nearest_stored(ready.scope, vector, stored_floor):
             if hit.seed.id in self.changed:
                 now = self.changed[hit.seed.id]
                 if now is None:
@@ -375,6 +377,17 @@ class _Importer:
                 hits.append(ScoredSeed(seed, similarity))
         hits.sort(key=lambda hit: -hit.similarity)
         return same_subject_possible(ready.text, hits[: self.memory.candidates])
+
+    def nearest_stored(self, scope: str, vector: np.ndarray, floor: float) -> list[ScoredSeed]:
+        """The store's nearest seeds, looked for deeper while this import's own written items crowd the top: a
+        stored memory above the floor must not be hidden behind them (thousands of them, after a large batch)."""
+        k = self.memory.candidates * 2
+        while True:
+            found = self.store.search(vector.tolist(), scope, k)
+            crowded = any(hit.seed.id in self.written for hit in found)
+            if not crowded or len(found) < k or found[-1].similarity < floor or k >= SEARCH_DEPTH:
+                return found
+            k *= 4
 
     @staticmethod
     def same_subject(ready: _Ready, subject: str | None) -> bool:

@@ -17,6 +17,7 @@ from eval import (
     clients,
     decisions,
     hooks,
+    import_threshold,
     importing,
     keywords,
     locomo,
@@ -89,6 +90,13 @@ def main(argv: list[str] | None = None) -> None:
     p_imp.add_argument("--dry-run", action="store_true", help="plan only: the models are asked, nothing is written")
     common(p_imp)
 
+    p_thr = sub.add_parser("import-threshold", help="the similarity that sends an import's item to the arbiter")
+    p_thr.add_argument("--cases", type=Path, required=True, help="arbitrate cases the threshold is chosen on")
+    p_thr.add_argument("--check", type=Path, help="arbitrate cases it is checked on (not chosen on)")
+    p_thr.add_argument("--recall", type=float, default=0.95, help="same-subject pairs that must reach the arbiter")
+    p_thr.add_argument("--source", help="FORMAT=PATH: the share of its items each threshold would send")
+    common(p_thr)
+
     p_bench = sub.add_parser(
         "bench",
         help="speed: write, recall, startup (eval/bench.py), clients (eval/clients.py), threads "
@@ -111,6 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     p_bench.add_argument("--model", help="cerebellum GGUF: path or repo_id:filename (default: the server's)")
     p_bench.add_argument("--data", type=Path, help="a LoCoMo JSON file: write and recall take its turns")
+    p_bench.add_argument(
+        "--import-writes",
+        type=int,
+        default=0,
+        help="migrate: also an import's write phase of N seeds, per seed and in bulk",
+    )
     p_bench.add_argument("--sizes", default="1000,10000,100000", help="recall: store sizes (default 1k,10k,100k)")
     p_bench.add_argument(
         "--texts",
@@ -171,6 +185,14 @@ def main(argv: list[str] | None = None) -> None:
         pairs = [(fmt, Path(path)) for fmt, _, path in (source.partition("=") for source in args.sources)]
         report = importing.run(load_models(settings), pairs, dry_run=args.dry_run)
         emit(report, importing.render(report), args.json)
+    elif args.runner == "import-threshold":
+        source = None
+        if args.source:
+            fmt, _, path = args.source.partition("=")
+            source = (fmt, Path(path))
+        models = load_models(settings, cerebellum=False)
+        report = import_threshold.run(models, args.cases, args.check, args.recall, source)
+        emit(report, import_threshold.render(report), args.json)
     elif args.runner == "decisions":
         task, _ = decisions.load_cases(args.cases, 1)
         if task == "intent":
@@ -196,7 +218,8 @@ def main(argv: list[str] | None = None) -> None:
         report = bench_console.run(models, sizes, args.db or "embedded", min(args.queries, 50), *files)
         emit(report, bench_console.render(report), args.json)
     elif args.what == "migrate":
-        report = bench_migrate.run(sorted({int(n) for n in args.sizes.split(",")}), args.db or "embedded")
+        sizes = sorted({int(n) for n in args.sizes.split(",") if n})
+        report = bench_migrate.run(sizes, args.db or "embedded", args.import_writes)
         emit(report, bench_migrate.render(report), args.json)
     elif args.what == "clients":
         counts = sorted({int(n) for n in args.clients.split(",")})

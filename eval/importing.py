@@ -61,6 +61,9 @@ def run(models: Models, sources: list[tuple[str, Path]], *, dry_run: bool = Fals
                         "secrets_leaked": leaked,
                         "read_s": round(read_s, 2),
                         "import_s": summary.seconds,
+                        "arbiter_s": summary.arbiter_seconds,
+                        "embedding_s": summary.embedding_seconds,
+                        "writing_s": summary.writing_seconds,
                         "per_item_ms": round(1000 * summary.seconds / max(summary.read, 1), 1),
                     }
                 )
@@ -71,7 +74,7 @@ def run(models: Models, sources: list[tuple[str, Path]], *, dry_run: bool = Fals
 
 def _progress(format_name: str) -> Callable[[int, int], None]:
     def show(done: int, total: int) -> None:
-        if done % 25 == 0 or done == total:
+        if done % 500 == 0 or done == total:
             print(f"{format_name}: {done}/{total}", file=sys.stderr, flush=True)
 
     return show
@@ -87,6 +90,7 @@ def render(report: dict[str, Any]) -> list[str]:
             f"updated {row['updated']}, retracted {row['retracted']}, refused {row['refused']}, skipped "
             f"{sum(row['skipped'].values())} ({skipped}); gate asked {row['gated']}, arbiter asked "
             f"{row['arbitrated']}; secrets leaked {row['secrets_leaked']}; {row['import_s']} s "
-            f"({row['per_item_ms']} ms/item)"
+            f"({row['per_item_ms']} ms/item; arbiter {row.get('arbiter_s', '-')} s, embedding "
+            f"{row.get('embedding_s', '-')} s, writing {row.get('writing_s', '-')} s)"
         )
     return lines

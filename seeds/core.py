@@ -220,10 +220,16 @@ class StoreCore(ABC):
         than to grow row by row takes it down and builds it again after (PostgreSQL's HNSW)."""
         yield
 
-    def _write_seeds(self, seeds: Sequence[tuple[Seed, object]]) -> None:
+    @abstractmethod
+    def _reserve_seed_ids(self, count: int) -> list[int]:
+        """Inside a write: `count` new seed ids, in order, none ever handed out before."""
+
+    def _write_seeds(self, seeds: Sequence[tuple[Seed, object]], *, rebuild_index: bool = True) -> None:
         """Insert many seeds with their own ids and their vectors, inside a write transaction: one statement
         batch per table (psycopg pipelines it), not two round trips a seed. The id generators are moved past
-        them by the caller (`_after_import`)."""
+        them by the caller (`_after_import`), unless the ids came from `_reserve_seed_ids`. `rebuild_index`:
+        let the engine take its vector index down and build it once after (a whole store's copy; not a batch
+        added to a large store, whose index would be rebuilt for a few rows)."""
         self._conn.executemany(
             "INSERT INTO seeds (id, scope, text, text_hash, category, tags, source, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -231,10 +237,12 @@ class StoreCore(ABC):
         )
         vectors = [(seed.id, seed.scope, vector) for seed, vector in seeds if vector is not None]
         if vectors:
+            insert = f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)"
+            if not rebuild_index:
+                self._conn.executemany(insert, vectors)
+                return
             with self._bulk_vectors():
-                self._conn.executemany(
-                    f"INSERT INTO {VECTOR_TABLE} (seed_id, scope, embedding) VALUES (?, ?, ?)", vectors
-                )
+                self._conn.executemany(insert, vectors)
 
     def _remove_seed(self, seed_id: int) -> None:
         self._conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,))

@@ -33,24 +33,31 @@ class HistoryPart(StoreCore):
         """After a purge: leave no trace of the removed rows in the engine's files."""
 
     def _record_history(self, operation_id: str, seed: Seed, action: str) -> None:
-        vector = self._stored_vector(seed.id)
-        self._conn.execute(
+        self._record_history_rows(operation_id, [(seed, self._stored_vector(seed.id))], action)
+
+    def _record_history_rows(self, operation_id: str, seeds: Sequence[tuple[Seed, object | None]], action: str) -> None:
+        """Inside a write: one history row per (seed, its vector in the engine's form), one statement batch."""
+        now = utc_now()
+        self._conn.executemany(
             "INSERT INTO seed_history (operation_id, seed_id, action, scope, text, category, tags, source, "
             "created_at, updated_at, embedding, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                operation_id,
-                seed.id,
-                action,
-                seed.scope,
-                seed.text,
-                seed.category,
-                json.dumps(list(seed.tags), ensure_ascii=False),
-                seed.source,
-                seed.created_at,
-                seed.updated_at,
-                vector,
-                utc_now(),
-            ),
+            [
+                (
+                    operation_id,
+                    seed.id,
+                    action,
+                    seed.scope,
+                    seed.text,
+                    seed.category,
+                    json.dumps(list(seed.tags), ensure_ascii=False),
+                    seed.source,
+                    seed.created_at,
+                    seed.updated_at,
+                    vector,
+                    now,
+                )
+                for seed, vector in seeds
+            ],
         )
 
     def history(self, seed_id: int) -> list[HistoryEntry]:

@@ -282,6 +282,10 @@ class PostgresStore(SeedStore):
         self._conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
         self._conn.execute(f"CREATE INDEX seed_vectors_hnsw ON {VECTOR_TABLE} USING hnsw (embedding vector_cosine_ops)")
 
+    def _reserve_seed_ids(self, count: int) -> list[int]:
+        rows = self._conn.execute("SELECT nextval('seeds_id_seq') FROM generate_series(1, ?)", (count,)).fetchall()
+        return [int(row[0]) for row in rows]
+
     def _after_explicit_id(self, seed_id: int) -> None:
         # Like SQLite's AUTOINCREMENT: never hand out an id a seed has had.
         self._conn.execute(

@@ -74,6 +74,15 @@ class SQLiteStore(SeedStore):
             f"embedding FLOAT[{dimension}] distance_metric=cosine)"
         )
 
+    def _reserve_seed_ids(self, count: int) -> list[int]:
+        # Past AUTOINCREMENT's counter (ids of removed seeds are never reused); inserting them moves it on.
+        row = self._conn.execute(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'seeds'), 0), "
+            "coalesce((SELECT max(id) FROM seeds), 0))"
+        ).fetchone()
+        first = int(row[0]) + 1
+        return list(range(first, first + count))
+
     def _vector(self, embedding: Sequence[float]) -> object:
         return sqlite_vec.serialize_float32(list(embedding))
 

@@ -8,6 +8,7 @@ inbox and the history are their own parts (`seeds.inbox`, `seeds.history`).
 
 from __future__ import annotations
 
+import dataclasses
 from abc import abstractmethod
 from collections.abc import Generator, Sequence
 from contextlib import contextmanager
@@ -67,6 +68,12 @@ class Operation:
         """Store a new seed as given (scope, text, category, tags, source, timestamps; a new id), recorded
         as brought into being by this operation: undoing the operation removes it again."""
         return self._store._add_in_operation(self.id, seed, embedding)  # pyright: ignore[reportPrivateUsage]
+
+    def add_many(self, seeds: Sequence[tuple[Seed, Sequence[float]]]) -> list[Seed]:
+        """Store new seeds as given (new ids, in order), each recorded as brought into being by this operation:
+        one statement batch per table (the rows, the vectors, the history), as `migrate` copies a store,
+        instead of a few statements a seed."""
+        return self._store._add_many_in_operation(self.id, seeds)  # pyright: ignore[reportPrivateUsage]
 
     def set_meta(self, key: str, value: str | None) -> None:
         """Set (None: remove) a meta value in the operation's transaction: a mark of how far a long
@@ -186,6 +193,17 @@ class SeedStore(InboxPart, BrowsePart, HistoryPart, CopyPart):
         stored = self._write_seed(seed, self._checked_vector(embedding), keep_id=False)
         # Recorded after the insert, so the history row carries the vector (as undo's re-creations are).
         self._record_history(operation_id, stored, "ADD")
+        return stored
+
+    def _add_many_in_operation(self, operation_id: str, seeds: Sequence[tuple[Seed, Sequence[float]]]) -> list[Seed]:
+        if not seeds:
+            return []
+        vectors = [self._checked_vector(embedding) for _, embedding in seeds]
+        ids = self._reserve_seed_ids(len(seeds))
+        stored = [dataclasses.replace(seed, id=seed_id) for (seed, _), seed_id in zip(seeds, ids, strict=True)]
+        rows = list(zip(stored, vectors, strict=True))
+        self._write_seeds(rows, rebuild_index=False)
+        self._record_history_rows(operation_id, rows, "ADD")
         return stored
 
     def _delete_in_operation(self, operation_id: str, seed_id: int) -> Seed:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,6 +143,7 @@ def import_from(args: argparse.Namespace, settings: Settings) -> None:
     )
     started = time.monotonic()
     with (
+        planned_store(settings, args.dry_run) as settings,
         memory(settings, must_exist=False) as opened,
         Progress(
             TextColumn("{task.description}"),
@@ -200,6 +202,19 @@ def import_from(args: argparse.Namespace, settings: Settings) -> None:
             f"Recorded as operation {summary.operation_id}: 'cerebellum-mcp undo {summary.operation_id}' takes "
             "the import back."
         )
+
+
+@contextmanager
+def planned_store(settings: Settings, dry_run: bool) -> Generator[Settings]:
+    """A dry run writes nothing, not even a new store file: one that doesn't exist yet is planned against an
+    empty store in a temporary folder, removed afterwards."""
+    if not (dry_run and isinstance(settings.db, Path) and not settings.db.exists()):
+        yield settings
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cerebellum-dry-run-") as scratch:
+        yield settings.model_copy(update={"db": Path(scratch) / "seeds.db"})
 
 
 def import_gated(

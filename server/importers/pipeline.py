@@ -10,10 +10,18 @@ Read top to bottom, one item at a time, in the source's order:
 4. raw texts (a transcript's turns, claude-mem's prompts; every text with `gate`) go to the gate: the
    intent rules leave out questions and acknowledgements as the session-end hook does, then the
    cerebellum decides SAVE or SKIP. Curated memories (someone chose to keep them) skip the gate;
-5. the texts left are embedded in batches; a text whose nearest seeds (stored, or kept earlier by this
-   import) are similar enough (`reconcile_similarity`, as reconcile pairs seeds) goes to the arbiter, and
-   only then: it may say the same as one (merged: nothing new stored), refine one (that one is updated),
-   or retract one (that one is removed). The rest are added;
+5. the texts left are embedded in batches. A text nearly identical to a neighbour (similarity >=
+   `NEAR_IDENTICAL` and no number, name or identifier of its own: a reordering, a changed letter case) is
+   merged into it without the model. Otherwise it goes to the arbiter only where a neighbour is close: a
+   seed stored before the import from `candidate_similarity` on (as remember shows the arbiter its
+   candidates: a contradiction of what is stored must reach it), an item of this same import from
+   `reconcile_similarity` on (as reconcile pairs stored seeds: someone kept both in a curated source, so
+   only a close pair is asked about), and only one filed under the same subject when the source files
+   items under subjects (server-memory's entities: "api-gateway: listens on port 8080" and "auth-api:
+   listens on port 9090" are alike by vector, and about two things). Measured on labelled pairs with
+   `python -m eval import-threshold` (eval/RESULTS.md, session 9). The arbiter may say the text says the
+   same as one (merged: nothing new stored), refines one (that one is updated), or retracts
+   one (that one is removed). The rest are added;
 6. each batch is written in one transaction, under the import's one operation id, with a mark of how far
    the import got: `undo` of that id takes the whole import back, and an import that is killed and run
    again goes on after the last batch written, writing nothing twice.
@@ -39,13 +47,27 @@ from seeds import ScoredSeed, Seed, text_hash, utc_now
 from seeds.core import new_operation_id
 from server.importers.records import ImportItem
 from server.pipeline import route as intents
-from server.pipeline.memory import Memory, SecretInText, SecretsMode, same_subject_possible, screen_secrets
+from server.pipeline.memory import (
+    ArbiterVerdict,
+    Memory,
+    SecretInText,
+    SecretsMode,
+    same_subject_possible,
+    screen_secrets,
+)
+from server.rules import signals
 from server.rules.limits import MAX_TEXT_CHARS
 
 logger = logging.getLogger(__name__)
 
 IMPORT_MARK = "import:"  # + the import's fingerprint: {"operation_id", "done"} of an import not finished
 BATCH_SIZE = 64
+NEAR_IDENTICAL = 0.97
+"""From this similarity, a text naming no value its neighbour lacks (and lacking none of its values) says the
+same: merged without asking the model (labelled pairs: reorderings and case changes at 0.957-0.991; the
+different-subject pairs above 0.97 differ in a number, which this rule leaves to the arbiter)."""
+SEARCH_DEPTH = 160
+"""Deepest search for stored seeds behind this import's own (see `_Importer.nearest_stored`)."""
 PROVISIONAL_ID = 1_000_000_000
 """Items this import keeps but has not written yet are shown to the arbiter under ids from here on."""
 
@@ -92,6 +114,9 @@ class ImportSummary(BaseModel):
     arbitrated: Annotated[int, Field(description="Items the arbiter was asked about.")] = 0
     gated: Annotated[int, Field(description="Items the cerebellum's gate was asked about.")] = 0
     seconds: float = 0.0
+    arbiter_seconds: Annotated[float, Field(description="Of which waiting for the arbiter.")] = 0.0
+    embedding_seconds: Annotated[float, Field(description="Of which embedding the texts.")] = 0.0
+    writing_seconds: Annotated[float, Field(description="Of which writing the batches.")] = 0.0
     outcomes: Annotated[list[ItemOutcome], Field(description="What happened to each item, in source order.")] = []
 
     def count(self, outcome: ItemOutcome, skip_kind: str | None = None) -> None:
@@ -123,6 +148,10 @@ class ImportOptions:
     secrets_mode: SecretsMode = "refuse"
     max_text_chars: int = MAX_TEXT_CHARS
     batch_size: int = BATCH_SIZE
+    stored_similarity: float | None = None
+    """A stored seed is shown to the arbiter from this similarity on (None: the memory's candidate_similarity)."""
+    source_similarity: float | None = None
+    """An item this import kept earlier, from this similarity on (None: the memory's reconcile_similarity)."""
 
 
 @dataclass
@@ -177,6 +206,20 @@ class _Pool:
         return [(self.members[int(i)], float(sims[i])) for i in np.flatnonzero(sims >= floor)]
 
 
+def near_identical(text: str, nearest: ScoredSeed) -> ArbiterVerdict | None:
+    """NONE on the nearest neighbour, decided without the model, when the text says the same in other order
+    or case: similarity >= NEAR_IDENTICAL and no number, name or identifier in one that the other lacks."""
+    stored = nearest.seed.text
+    if nearest.similarity < NEAR_IDENTICAL or signals.new_values(stored, text) or signals.new_values(text, stored):
+        return None
+    return ArbiterVerdict(
+        action="NONE",
+        target_id=nearest.seed.id,
+        reason=f"seed {nearest.seed.id} says the same (similarity {nearest.similarity:.2f}, no value of its own)",
+        decided_by="exact-match",  # the same up to order and case: no model asked
+    )
+
+
 def fingerprint(format_name: str, items: Sequence[ImportItem], options: ImportOptions) -> str:
     """What makes two runs the same import: the source's items, its format, and the options that decide."""
     digest = hashlib.sha256(json.dumps([format_name, options.scope, options.default_scope, options.gate]).encode())
@@ -209,6 +252,8 @@ class _Importer:
         self.actions: list[tuple[str, int, str, np.ndarray]] = []
         """Changes to stored seeds waiting for the batch's transaction: (update|delete, seed id, text, vector)."""
         self.batch_adds: list[_Pending] = []
+        self.written: dict[int, str | None] = {}
+        """Seeds this run of the import wrote (earlier batches), with their subject: its own items, judged as such."""
         self.done = 0
         self.total = 0
         self.operation_id = new_operation_id()
@@ -312,24 +357,51 @@ class _Importer:
     # -- judging a batch --------------------------------------------------------------------
 
     def similar(self, ready: _Ready, vector: np.ndarray) -> list[ScoredSeed]:
-        floor = self.memory.reconcile_similarity
+        """The neighbours the arbiter is to see, nearest first: stored seeds from the stored floor, this
+        import's own items (written in an earlier batch or pending) from the source floor."""
+        stored_floor = self.options.stored_similarity
+        if stored_floor is None:
+            stored_floor = self.memory.candidate_similarity
+        source_floor = self.options.source_similarity
+        if source_floor is None:
+            source_floor = self.memory.reconcile_similarity
         hits: list[ScoredSeed] = []
-        for hit in self.store.search(vector.tolist(), ready.scope, self.memory.candidates * 2):
+        for hit in self.nearest_stored(ready.scope, vector, stored_floor):
             if hit.seed.id in self.changed:
                 now = self.changed[hit.seed.id]
                 if now is None:
                     continue
                 hit = ScoredSeed(dataclasses.replace(hit.seed, text=now[0]), float(now[1] @ vector))
-            if hit.similarity >= floor:
+            if hit.seed.id not in self.written:
+                if hit.similarity >= stored_floor:
+                    hits.append(hit)
+            elif hit.similarity >= source_floor and self.same_subject(ready, self.written[hit.seed.id]):
                 hits.append(hit)
         pool = self.pools.get(ready.scope)
-        for pending, similarity in [] if pool is None else pool.nearest(vector, floor):
-            if pending.alive:
+        for pending, similarity in [] if pool is None else pool.nearest(vector, source_floor):
+            if pending.alive and self.same_subject(ready, pending.ready.item.subject):
                 now = utc_now()
                 seed = Seed(pending.id, ready.scope, pending.text, pending.ready.category, (), "import", now, now)
                 hits.append(ScoredSeed(seed, similarity))
         hits.sort(key=lambda hit: -hit.similarity)
         return same_subject_possible(ready.text, hits[: self.memory.candidates])
+
+    def nearest_stored(self, scope: str, vector: np.ndarray, floor: float) -> list[ScoredSeed]:
+        """The store's nearest seeds, looked for deeper while this import's own written items crowd the top: a
+        stored memory above the floor must not be hidden behind them (thousands of them, after a large batch)."""
+        k = self.memory.candidates * 2
+        while True:
+            found = self.store.search(vector.tolist(), scope, k)
+            crowded = any(hit.seed.id in self.written for hit in found)
+            if not crowded or len(found) < k or found[-1].similarity < floor or k >= SEARCH_DEPTH:
+                return found
+            k *= 4
+
+    @staticmethod
+    def same_subject(ready: _Ready, subject: str | None) -> bool:
+        """Whether an item of this import may be about the same thing as another of it, filed under `subject`."""
+        mine = ready.item.subject
+        return mine is None or subject is None or mine.casefold() == subject.casefold()
 
     def judge(self, ready: _Ready, vector: np.ndarray) -> None:
         similar = self.similar(ready, vector)
@@ -337,8 +409,14 @@ class _Importer:
         if not similar:
             self.keep(ready, vector, "nothing similar is stored")
             return
-        self.summary.arbitrated += 1
-        verdict, merged = self.memory.judge(text, similar)
+        twin = near_identical(text, similar[0])
+        if twin is not None:
+            verdict, merged = twin, ""
+        else:
+            self.summary.arbitrated += 1
+            started = time.perf_counter()
+            verdict, merged = self.memory.judge(text, similar)
+            self.summary.arbiter_seconds += time.perf_counter() - started
         target = verdict.target_id
         if verdict.action == "ADD" or target is None:
             self.keep(ready, vector, f"the arbiter: {verdict.reason}")
@@ -402,10 +480,12 @@ class _Importer:
         self.finish(outcome)
 
     def embed(self, texts: list[str]) -> list[np.ndarray]:
+        started = time.perf_counter()
         embedder = self.memory.embedder
         # The real embedder reads a batch at once; a stand-in with one text at a time will do.
         many = cast(Callable[[list[str]], list[list[float]]] | None, getattr(embedder, "embed_documents", None))
         vectors = many(texts) if many is not None else [embedder.embed_document(text) for text in texts]
+        self.summary.embedding_seconds += time.perf_counter() - started
         return [np.asarray(vector, dtype=np.float32) for vector in vectors]
 
     def flush(self, batch: list[_Ready], through: int) -> None:
@@ -416,6 +496,7 @@ class _Importer:
         if self.options.dry_run:
             self.batch_adds = []
             return
+        started = time.perf_counter()
         adds = [pending for pending in self.batch_adds if pending.alive]
         mark = json.dumps({"operation_id": self.operation_id, "done": through})
         if not adds and not self.actions:
@@ -423,6 +504,7 @@ class _Importer:
         else:
             reason = f"import of {self.summary.source} ({self.summary.format})"
             with self.store.continue_operation(self.operation_id, "import", self.operation_scope, reason) as op:
+                seeds: list[tuple[Seed, list[float]]] = []
                 for pending in adds:
                     item = pending.ready.item
                     now = utc_now()
@@ -437,7 +519,11 @@ class _Importer:
                         created,
                         item.updated_at or created,
                     )
-                    pending.outcome.seed_id = op.add(seed, pending.vector.tolist()).id
+                    seeds.append((seed, pending.vector.tolist()))
+                # One statement batch per table for the batch's new seeds (migrate's bulk path).
+                for pending, stored in zip(adds, op.add_many(seeds), strict=True):
+                    pending.outcome.seed_id = stored.id
+                    self.written[stored.id] = pending.ready.item.subject
                 for kind, seed_id, text, vector in self.actions:
                     if kind == "update":
                         op.update(seed_id, text, vector.tolist())
@@ -445,6 +531,7 @@ class _Importer:
                         op.delete(seed_id)
                 op.set_meta(self.mark_key, mark)
             self.summary.operation_id = self.operation_id
+        self.summary.writing_seconds += time.perf_counter() - started
         # Written: from here on the store's search finds them.
         self.batch_adds, self.actions, self.changed = [], [], {}
         self.pending.clear()
@@ -457,6 +544,16 @@ class _Importer:
             self.progress(self.done, self.total)
 
     # -- the run ------------------------------------------------------------------------------
+
+    def own_seeds(self, seed_ids: Sequence[int], start: int) -> None:
+        """Going on with an interrupted import: the seeds its earlier run added are this import's own items (judged
+        from the source's floor, by subject), as they were for the rest of that run, not stored memories."""
+        subjects = {(self.scope_of(item), text_hash(item.text.strip())): item.subject for item in self.items[:start]}
+        for seed_id in seed_ids:
+            for entry in self.store.history(seed_id):
+                if entry.operation_id == self.operation_id and entry.action == "ADD":
+                    added = entry.previous  # the seed as the import added it (it may have been refined since)
+                    self.written[seed_id] = subjects.get((added.scope, text_hash(added.text)))
 
     def run(self) -> None:
         start = 0
@@ -473,6 +570,8 @@ class _Importer:
             # What the earlier run saw, so an exact duplicate of it is still one.
             for index, item in enumerate(self.items[:start]):
                 self.ready(index, item, count=False)
+            if earlier is not None:
+                self.own_seeds(earlier.seed_ids, start)
         self.summary.resumed_after = start
         self.total = len(self.items) - start
         batch: list[_Ready] = []
@@ -507,4 +606,6 @@ def import_items(
     _Importer(memory, items, options, summary, progress).run()
     summary.outcomes.sort(key=lambda outcome: outcome.item)
     summary.seconds = round(time.perf_counter() - started, 2)
+    for part in ("arbiter_seconds", "embedding_seconds", "writing_seconds"):
+        setattr(summary, part, round(getattr(summary, part), 2))
     return summary

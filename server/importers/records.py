@@ -49,6 +49,13 @@ class ImportItem(BaseModel):
         ),
     ] = False
     origin: Annotated[str, Field(description="Where in the source it is (file:line, table:id), for the report.")]
+    subject: Annotated[
+        str | None,
+        Field(
+            description="What it is about, when the source files it under something (server-memory's entity): two "
+            "items of one import filed under different subjects are not compared with each other."
+        ),
+    ] = None
 
 
 def timestamp(value: object) -> str | None:

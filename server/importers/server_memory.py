@@ -46,7 +46,13 @@ def _entity(path: Path, where: str, line: int | None, record: dict[str, Any]) ->
         if name.casefold() not in text.casefold():
             text = f"{name}: {text}"
         items.append(
-            ImportItem(text=text, tags=(kind,) if kind else (), source=SOURCE, origin=f"{where} observation {number}")
+            ImportItem(
+                text=text,
+                tags=(kind,) if kind else (),
+                source=SOURCE,
+                origin=f"{where} observation {number}",
+                subject=name,
+            )
         )
     return items
 

@@ -21,7 +21,7 @@ endif
 # so fresh clones and CI runs on the same machine reuse it.
 LLAMA_WHEELS := $(HOME)/.cache/cerebellum-mcp/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(shell echo "$(LLAMA_CMAKE_ARGS)" | cksum | cut -d' ' -f1)
 
-.PHONY: setup serve test lint format clean wheel-check
+.PHONY: setup serve test test-fast lint format clean wheel-check
 
 setup: $(STAMP)
 
@@ -53,6 +53,11 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quick tests, for the edit-test loop: no PostgreSQL, no real clients, no subprocess-heavy or long tests
+# (markers: pyproject.toml, tests/conftest.py); real SQLite and SmolLM2 still. No lint: `make lint` or `make test`.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not postgres" $(PYTEST_ARGS)
 
 # Build the wheel and run it from a fresh venv, as a user who installed it would: --version, `python -m
 # server`, doctor (with a test decision) and an MCP client over stdio. llama-cpp-python comes from the

@@ -184,6 +184,7 @@ def test_inbox_lists_waiting_texts_and_skipped_ones_with_their_reason(
     assert "--limit must be at least 1" in fails(capsys, "inbox", "--limit", "0")
 
 
+@pytest.mark.slow
 def test_export_then_raw_import_into_an_empty_store_reproduces_it(
     env: Path,
     tmp_path: Path,
@@ -398,6 +399,7 @@ def test_reconcile_of_every_scope_with_a_star_folds_each_scope_on_its_own(
         store.close()
 
 
+@pytest.mark.slow
 def test_doctor_reports_versions_checksums_the_store_and_a_decision(
     filled: Path, smollm2: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -429,6 +431,7 @@ def cli() -> str:
     return command
 
 
+@pytest.mark.slow
 def test_download_fails_with_a_clear_message_when_the_hub_is_unreachable(tmp_path: Path) -> None:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "CEREBELLUM_"))}
     # Nothing listens on port 9: the hub is unreachable, as it is from this machine.
@@ -513,6 +516,7 @@ def test_config_write_merges_into_the_existing_file_and_keeps_a_backup(
     assert "cerebellum" in json.loads(fresh.read_text(encoding="utf-8"))["mcpServers"]
 
 
+@pytest.mark.slow
 def test_version_and_a_bad_command() -> None:
     version = subprocess.run([cli(), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("cerebellum-mcp 0.")
@@ -586,6 +590,7 @@ def fitted(cache: Path) -> list[Path]:
     return list((cache / "calibration").glob("gate-*.json"))
 
 
+@pytest.mark.slow
 def test_calibrate_fits_the_gate_once_and_doctor_sees_it(calibrating: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before, _ = run(capsys, "doctor", "--no-decision")
     assert "not fitted for these models yet" in before and "bank of 12 labelled texts" in before
@@ -597,6 +602,7 @@ def test_calibrate_fits_the_gate_once_and_doctor_sees_it(calibrating: Path, caps
     assert "ok" in line and "fitted for these models" in line
 
 
+@pytest.mark.slow
 def test_import_fits_the_gate_when_the_model_is_first_asked(
     calibrating: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from seeds import SeedStore
 from server.cli import hooks
 from server.pipeline.memory import Memory
@@ -51,6 +53,7 @@ def seeded(tmp_path: Path, scope: str, *texts: str) -> Path:
     return db
 
 
+@pytest.mark.slow
 def test_user_prompt_hook_prints_the_memories_as_additional_context(tmp_path: Path) -> None:
     project = tmp_path / "shop-api"
     project.mkdir()
@@ -157,6 +160,7 @@ SESSION = [
 ]
 
 
+@pytest.mark.slow
 def test_the_harvest_leaves_out_questions_and_sends_each_turn_once(tmp_path: Path) -> None:
     # No shared service here (the tests' default is --standalone): the turns wait in the inbox, for the
     # next server's worker; nothing is decided, no model is loaded.
@@ -213,6 +217,7 @@ def test_a_close_memory_is_shown_whatever_the_form_says() -> None:
     assert not hooks.bears_on(terms("how do background tasks get scheduled"), near, "open", close_at)
 
 
+@pytest.mark.slow
 def test_session_start_prints_a_short_digest_of_standing_memories(tmp_path: Path) -> None:
     project = tmp_path / "shop-api"
     project.mkdir()
@@ -241,6 +246,7 @@ def test_session_start_prints_a_short_digest_of_standing_memories(tmp_path: Path
     assert empty.returncode == 0 and empty.stdout == ""
 
 
+@pytest.mark.slow
 def test_config_writes_both_hooks_into_settings_json(tmp_path: Path) -> None:
     target = tmp_path / ".claude" / "settings.json"
     target.parent.mkdir()

@@ -235,6 +235,7 @@ def test_basic_memory_notes_observations_relations_and_times(store: SeedStore) -
     assert store.count() == len(items)
 
 
+@pytest.mark.slow
 def test_claude_code_transcripts_with_the_real_model(
     store: SeedStore, cerebellum: Cerebellum, embedder: Embedder
 ) -> None:
@@ -347,6 +348,7 @@ def test_near_duplicates_of_stored_seeds_go_to_the_arbiter_and_undo_takes_the_wh
     assert rows(store) == before  # every add removed, every updated or retracted seed back as it was
 
 
+@pytest.mark.slow
 def test_an_import_of_thousands_undoes_in_one_operation(tmp_path: Path, store: SeedStore) -> None:
     source = tmp_path / "dump.jsonl"
     source.write_text("".join(json.dumps({"memory": f"fact number {i} about module m{i}"}) + "\n" for i in range(1500)))
@@ -367,6 +369,7 @@ def import_marks(db: Path) -> list[str]:
         store.close()
 
 
+@pytest.mark.slow
 def test_an_import_killed_with_sigkill_goes_on_and_ends_as_one_run(tmp_path: Path) -> None:
     results = [
         {"id": str(i), "memory": f"{e}: {o}", "created_at": f"2026-0{1 + i % 9}-1{i % 10}T10:00:00Z"}
@@ -497,6 +500,7 @@ def test_bad_sources_are_refused_naming_the_file_and_line(tmp_path: Path) -> Non
         read_source("basic-memory", note.parent)
 
 
+@pytest.mark.slow
 def test_the_cli_imports_from_a_peer_and_undo_takes_it_back(
     tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -539,6 +543,7 @@ def test_the_cli_imports_from_a_peer_and_undo_takes_it_back(
 
 
 @pytest.mark.skipif(shutil.which("npx") is None, reason="needs npm's npx to run @modelcontextprotocol/server-memory")
+@pytest.mark.slow
 def test_a_file_the_reference_server_writes_now_still_imports(tmp_path: Path, store: SeedStore) -> None:
     out = tmp_path / "memory.jsonl"
     made = [sys.executable, "-m", "eval.peers", "server-memory", str(out), "--count", "30", "--relations", "5"]

@@ -80,6 +80,7 @@ def busy_cores(count: int) -> Iterator[None]:
             burner.wait()
 
 
+@pytest.mark.slow
 def test_with_every_core_busy_the_cerebellum_runs_on_one_thread() -> None:
     choose = threads.ByLoad()
     try:

@@ -246,6 +246,7 @@ async def test_a_decision_slower_than_the_deadline_answers_queued_and_finishes(t
         await wait_until_decided(settings.db, text)
 
 
+@pytest.mark.slow
 async def test_four_server_processes_with_a_hundred_concurrent_calls_each_keep_every_text(
     tmp_path: Path, smollm2: Path
 ) -> None:

@@ -151,6 +151,7 @@ def test_the_token_cli_prints_the_token_once_lists_without_hashes_and_revokes(
     assert path.read_text() == "{oops"
 
 
+@pytest.mark.slow
 def test_serving_beyond_loopback_needs_tokens_and_says_how_to_add_one(tmp_path: Path) -> None:
     tokens = tmp_path / "tokens.json"
     command = [cerebellum_command(), "--db", str(tmp_path / "seeds.db"), "serve", "--tokens-file", str(tokens)]
@@ -411,6 +412,7 @@ async def test_a_token_revoked_while_its_session_is_open_is_refused_from_the_nex
     assert store_state(Path(settings.db)) == before
 
 
+@pytest.mark.slow
 async def test_serve_http_on_every_interface_with_tokens_and_the_real_model(tmp_path: Path, smollm2: Path) -> None:
     tokens = TokenFile(tmp_path / "tokens.json")
     token = tokens.add("web-client", "web")[1]

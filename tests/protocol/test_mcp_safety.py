@@ -315,6 +315,7 @@ def small_disk(folder: Path, megabytes: int) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+@pytest.mark.slow
 async def test_a_full_disk_answers_every_call_and_loses_nothing_acknowledged(tmp_path: Path) -> None:
     """The store's disk fills up. Every call is still answered: a remember with the store's own message (or
     queued, with it), a recall with what is stored, and the server goes on serving; once space is freed,

@@ -208,6 +208,7 @@ def tool_calls(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     return tool, arguments
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_arguments_get_a_result_or_a_tool_error_and_refusals_change_nothing(calls: Calls, data: Any) -> None:

@@ -206,6 +206,7 @@ def test_cerebellum_scores_the_intent_from_a_cached_prompt_head(cerebellum: Cere
     assert cerebellum.usage.evaluated_tokens < cerebellum.usage.prompt_tokens / 2
 
 
+@pytest.mark.slow
 def test_eval_runner_reports_intent_figures(smollm2: Path, tmp_path: Path) -> None:
     cases = tmp_path / "intent.jsonl"
     rows = [

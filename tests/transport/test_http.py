@@ -60,6 +60,7 @@ def serve(tmp_path: Path, smollm2: Path, address: str) -> subprocess.Popen[bytes
     )
 
 
+@pytest.mark.slow
 async def test_the_tools_over_streamable_http_and_a_graceful_sigterm(tmp_path: Path, smollm2: Path) -> None:
     port = free_port()
     process = serve(tmp_path, smollm2, str(port))
@@ -107,6 +108,7 @@ async def test_the_tools_over_streamable_http_and_a_graceful_sigterm(tmp_path: P
         store.close()
 
 
+@pytest.mark.slow
 def test_http_addresses_default_to_loopback_and_other_hosts_are_refused_without_tokens(tmp_path: Path) -> None:
     assert parse_address("8765") == ("127.0.0.1", 8765)
     assert parse_address("localhost:9000") == ("localhost", 9000)

@@ -255,6 +255,7 @@ def modern(id: Any, method: str, **params: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": id, "method": method, "params": {**params, "_meta": CLIENT_META}}
 
 
+@pytest.mark.slow
 def test_a_probe_given_up_on_then_initialize_are_both_answered_and_the_session_works(
     tmp_path: Path,
     smollm2: Path,
@@ -286,6 +287,7 @@ def test_a_probe_given_up_on_then_initialize_are_both_answered_and_the_session_w
     assert launch.stderr_now() == ""  # no traceback, no INFO line
 
 
+@pytest.mark.slow
 def test_the_lists_come_back_byte_for_byte_from_the_relays_earlier_answers(
     tmp_path: Path,
     smollm2: Path,
@@ -310,6 +312,7 @@ def test_the_lists_come_back_byte_for_byte_from_the_relays_earlier_answers(
     assert set(json.loads(cached.read_text())["2026-07-28"]) == set(LISTS)
 
 
+@pytest.mark.slow
 def test_a_client_that_leaves_during_start_up_gets_a_quiet_prompt_exit(
     tmp_path: Path,
     smollm2: Path,

@@ -6,7 +6,7 @@ Markers (registered in pyproject.toml) are given here by what a test uses, so th
 `model` to a test that loads the real SmolLM2 GGUF (the `smollm2` fixture, or one built on it), `slow` to every
 test under tests/clients/ (the real Claude Code and the Inspector, from npm). A module or test that is slow
 for other reasons (subprocesses, real servers, many rounds) says `slow` itself. `make test-fast` runs
-`-m "not slow and not postgres"`.
+`-m "not slow and not postgres and not model"`.
 """
 
 from __future__ import annotations

@@ -80,6 +80,7 @@ def test_a_bad_bank_line_is_named(tmp_path: Path) -> None:
         load_bank(path)
 
 
+@pytest.mark.slow
 def test_a_fit_with_the_real_models_is_cached_and_reused(
     cerebellum: Cerebellum, embedder: Embedder, smollm2: Path, tmp_path: Path
 ) -> None:

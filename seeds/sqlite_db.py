@@ -41,6 +41,11 @@ def sqlite_library() -> tuple[str, str]:
     return module.__name__, str(module.sqlite_version)
 
 
+def stdlib_sqlite_version() -> str:
+    """The SQLite version of this Python's own sqlite3 module (which may not load extensions), for doctor."""
+    return sqlite3.sqlite_version
+
+
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open (creating if needed) a SQLite database with sqlite-vec loaded and the store's pragmas set.
 

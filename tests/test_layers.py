@@ -36,25 +36,31 @@ PACKAGES = ("server", "seeds")
 LAYERS: dict[str, int] = {
     "seeds": 0,
     "server.errors": 1,
+    "server.filelock": 1,
+    "server.system": 1,
     "server.rules": 2,
     "server.models": 3,
     "server.settings": 4,
     "server.pipeline": 5,
     "server.importers": 6,
     "server.protocol": 7,
-    "server.transport": 8,
-    "server.cli": 9,
-    "server.launch": 10,
-    "server.mcp_dev": 10,
-    "server.__main__": 10,
-    "server": 10,  # server/__init__.py: sets an environment variable, imports nothing of ours
+    "server.console": 8,
+    "server.transport": 9,
+    "server.cli": 10,
+    "server.launch": 11,
+    "server.mcp_dev": 11,
+    "server.__main__": 11,
+    "server": 11,  # server/__init__.py: sets an environment variable, imports nothing of ours
 }
 BELOW_PROTOCOL = LAYERS["server.protocol"]
 MCP_STACK = ("mcp", "starlette", "uvicorn")
+# Our store's engines keep their libraries to themselves. The one exception is not our store: the importers of
+# claude-mem and mcp-memory-service open those tools' own SQLite files, read-only, with the standard library.
+PEER_FILE_READERS = ("server.importers.claude_mem", "server.importers.mcp_memory_service")
 ENGINE_LIBRARIES: dict[str, tuple[str, ...]] = {
-    "sqlite3": ("seeds.sqlite", "seeds.db"),
-    "sqlean": ("seeds.sqlite", "seeds.db"),
-    "sqlite_vec": ("seeds.sqlite", "seeds.db"),
+    "sqlite3": ("seeds.sqlite", "seeds.sqlite_db", *PEER_FILE_READERS),
+    "sqlean": ("seeds.sqlite", "seeds.sqlite_db"),
+    "sqlite_vec": ("seeds.sqlite", "seeds.sqlite_db"),
     "psycopg": ("seeds.postgres",),
     "psycopg_pool": ("seeds.postgres",),
     "pgvector": ("seeds.postgres",),
@@ -62,33 +68,12 @@ ENGINE_LIBRARIES: dict[str, tuple[str, ...]] = {
 
 # Today's violations, as the messages below print them: (rule, importer, imported). Empty this as the fixes land.
 KNOWN: set[tuple[str, str, str]] = {
-    # The pipeline raises the SDK's ToolError itself; the pipeline engineer is moving these to ServerErrors that
+    # The pipeline raises the SDK's ToolError itself; the pipeline split moves these to ServerErrors that
     # server/protocol turns into ToolError (issue 22).
     ("mcp below protocol", "server.pipeline.decider", "mcp.server.mcpserver.exceptions"),
     ("mcp below protocol", "server.pipeline.write", "mcp.server.mcpserver.exceptions"),
     ("ToolError outside protocol", "server.pipeline.decider", "ToolError"),
     ("ToolError outside protocol", "server.pipeline.write", "ToolError"),
-    # The CLI's `import --gated` goes through pipeline/write.py and catches the ToolError it raises; it goes
-    # with the two above (the CLI would catch the ServerError).
-    ("ToolError outside protocol", "server.cli.main", "ToolError"),
-    # The store's front door picks an engine lazily and each engine subclasses SeedStore from seeds/store.py: a
-    # cycle through a lazy import. The lead is breaking it (seeds/).
-    ("cycle", "seeds.postgres", "seeds.store"),
-    ("cycle", "seeds.sqlite", "seeds.store"),
-    ("cycle", "seeds.store", "seeds.postgres"),  # lazy, in SeedStore.open
-    ("cycle", "seeds.store", "seeds.sqlite"),  # lazy, in SeedStore.open
-    # Upward: the MCP layer's argument checks use the stdio wire's placeholder for a lone surrogate
-    # (INVALID_TEXT lives in transport/wire.py); it belongs below both (rules, or protocol itself).
-    ("upward", "server.protocol.arguments", "server.transport.wire"),
-    # Upward: the claude-code importer reads transcripts with the hooks' reader (cli/hooks.py
-    # transcript_turns); the reader belongs below both (importers, or rules).
-    ("upward", "server.importers.claude_code", "server.cli.hooks"),
-    # The importers of claude-mem and mcp-memory-service open those tools' own SQLite files (read only), and
-    # `doctor` reports the stdlib SQLite version: sqlite3 outside the engine, but not our store. Keep, or route
-    # them through a small reader in seeds/ (the lead's call).
-    ("engine library", "server.importers.claude_mem", "sqlite3"),
-    ("engine library", "server.importers.mcp_memory_service", "sqlite3"),
-    ("engine library", "server.cli.main", "sqlite3"),
 }
 
 

@@ -38,14 +38,15 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from seeds import open_store
+from server.importers.transcripts import Turn, transcript_turns
 from server.rules import intent as intent_rules
-from server.rules import secrets, signals
+from server.rules import secrets
 from server.rules.limits import MAX_QUERY_CHARS
 from server.settings import ScopeChoice, Settings, project_folder, project_scope
 from server.transport import lean_client
@@ -75,19 +76,6 @@ CLEAR_MARGIN = 0.15
 """How far above the arbiter's candidate similarity a memory is close enough to bear on any prompt."""
 SESSION_MARK = "claude-code:session-end:"  # + session id: how many transcript lines were handled
 HOOK_SOURCE = "claude-code"
-_NOT_USER_TEXT = (
-    "<command-name>",
-    "<command-message>",
-    "<command-args>",
-    "<local-command-stdout>",
-    "<local-command-stderr>",
-    "<user-prompt-submit-hook>",
-    "<system-reminder>",
-    "Caveat: ",
-    "This session is being continued from a previous conversation",
-    "[Request interrupted",
-)
-
 T = TypeVar("T")
 
 
@@ -343,58 +331,6 @@ def session_start_output(
 
 
 # -- session-end --------------------------------------------------------------------------------
-
-
-@dataclass
-class Turn:
-    line: int
-    role: str
-    text: str
-
-
-def _texts(content: object) -> list[str]:
-    if isinstance(content, str):
-        return [content]
-    if not isinstance(content, list):
-        return []
-    found: list[str] = []
-    for block in cast(list[object], content):
-        if isinstance(block, dict):
-            part = cast(dict[str, Any], block)
-            if part.get("type") == "text" and isinstance(part.get("text"), str):
-                found.append(part["text"])
-    return found
-
-
-def transcript_turns(path: Path, start: int = 0) -> Iterator[Turn]:
-    """The user's own turns and the agent's labelled statements in a Claude Code transcript, from line
-    `start` on. Tool results, client commands, injected reminders and compaction summaries are skipped."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, raw in enumerate(handle):
-            if number < start or not raw.strip():
-                continue
-            try:
-                entry = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(entry, dict):
-                continue
-            record = cast(dict[str, Any], entry)
-            message = record.get("message")
-            if record.get("isMeta") or record.get("isSidechain") or not isinstance(message, dict):
-                continue
-            content = cast(dict[str, Any], message).get("content")
-            if record.get("type") == "user":
-                for text in _texts(content):
-                    text = text.strip()
-                    if text and not text.startswith(_NOT_USER_TEXT):
-                        yield Turn(number, "user", text)
-            elif record.get("type") == "assistant":
-                for text in _texts(content):
-                    for paragraph in text.split("\n\n"):
-                        labelled = signals.classify(paragraph.strip())
-                        if labelled is not None and labelled.decision == "SAVE":
-                            yield Turn(number, "assistant", paragraph.strip())
 
 
 @dataclass

@@ -162,15 +162,13 @@ def token_check(settings: Settings) -> Check:
 
 
 def sqlite_checks() -> list[Check]:
-    import sqlite3
-
-    from seeds import connect, sqlite_library
+    from seeds import connect, sqlite_library, stdlib_sqlite_version
 
     binding, sqlite_version = sqlite_library()
     how = (
         "the standard library's sqlite3 loads extensions"
         if binding == "sqlite3"
-        else f"{binding} (this Python's sqlite3 cannot load extensions; stdlib SQLite {sqlite3.sqlite_version})"
+        else f"{binding} (this Python's sqlite3 cannot load extensions; stdlib SQLite {stdlib_sqlite_version()})"
     )
     checks: list[Check] = [("SQLite", None, f"{sqlite_version} via {how}")]
     try:

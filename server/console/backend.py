@@ -55,7 +55,7 @@ class MemoryBackend:
         return self._memory
 
     def service(self) -> ServiceInfo:
-        from server.transport.service import process_memory
+        from server.system import process_memory
 
         cerebellum, embedder = _model_names(self._memory)
         return ServiceInfo(
@@ -97,7 +97,7 @@ class DeciderBackend:
         return memory
 
     def service(self) -> ServiceInfo:
-        from server.transport.service import process_memory
+        from server.system import process_memory
 
         try:
             decider = self._decider()

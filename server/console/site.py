@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import socket
-import sys
 import time
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
@@ -140,38 +138,6 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     from starlette.responses import PlainTextResponse
 
     await PlainTextResponse("Not found: the console is at /console/.", 404)(scope, receive, send)
-
-
-class UiError(ConsoleError):
-    """`cerebellum-mcp ui` could not open the console; the message says why."""
-
-
-def open_console(settings: Settings, port: int = 0, timeout: float = 60.0) -> str:
-    """The one-time address of the shared service's console (the service started first if none runs)."""
-    import httpx2
-
-    from server.transport.service import SHARED_SERVICE, ensure_service, service_place
-
-    if not SHARED_SERVICE:
-        raise UiError(
-            "there is no shared service on this system: run `cerebellum-mcp serve --http 8765` and open "
-            "http://127.0.0.1:8765/console/"
-        )
-    ensure_service(settings, timeout)
-    place = service_place(settings)
-    with httpx2.Client(transport=httpx2.HTTPTransport(uds=str(place.socket)), timeout=30.0) as client:
-        response = client.post(f"http://127.0.0.1{OPEN_PATH}", params={"port": str(port)})
-    answer = response.json()
-    if response.status_code != 200:
-        raise UiError(f"the service could not open the console: {answer.get('error')}")
-    return str(answer["url"])
-
-
-def can_open_browser() -> bool:
-    """Whether a browser window can be shown here (a desktop session, or macOS / Windows)."""
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def touch_after(attendance: Any) -> Callable[[], None]:

@@ -1,5 +1,5 @@
 """Claude Code's transcripts (`~/.claude/projects/<project>/<session>.jsonl`): the user's turns and the
-agent's labelled decisions, read as the session-end hook reads them (server/cli/hooks.py `transcript_turns`).
+agent's labelled decisions, read as the session-end hook reads them (server/importers/transcripts.py).
 
 Each line carries the session's `cwd` and a `timestamp`: the project folder gives the scope as the MCP
 server and the hooks name it (server/settings.py `scope_from_root`), the timestamp the memory's time. The
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from server.cli.hooks import transcript_turns
 from server.importers.records import ImportItem, SourceError, json_lines, read_text, timestamp
+from server.importers.transcripts import transcript_turns
 from server.rules.scopes import scope_from_root
 from server.settings import project_folder
 

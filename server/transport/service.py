@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field
 from server.errors import ServerError
 from server.filelock import exclusive, try_exclusive
 from server.settings import Settings
+from server.system import process_memory
 
 # The socket's paths (GET status, the MCP endpoint, POST wake: decide what waits in the inbox now), defined
 # once, in the hooks' lean client.
@@ -273,20 +274,6 @@ def process_alive(pid: int) -> bool:
 
 
 # -- the service's side ------------------------------------------------------------------------
-
-
-def process_memory(pid: int | None = None) -> tuple[int | None, int | None]:
-    """(RSS, PSS) of a process in bytes, from /proc (None where it can't be read)."""
-    where = f"/proc/{pid or 'self'}/smaps_rollup"
-    values: dict[str, int] = {}
-    try:
-        for line in Path(where).read_text().splitlines():
-            name, _, rest = line.partition(":")
-            if name in ("Rss", "Pss"):
-                values[name] = int(rest.split()[0]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None, None
-    return values.get("Rss"), values.get("Pss")
 
 
 class Attendance:

@@ -19,8 +19,8 @@ from server.importers.sources import read_source
 from server.models.cerebellum import ArbitrateVerdict
 from server.models.prompts import Candidate
 from server.pipeline.memory import Memory
-from tests.helpers.fakes import HashEmbedder
 from tests.cli.test_cli import run
+from tests.helpers.fakes import HashEmbedder
 
 
 @dataclasses.dataclass

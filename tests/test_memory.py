@@ -18,7 +18,8 @@ from seeds import SeedStore
 from server.models.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
 from server.models.embedder import Embedder
 from server.models.prompts import CATEGORIES, Candidate
-from server.pipeline.memory import Memory, RememberStatus
+from server.pipeline.memory import Memory
+from server.pipeline.results import RememberStatus
 from tests.fakes import ScriptedBrain
 
 TEXTS = [
@@ -292,7 +293,7 @@ def test_seeds_in_the_other_script_reach_the_arbiter_when_the_embedder_cannot_ma
     brain = ScriptedBrain(action="NONE", target="first")
     # A floor no translation pair reaches: the embedder counts as English-only here.
     memory = Memory(store, brain, embedder, candidate_similarity=0.9999)
-    assert memory.crosslingual() is False
+    assert memory.arbiter.crosslingual() is False
     english = store.add("p", "The deploy script lives in scripts/deploy.sh.", embedder.embed_document("x"))
     store.add("p", "Lunch is at noon.", embedder.embed_document("y"))
     brain.target = english.id
@@ -308,7 +309,7 @@ def test_seeds_in_the_other_script_reach_the_arbiter_when_the_embedder_cannot_ma
 def test_no_secret_from_the_corpus_reaches_the_database_file(store: SeedStore, embedder: Embedder) -> None:
     import json
 
-    from server.pipeline.memory import SecretInText
+    from server.rules.secrets import SecretInText
 
     memory, brain = scripted(store, embedder)
     corpus = Path(__file__).parent / "data" / "secrets.jsonl"

@@ -25,7 +25,8 @@ from mcp import Client
 from pydantic import BaseModel
 
 from seeds import SeedStore, connect
-from server.pipeline.memory import ForgetResult, Memory, RecallResult, ReconcileResult, RememberResult, UndoResult
+from server.pipeline.memory import Memory
+from server.pipeline.results import ForgetResult, RecallResult, ReconcileResult, RememberResult, UndoResult
 from server.protocol.app import create_server
 from server.settings import Settings
 

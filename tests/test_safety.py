@@ -15,8 +15,9 @@ from fakes import HashEmbedder, ScriptedBrain
 
 from seeds import OperationNotFound, SeedNotFound, SeedStore, UndoRefused
 from server.models.embedder import Embedder
-from server.pipeline.memory import Memory, SecretInText
+from server.pipeline.memory import Memory
 from server.rules import secrets
+from server.rules.secrets import SecretInText
 
 
 def scripted(store: SeedStore, embedder: object, **script: object) -> tuple[Memory, ScriptedBrain]:

@@ -264,7 +264,7 @@ def _service_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | No
 def _model_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | None:
     """With the models loaded in this process: hybrid recall. None when they could not be loaded."""
     from seeds import SeedStore
-    from server.pipeline.memory import open_memory
+    from server.pipeline.loading import open_memory
 
     store = SeedStore.open(settings.db)
     try:
@@ -281,7 +281,7 @@ def _model_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | None
 
 def _keyword_hits(prompt: str, scope: str, settings: Settings) -> list[Hit]:
     from seeds import SeedStore
-    from server.pipeline.memory import keyword_recall
+    from server.pipeline.recall import keyword_recall
 
     store = SeedStore.open(settings.db)
     try:
@@ -442,7 +442,8 @@ def harvest(
     """Commit the session's new turns to the inbox and hand them to the shared service (module docstring).
     With `wait`, wait within `budget` for the service to decide them."""
     from seeds import SeedStore
-    from server.pipeline.memory import SecretInText, receive
+    from server.pipeline.store_ops import receive
+    from server.rules.secrets import SecretInText
 
     started = time.monotonic()
     scope = hook_scope(settings, cast(str | None, payload.get("cwd")))
@@ -466,7 +467,7 @@ def harvest(
             try:
                 received = receive(
                     store, turn.text, scope, source=HOOK_SOURCE, tags=["session"], secrets_mode=settings.secrets
-                )
+                ).received
             except SecretInText:
                 result.refused += 1
                 continue

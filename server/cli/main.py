@@ -505,7 +505,7 @@ class _LazyCerebellum:
 
     def load(self) -> Cerebellum:
         if self._model is None:
-            from server.pipeline.memory import load_cerebellum, model_path
+            from server.pipeline.loading import load_cerebellum, model_path
 
             self._model = load_cerebellum(model_path(self._settings, "cerebellum"), self._settings)
             self.name = self._model.name
@@ -527,17 +527,19 @@ def _memory(settings: Settings, *, must_exist: bool = True) -> Generator[Memory]
     from seeds import StoreError
     from server.models.cerebellum import CerebellumError
     from server.models.files import ModelUnavailable
-    from server.pipeline.memory import Memory, calibrate_gate, load_embedder, model_path
+    from server.pipeline.loading import calibrate_gate, load_embedder, model_path
+    from server.pipeline.memory import Memory
 
     with _store(settings, must_exist=must_exist) as store:
         try:
             with _err().status("loading the models..."):
                 embedder = load_embedder(model_path(settings, "embedder"), settings)
                 cerebellum = _LazyCerebellum(settings)
-                memory = Memory.from_settings(store, cerebellum, embedder, settings)
-                if settings.calibrate_gate:
-                    # Fitted or read when the gate first asks the model, as the server does at load.
-                    memory.gate_fitter = lambda: calibrate_gate(settings, cerebellum.load(), embedder)
+                # Fitted or read when the gate first asks the model, as the server does at load.
+                fitter = (
+                    (lambda: calibrate_gate(settings, cerebellum.load(), embedder)) if settings.calibrate_gate else None
+                )
+                memory = Memory.from_settings(store, cerebellum, embedder, settings, gate_fitter=fitter)
         except (ModelUnavailable, StoreError, CerebellumError, ValueError) as exc:
             raise CliError(str(exc)) from exc
         try:
@@ -632,8 +634,8 @@ def _in_scope(label: str) -> str:
 def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
     from rich.table import Table
 
-    from server.pipeline.memory import SecretInText
     from server.protocol.arguments import MAX_RECALL_K
+    from server.rules.secrets import SecretInText
 
     if not 1 <= args.k <= MAX_RECALL_K:
         raise CliError(f"-k must be between 1 and {MAX_RECALL_K}; got {args.k}.")
@@ -936,8 +938,8 @@ def _import_gated(
     """The records through the write entry point the MCP tools use (server/pipeline/write.py), waiting for each
     decision."""
     from anyio.from_thread import start_blocking_portal
-    from mcp.server.mcpserver.exceptions import ToolError
 
+    from server.errors import ServerError
     from server.pipeline import write
     from server.pipeline.decider import Decider
     from server.pipeline.transfer import import_gated
@@ -955,7 +957,7 @@ def _import_gated(
 
             try:
                 return portal.call(one)
-            except ToolError as exc:
+            except ServerError as exc:
                 raise CliError(str(exc)) from exc
 
         return import_gated(remember, records, update)
@@ -1076,7 +1078,7 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> None:
     from server.models.calibration import CalibrationError
     from server.models.cerebellum import CerebellumError
     from server.models.files import ModelUnavailable
-    from server.pipeline.memory import calibrate_gate, load_cerebellum, load_embedder, model_path
+    from server.pipeline.loading import calibrate_gate, load_cerebellum, load_embedder, model_path
 
     started = time.monotonic()
     try:
@@ -1304,7 +1306,7 @@ def _calibration_check(settings: Settings, paths: dict[str, Path]) -> tuple[str,
 
 
 def _decision_check(settings: Settings, paths: dict[str, Path]) -> list[tuple[str, bool | None, str]]:
-    from server.pipeline.memory import load_cerebellum, load_embedder
+    from server.pipeline.loading import load_cerebellum, load_embedder
 
     if set(paths) != {"cerebellum", "embedder"}:
         return [("test decision", False, "skipped: a model file is missing")]
@@ -1506,7 +1508,7 @@ def cmd_scope(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> None:
     from seeds import SeedNotFound, StoreError
-    from server.pipeline.memory import forget_seed
+    from server.pipeline.store_ops import forget_seed
 
     scope = _explicit_scope(args)
     with _store(settings) as store:

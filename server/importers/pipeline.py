@@ -3,7 +3,7 @@
 Read top to bottom, one item at a time, in the source's order:
 
 1. the scope: --scope, else the one the source gives (a project), else the import's default;
-2. secrets are refused or redacted, as `remember` does (server/pipeline/memory.py `screen_secrets`, the one rule);
+2. secrets are refused or redacted, as `remember` does (server/rules/secrets.py `screen_secrets`, the one rule);
    texts longer than remember accepts, or empty, are skipped;
 3. exact duplicates (the same text up to case, spacing and final punctuation) are dropped: of an earlier
    item of the source, or of a seed already stored in the scope;
@@ -39,7 +39,9 @@ from seeds import ScoredSeed, Seed, text_hash, utc_now
 from seeds.core import new_operation_id
 from server.importers.records import ImportItem
 from server.pipeline import route as intents
-from server.pipeline.memory import Memory, SecretInText, SecretsMode, same_subject_possible, screen_secrets
+from server.pipeline.arbiter import same_subject_possible
+from server.pipeline.memory import Memory
+from server.rules.secrets import SecretInText, SecretsMode, screen_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -311,9 +313,9 @@ class _Importer:
     # -- judging a batch --------------------------------------------------------------------
 
     def similar(self, ready: _Ready, vector: np.ndarray) -> list[ScoredSeed]:
-        floor = self.memory.reconcile_similarity
+        floor = self.memory.sweep.reconcile_similarity
         hits: list[ScoredSeed] = []
-        for hit in self.store.search(vector.tolist(), ready.scope, self.memory.candidates * 2):
+        for hit in self.store.search(vector.tolist(), ready.scope, self.memory.arbiter.candidates * 2):
             if hit.seed.id in self.changed:
                 now = self.changed[hit.seed.id]
                 if now is None:
@@ -328,7 +330,7 @@ class _Importer:
                 seed = Seed(pending.id, ready.scope, pending.text, pending.ready.category, (), "import", now, now)
                 hits.append(ScoredSeed(seed, similarity))
         hits.sort(key=lambda hit: -hit.similarity)
-        return same_subject_possible(ready.text, hits[: self.memory.candidates])
+        return same_subject_possible(ready.text, hits[: self.memory.arbiter.candidates])
 
     def judge(self, ready: _Ready, vector: np.ndarray) -> None:
         similar = self.similar(ready, vector)

@@ -20,9 +20,11 @@ from pydantic import BaseModel, Field
 
 from server.models.cerebellum import CerebellumError, IntentLabel
 from server.models.prompts import INTENT_OF_KIND, intent_shares
-from server.pipeline.memory import Memory, RecallResult, RememberResult, ScopeSelection, screen_secrets
+from server.pipeline.memory import Memory, ScopeSelection
+from server.pipeline.results import RecallResult, RememberResult
 from server.rules.intent import INTENTS as INTENTS  # re-exported: the labels, for callers of this module
 from server.rules.intent import Intent, Shape, rule, shape
+from server.rules.secrets import screen_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -177,9 +179,10 @@ def route(
     """
     screened, _ = screen_secrets(text, "message", memory.secrets_mode)
     verdict = classify(screened, memory.cerebellum, lock=memory.lock)
-    result = RouteResult(intent=verdict.intent, reason=verdict.reason, decided_by=verdict.decided_by)
+    memories = None
     if wants_recall(verdict.intent):
-        result.memories = memory.recall(screened, recall_scope if recall_scope is not None else scope, k)
-    if wants_write(verdict.intent):
-        result.write = memory.remember(text, scope, source="route")
-    return result
+        memories = memory.recall(screened, recall_scope if recall_scope is not None else scope, k)
+    written = memory.remember(text, scope, source="route") if wants_write(verdict.intent) else None
+    return RouteResult(
+        intent=verdict.intent, reason=verdict.reason, decided_by=verdict.decided_by, memories=memories, write=written
+    )

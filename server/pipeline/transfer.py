@@ -17,7 +17,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from seeds import Seed, SeedStore, text_hash
-from server.pipeline.memory import Embeds
+from server.pipeline.ports import Embeds
 from server.pipeline.results import RememberResult
 from server.rules import secrets
 from server.settings import SCOPE_PATTERN

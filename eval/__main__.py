@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         report = paraphrase.run(models, args.pairs, limit=args.limit)
         emit(report, paraphrase.render(report), args.json)
     elif args.what == "console":
-        from server.pipeline.memory import model_path
+        from server.pipeline.loading import model_path
 
         models = load_models(settings, cerebellum=False)  # the pages ask no decision; recall embeds the query
         sizes = sorted({int(n) for n in args.sizes.split(",")}) if args.sizes != "1000,10000,100000" else [100_000]

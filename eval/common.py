@@ -17,7 +17,8 @@ from server.models.cerebellum import Cerebellum, CerebellumError
 from server.models.embedder import Embedder
 from server.models.prompts import PROMPT_VERSION
 from server.models.threads import describe as describe_threads
-from server.pipeline.memory import Memory, calibrate_gate, load_cerebellum, load_embedder, model_path
+from server.pipeline.loading import calibrate_gate, load_cerebellum, load_embedder, model_path
+from server.pipeline.memory import Memory
 from server.settings import Settings
 
 
@@ -58,9 +59,7 @@ class Models:
     def memory(self, store: SeedStore) -> Memory:
         """The pipeline the MCP tools use, over the given store, with the configured thresholds."""
         brain = self.cerebellum if self.cerebellum is not None else NoCerebellum()
-        memory = Memory.from_settings(store, brain, self.embedder, self.settings)
-        memory.gate_calibration = self.calibration
-        return memory
+        return Memory.from_settings(store, brain, self.embedder, self.settings, gate_calibration=self.calibration)
 
 
 class NoCerebellum:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from eval.common import Models
-from server.pipeline.memory import script_of
+from server.pipeline.arbiter import script_of
 
 STEPS = [round(0.50 + 0.01 * i, 2) for i in range(50)]
 

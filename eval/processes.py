@@ -22,7 +22,8 @@ from typing import Any
 
 from seeds import Received, open_store
 from server.models.cerebellum import MemorizeVerdict
-from server.pipeline.memory import Memory, load_cerebellum, load_embedder
+from server.pipeline.loading import load_cerebellum, load_embedder
+from server.pipeline.memory import Memory
 from server.pipeline.results import RememberResult
 from server.settings import Settings
 

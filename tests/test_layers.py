@@ -67,14 +67,7 @@ ENGINE_LIBRARIES: dict[str, tuple[str, ...]] = {
 }
 
 # Today's violations, as the messages below print them: (rule, importer, imported). Empty this as the fixes land.
-KNOWN: set[tuple[str, str, str]] = {
-    # The pipeline raises the SDK's ToolError itself; the pipeline split moves these to ServerErrors that
-    # server/protocol turns into ToolError (issue 22).
-    ("mcp below protocol", "server.pipeline.decider", "mcp.server.mcpserver.exceptions"),
-    ("mcp below protocol", "server.pipeline.write", "mcp.server.mcpserver.exceptions"),
-    ("ToolError outside protocol", "server.pipeline.decider", "ToolError"),
-    ("ToolError outside protocol", "server.pipeline.write", "ToolError"),
-}
+KNOWN: set[tuple[str, str, str]] = set()
 
 
 @dataclass(frozen=True)

@@ -253,7 +253,7 @@ def _service_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | No
 
 def _model_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | None:
     """With the models loaded in this process: hybrid recall. None when they could not be loaded."""
-    from server.pipeline.memory import open_memory
+    from server.pipeline.loading import open_memory
 
     store = open_store(settings.db)
     try:
@@ -269,7 +269,7 @@ def _model_hits(prompt: str, scope: str, settings: Settings) -> list[Hit] | None
 
 
 def _keyword_hits(prompt: str, scope: str, settings: Settings) -> list[Hit]:
-    from server.pipeline.memory import keyword_recall
+    from server.pipeline.recall import keyword_recall
 
     store = open_store(settings.db)
     try:
@@ -376,7 +376,8 @@ def harvest(
 ) -> Harvest:
     """Commit the session's new turns to the inbox and hand them to the shared service (module docstring).
     With `wait`, wait within `budget` for the service to decide them."""
-    from server.pipeline.memory import SecretInText, receive
+    from server.pipeline.store_ops import receive
+    from server.rules.secrets import SecretInText
 
     started = time.monotonic()
     scope = hook_scope(settings, cast(str | None, payload.get("cwd")))
@@ -400,7 +401,7 @@ def harvest(
             try:
                 received = receive(
                     store, turn.text, scope, source=HOOK_SOURCE, tags=["session"], secrets_mode=settings.secrets
-                )
+                ).received
             except SecretInText:
                 result.refused += 1
                 continue

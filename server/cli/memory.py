@@ -35,8 +35,8 @@ def recall_options(parser: argparse.ArgumentParser) -> None:
 def cmd_recall(args: argparse.Namespace, settings: Settings) -> None:
     from rich.table import Table
 
-    from server.pipeline.memory import SecretInText
     from server.rules.limits import check_k, check_query
+    from server.rules.secrets import SecretInText
 
     check_k(args.k)  # the recall tool's rules: a refusal is a ServerError, which main() reports
     check_query(args.query)
@@ -213,7 +213,7 @@ def forget_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> None:
     from seeds import SeedNotFound
-    from server.pipeline.memory import forget_seed
+    from server.pipeline.store_ops import forget_seed
 
     scope = explicit_scope(args)
     with store(settings) as opened:

@@ -65,7 +65,7 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> None:
     from server.models.calibration import CalibrationError
     from server.models.cerebellum import CerebellumError
     from server.models.files import ModelUnavailable
-    from server.pipeline.memory import calibrate_gate, load_cerebellum, load_embedder, model_path
+    from server.pipeline.loading import calibrate_gate, load_cerebellum, load_embedder, model_path
 
     started = time.monotonic()
     try:
@@ -250,7 +250,7 @@ def calibration_check(settings: Settings, paths: dict[str, Path]) -> Check:
 
 
 def decision_check(settings: Settings, paths: dict[str, Path]) -> list[Check]:
-    from server.pipeline.memory import load_cerebellum, load_embedder
+    from server.pipeline.loading import load_cerebellum, load_embedder
 
     if set(paths) != {"cerebellum", "embedder"}:
         return [("test decision", False, "skipped: a model file is missing")]

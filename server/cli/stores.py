@@ -47,7 +47,7 @@ class LazyCerebellum:
 
     def load(self) -> Cerebellum:
         if self._model is None:
-            from server.pipeline.memory import load_cerebellum, model_path
+            from server.pipeline.loading import load_cerebellum, model_path
 
             self._model = load_cerebellum(model_path(self._settings, "cerebellum"), self._settings)
             self.name = self._model.name
@@ -69,17 +69,19 @@ def memory(settings: Settings, *, must_exist: bool = True) -> Generator[Memory]:
     """The store with the embedder loaded now and the cerebellum on its first question."""
     from server.models.cerebellum import CerebellumError
     from server.models.files import ModelUnavailable
-    from server.pipeline.memory import Memory, calibrate_gate, load_embedder, model_path
+    from server.pipeline.loading import calibrate_gate, load_embedder, model_path
+    from server.pipeline.memory import Memory
 
     with store(settings, must_exist=must_exist) as opened:
         try:
             with err().status("loading the models..."):
                 embedder = load_embedder(model_path(settings, "embedder"), settings)
                 cerebellum = LazyCerebellum(settings)
-                loaded = Memory.from_settings(opened, cerebellum, embedder, settings)
-                if settings.calibrate_gate:
-                    # Fitted or read when the gate first asks the model, as the server does at load.
-                    loaded.gate_fitter = lambda: calibrate_gate(settings, cerebellum.load(), embedder)
+                # Fitted or read when the gate first asks the model, as the server does at load.
+                fitter = (
+                    (lambda: calibrate_gate(settings, cerebellum.load(), embedder)) if settings.calibrate_gate else None
+                )
+                loaded = Memory.from_settings(opened, cerebellum, embedder, settings, gate_fitter=fitter)
         except (ModelUnavailable, CerebellumError, ValueError) as exc:
             raise CliError(str(exc)) from exc
         try:

@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from seeds import OperationRecord, Received, Seed, SeedStore
 from server.console.errors import ConsoleError, Missing, NotAllowed
-from server.pipeline.memory import Memory, screen_secrets
+from server.pipeline.memory import Memory
+from server.rules.secrets import screen_secrets
 
 logger = logging.getLogger(__name__)
 

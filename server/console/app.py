@@ -27,7 +27,9 @@ from server.console.backend import Backend, in_thread
 from server.console.errors import ConsoleError, NotAllowed, NotSignedIn
 from server.console.guard import SECURITY_HEADERS, SESSION_COOKIE, Guard, Session
 from server.console.latency import decision_times
-from server.pipeline.memory import DecisionFailed, ModelsClosed, SecretInText
+from server.pipeline.errors import DecisionFailed
+from server.pipeline.lock import ModelsClosed
+from server.rules.secrets import SecretInText
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Read top to bottom, one item at a time, in the source's order:
 
 1. the scope: --scope, else the one the source gives (a project), else the import's default;
-2. secrets are refused or redacted, as `remember` does (server/pipeline/memory.py `screen_secrets`, the one rule);
+2. secrets are refused or redacted, as `remember` does (server/rules/secrets.py `screen_secrets`, the one rule);
    texts longer than remember accepts, or empty, are skipped;
 3. exact duplicates (the same text up to case, spacing and final punctuation) are dropped: of an earlier
    item of the source, or of a seed already stored in the scope;
@@ -47,16 +47,12 @@ from seeds import ScoredSeed, Seed, text_hash, utc_now
 from seeds.core import new_operation_id
 from server.importers.records import ImportItem
 from server.pipeline import route as intents
-from server.pipeline.memory import (
-    ArbiterVerdict,
-    Memory,
-    SecretInText,
-    SecretsMode,
-    same_subject_possible,
-    screen_secrets,
-)
+from server.pipeline.arbiter import same_subject_possible
+from server.pipeline.memory import Memory
+from server.pipeline.results import ArbiterVerdict
 from server.rules import signals
 from server.rules.limits import MAX_TEXT_CHARS
+from server.rules.secrets import SecretInText, SecretsMode, screen_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -361,10 +357,10 @@ class _Importer:
         import's own items (written in an earlier batch or pending) from the source floor."""
         stored_floor = self.options.stored_similarity
         if stored_floor is None:
-            stored_floor = self.memory.candidate_similarity
+            stored_floor = self.memory.arbiter.candidate_similarity
         source_floor = self.options.source_similarity
         if source_floor is None:
-            source_floor = self.memory.reconcile_similarity
+            source_floor = self.memory.sweep.reconcile_similarity
         hits: list[ScoredSeed] = []
         for hit in self.nearest_stored(ready.scope, vector, stored_floor):
             if hit.seed.id in self.changed:
@@ -384,12 +380,12 @@ class _Importer:
                 seed = Seed(pending.id, ready.scope, pending.text, pending.ready.category, (), "import", now, now)
                 hits.append(ScoredSeed(seed, similarity))
         hits.sort(key=lambda hit: -hit.similarity)
-        return same_subject_possible(ready.text, hits[: self.memory.candidates])
+        return same_subject_possible(ready.text, hits[: self.memory.arbiter.candidates])
 
     def nearest_stored(self, scope: str, vector: np.ndarray, floor: float) -> list[ScoredSeed]:
         """The store's nearest seeds, looked for deeper while this import's own written items crowd the top: a
         stored memory above the floor must not be hidden behind them (thousands of them, after a large batch)."""
-        k = self.memory.candidates * 2
+        k = self.memory.arbiter.candidates * 2
         while True:
             found = self.store.search(vector.tolist(), scope, k)
             crowded = any(hit.seed.id in self.written for hit in found)

@@ -19,12 +19,13 @@ from functools import partial
 import anyio
 import anyio.to_thread
 from anyio.abc import TaskGroup
-from mcp.server.mcpserver.exceptions import ToolError
 
 from seeds import SeedStore, StoreError, open_store
 from server.models.cerebellum import CerebellumError
 from server.models.files import ModelUnavailable
-from server.pipeline.memory import DecisionFailed, Memory, open_memory
+from server.pipeline.errors import DecisionFailed, ModelsNotLoaded, StoreNotOpen
+from server.pipeline.loading import open_memory
+from server.pipeline.memory import Memory
 from server.pipeline.results import RememberResult
 from server.settings import Settings
 
@@ -46,9 +47,18 @@ class Undecided:
     why: str
 
 
-Outcome = RememberResult | DecisionFailed | Undecided | None
-"""How a decision went: decided; failed (the text stays pending, retried); not decided in time; or not
-ours to decide (None: another server process holds the text, or it is settled already)."""
+@dataclass(frozen=True)
+class Failed:
+    """Deciding failed (the model crashed, the store refused a write): the text stays pending, to be retried."""
+
+    why: str
+
+
+Decided = RememberResult | Failed | None
+"""How a decision this process ran went: decided; failed; or not ours to decide (None: another server process
+holds the text, or it is settled already)."""
+Outcome = Decided | Undecided
+"""How a decision went for a caller waiting on it: as `Decided`, or not decided within its deadline."""
 
 
 class Decider:
@@ -70,7 +80,9 @@ class Decider:
         self.task_group: TaskGroup | None = None
         self.in_flight: dict[int, anyio.Event] = {}
         """Inbox ids a decision is running for in this process, with the event set when it ends."""
-        self.finished: dict[int, RememberResult | DecisionFailed | None] = {}
+        self._worker_error: str | None = None
+        """The last reason the inbox worker could not read the inbox (logged once, until it changes)."""
+        self.finished: dict[int, Decided] = {}
         """The latest decisions' outcomes, for a caller that joined a running decision."""
 
     # -- running -------------------------------------------------------------------------------
@@ -124,9 +136,14 @@ class Decider:
             await self.handshake_done.wait()
         try:
             self.store = await anyio.to_thread.run_sync(open_store, self.settings.db)
-        except (StoreError, OSError) as exc:
-            self.store_error = self.load_error = str(exc)
-            logger.error("could not open the seed store: %s", exc)
+        except Exception as exc:  # whatever it was, it is every call's answer (store_ready), not the server's end
+            self.store_error = self.load_error = (
+                str(exc) if isinstance(exc, StoreError | OSError) else f"{type(exc).__name__}: {exc}"
+            )
+            if isinstance(exc, StoreError | OSError):
+                logger.error("could not open the seed store: %s", exc)
+            else:
+                logger.exception("could not open the seed store")
             self.loaded.set()
             return
         finally:
@@ -162,18 +179,32 @@ class Decider:
         while True:
             progressed = False
             if self.memory is not None and self.store is not None:
-                pending = await anyio.to_thread.run_sync(self.store.inbox, "pending", None, WORKER_BATCH)
-                for received in pending:
-                    outcome = await self.decide(received.id)
-                    if isinstance(outcome, DecisionFailed):
-                        progressed = False
-                        break  # the model or the store is failing: wait before trying again
-                    progressed = progressed or outcome is not None
+                progressed = await self._worker_pass(self.store)
             if progressed:
                 continue  # there may be more
             with anyio.move_on_after(WORKER_POLL_SECONDS):
                 await self.wake_worker.wait()
             self.wake_worker = anyio.Event()
+
+    async def _worker_pass(self, store: SeedStore) -> bool:
+        """Decide a batch of what waits in the inbox; whether any was decided. Nothing raised here ends the
+        worker (or the server with it): a store that can't be read is logged once, and tried again later."""
+        try:
+            pending = await anyio.to_thread.run_sync(store.inbox, "pending", None, WORKER_BATCH)
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {exc}"
+            if why != self._worker_error:
+                logger.warning("the inbox worker could not read the inbox, it tries again later: %s", why)
+            self._worker_error = why
+            return False
+        self._worker_error = None
+        progressed = False
+        for received in pending:
+            outcome = await self.decide(received.id)
+            if isinstance(outcome, Failed):
+                return False  # the model or the store is failing: wait before trying again
+            progressed = progressed or outcome is not None
+        return progressed
 
     # -- what the tools wait for ---------------------------------------------------------------
 
@@ -181,7 +212,7 @@ class Decider:
         self.handshake_done.set()  # a tool call means the handshake is over
         await self.store_opened.wait()
         if self.store is None:
-            raise ToolError(
+            raise StoreNotOpen(
                 f"The seed store could not be opened: {self.store_error}. Check --db / CEREBELLUM_DB, then restart "
                 "the server."
             )
@@ -199,7 +230,7 @@ class Decider:
     async def memory_ready(self) -> Memory:
         memory = await self.memory_within(None)
         if memory is None:
-            raise ToolError(f"The memory server could not start: {self.load_error}")
+            raise ModelsNotLoaded(f"The memory server could not start: {self.load_error}")
         return memory
 
     def not_ready(self) -> str:
@@ -212,10 +243,11 @@ class Decider:
 
     # -- deciding ------------------------------------------------------------------------------
 
-    async def decide(self, inbox_id: int) -> RememberResult | DecisionFailed | None:
+    async def decide(self, inbox_id: int) -> Decided:
         """Decide one inbox text on a worker thread (None: not ours to decide). If this process is
         already deciding it (the worker and a waiting call can meet on a fresh text), wait for that
-        decision instead of starting another."""
+        decision instead of starting another. Whatever fails is this call's answer (`Failed`, logged),
+        never an exception: a failure must not end the task group that runs it, nor the server."""
         memory = self.memory
         if memory is None:
             return None
@@ -224,15 +256,15 @@ class Decider:
             await running.wait()
             return self.finished.get(inbox_id)
         done = self.in_flight[inbox_id] = anyio.Event()
-        outcome: RememberResult | DecisionFailed | None = None
+        outcome: Decided = None
         try:
             outcome = await anyio.to_thread.run_sync(memory.decide, inbox_id)
         except DecisionFailed as exc:
             logger.warning("deciding inbox text %d failed, it stays queued: %s", inbox_id, exc)
-            outcome = exc
+            outcome = Failed(str(exc))
         except Exception as exc:  # whatever it was, it must not end the server: this call gets it as its answer
             logger.exception("deciding inbox text %d failed unexpectedly; it stays queued", inbox_id)
-            outcome = DecisionFailed(f"{type(exc).__name__}: {exc}")
+            outcome = Failed(f"{type(exc).__name__}: {exc}")
         finally:
             self.finished[inbox_id] = outcome
             while len(self.finished) > FINISHED_KEPT:
@@ -246,7 +278,7 @@ class Decider:
         models and the decision. The decision runs in the Decider's task group, so it finishes even if
         the caller stops waiting (or goes away); a failed one wakes the worker to retry it."""
         assert self.task_group is not None, "the Decider is not running"
-        outcome: list[RememberResult | DecisionFailed | None] = []
+        outcome: list[Decided] = []
         with anyio.move_on_after(deadline):
             if await self.memory_within(deadline) is None:
                 return Undecided(self.not_ready())
@@ -265,6 +297,6 @@ class Decider:
                 f"the cerebellum did not decide within {deadline:g} s; the text is kept and will be decided "
                 "in the background"
             )
-        if isinstance(outcome[0], DecisionFailed):
+        if isinstance(outcome[0], Failed):
             self.wake_worker.set()
         return outcome[0]

@@ -1,11 +1,12 @@
 """What the tools answer: the result models of remember, recall, reconcile, forget and undo.
 
 They are the MCP tools' structured output (their JSON schemas are the tools' output schemas) and what
-the pipeline in server/pipeline/memory.py returns; the CLI prints them. Defined here once, imported everywhere.
+the pipeline (server/pipeline) returns; the CLI prints them. Defined here once, imported everywhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -109,7 +110,8 @@ class RememberResult(BaseModel):
     note: Annotated[str | None, Field(description="queued: why it could not be decided now.")] = None
 
 
-def queued(received: Received, why: str) -> RememberResult:
+def queued(received: Received, why: str, redacted: Sequence[str] = ()) -> RememberResult:
+    """remember's answer for a text kept in the inbox, not decided yet: why, and the secrets taken out of it."""
     return RememberResult(
         status="queued",
         seed=None,
@@ -117,17 +119,16 @@ def queued(received: Received, why: str) -> RememberResult:
         arbiter=None,
         inbox_id=received.id,
         note=why,
-        redacted=list(received.redacted),
+        redacted=list(redacted),
     )
 
 
-def settled(received: Received, result: RememberResult | None) -> RememberResult:
+def settled(received: Received, result: RememberResult | None, redacted: Sequence[str] = ()) -> RememberResult:
     """remember's answer once a decision is over: the result, naming the secrets taken out of the text;
     queued when it was not ours to decide (another server process holds it)."""
     if result is None:
-        return queued(received, "another server process is deciding it")
-    result.redacted = list(received.redacted)
-    return result
+        return queued(received, "another server process is deciding it", redacted)
+    return result.model_copy(update={"redacted": list(redacted)})
 
 
 class RecallHit(SeedView):

@@ -20,10 +20,12 @@ from pydantic import BaseModel, Field
 
 from server.models.cerebellum import CerebellumError, IntentLabel
 from server.models.prompts import INTENT_OF_KIND, intent_shares
-from server.pipeline.memory import Memory, RecallResult, RememberResult, screen_secrets
+from server.pipeline.memory import Memory
+from server.pipeline.results import RecallResult, RememberResult
 from server.rules.intent import Intent, Shape, rule, shape
 from server.rules.limits import MAX_QUERY_CHARS
 from server.rules.scopes import ScopeSelection
+from server.rules.secrets import screen_secrets
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from seeds import Seed, SeedStore, text_hash
 from server.errors import ServerError
-from server.pipeline.memory import Embeds
+from server.pipeline.ports import Embeds
 from server.pipeline.results import RememberResult
 from server.rules import limits, scopes, secrets
 from server.rules.limits import MAX_TEXT_CHARS

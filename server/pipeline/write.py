@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import anyio.to_thread
-from mcp.server.mcpserver.exceptions import ToolError
 
 from seeds import StoreError
-from server.pipeline.decider import Decider, Undecided
-from server.pipeline.memory import DecisionFailed, SecretInText, exact_duplicate, receive
+from server.pipeline.decider import Decider, Failed, Undecided
+from server.pipeline.errors import WriteRefused
 from server.pipeline.results import RememberResult, queued, settled
+from server.pipeline.store_ops import exact_duplicate, receive
 
 
 async def remember(
@@ -37,8 +37,9 @@ async def remember(
 ) -> RememberResult:
     """Store a text durably, then answer with its decision or `queued` (deadline None: wait for it).
 
-    The arguments are checked already (server/protocol/arguments.py). Raises ToolError, with nothing stored,
-    when the text holds a secret (in refuse mode) or the store refuses the write.
+    The arguments are checked already (server/protocol/arguments.py). Raises, with nothing stored, SecretInText
+    when the text holds a secret (in refuse mode), WriteRefused when the store refuses the write, and StoreNotOpen
+    when there is no store (server/protocol/tools.py answers each as a ToolError with its message).
     """
     store = await decider.store_ready()
     if decider.memory is None:
@@ -49,18 +50,17 @@ async def remember(
             return duplicate
     try:
         # Durable first: from here on the text survives a slow, missing or crashing model.
-        received = await anyio.to_thread.run_sync(
+        receipt = await anyio.to_thread.run_sync(
             lambda: receive(
                 store, text, scope, tags=tags, force=force, source=source, secrets_mode=decider.settings.secrets
             )
         )
-    except SecretInText as exc:
-        raise ToolError(str(exc)) from exc
     except StoreError as exc:
-        raise ToolError(f"The seed store refused the write: {exc}. Nothing was changed; try again.") from exc
+        raise WriteRefused(f"The seed store refused the write: {exc}. Nothing was changed; try again.") from exc
+    received, redacted = receipt.received, receipt.redacted
     outcome = await decider.decide_within(received.id, deadline)
     if isinstance(outcome, Undecided):
-        return queued(received, outcome.why)
-    if isinstance(outcome, DecisionFailed):
-        return queued(received, f"deciding failed ({outcome}); the text is kept and will be retried")
-    return settled(received, outcome)
+        return queued(received, outcome.why, redacted)
+    if isinstance(outcome, Failed):
+        return queued(received, f"deciding failed ({outcome.why}); the text is kept and will be retried", redacted)
+    return settled(received, outcome, redacted)

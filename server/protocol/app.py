@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mcp.server import MCPServer
 
 from server.pipeline.decider import MemoryFactory
-from server.pipeline.memory import open_memory
+from server.pipeline.loading import open_memory
 from server.protocol import resources, tools
 from server.protocol.instructions import INSTRUCTIONS
 from server.protocol.lifespan import AppContext, lifespan_for

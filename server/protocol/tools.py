@@ -8,8 +8,9 @@ the pipeline through the Decider (server/pipeline/decider.py); a write goes thro
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -20,26 +21,38 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from seeds import OperationNotFound, SeedNotFound, StoreError, UndoRefused
+from server.errors import ServerError
 from server.pipeline import route as intents
 from server.pipeline import write as write_path
 from server.pipeline.decider import Decider
-from server.pipeline.memory import (
-    Memory,
-    ScopeSelection,
-    SecretInText,
-    forget_seed,
-    keyword_recall,
-    screen_secrets,
-    undo_operation,
-)
+from server.pipeline.memory import Memory, ScopeSelection
+from server.pipeline.recall import keyword_recall
 from server.pipeline.results import ForgetResult, RecallResult, ReconcileResult, RememberResult, UndoResult
+from server.pipeline.store_ops import forget_seed, undo_operation
 from server.protocol import access, arguments
 from server.protocol.lifespan import AppContext
 from server.protocol.roots import relayed_choice
 from server.rules.limits import MAX_QUERY_CHARS, MAX_RECALL_K
+from server.rules.secrets import screen_secrets
 from server.settings import ScopeChoice
 
 AppCtx = Context[AppContext, Any]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _answers_errors(tool: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """A tool whose `ServerError`s (a secret in the text, the store refusing a write or not open, the models not
+    loaded: server/pipeline/errors.py) reach the client as the SDK's ToolError, with the same message."""
+
+    @functools.wraps(tool)
+    async def answered(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await tool(*args, **kwargs)
+        except ServerError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return answered
 
 
 async def _default_choice(ctx: AppCtx) -> ScopeChoice:
@@ -89,6 +102,7 @@ def _with_choice(result: RecallResult, choice: ScopeChoice) -> RecallResult:
     return result.model_copy(update={"scope_source": choice.source, "scope_reason": choice.reason})
 
 
+@_answers_errors
 async def remember(
     text: Annotated[str, Field(description="What to remember: one self-contained fact, lesson or decision.")],
     ctx: AppCtx,
@@ -127,6 +141,7 @@ async def _searcher(
     return None, lambda query: keyword_recall(store, query, scope, k, why, app.settings.secrets)
 
 
+@_answers_errors
 async def recall(
     query: Annotated[str, Field(description="What you want to know, in your own words.")],
     ctx: AppCtx,
@@ -150,13 +165,11 @@ async def recall(
     arguments.query(query)
     arguments.recall_k(k)
     _, search = await _searcher(app, scope_name, k)
-    try:
-        found = await anyio.to_thread.run_sync(lambda: search(query))
-    except SecretInText as exc:
-        raise ToolError(str(exc)) from exc
+    found = await anyio.to_thread.run_sync(lambda: search(query))
     return _with_choice(found, choice)
 
 
+@_answers_errors
 async def reconcile(
     ctx: AppCtx,
     scope: Annotated[
@@ -202,6 +215,7 @@ async def _change(decider: Decider, alone: Callable[[], T], through: Callable[[M
         raise ToolError(f"The seed store refused the change: {exc}. Nothing was changed; try again.") from exc
 
 
+@_answers_errors
 async def forget(
     seed_id: Annotated[int, Field(description="The id of the memory to remove, as recall or remember gave it.")],
     ctx: AppCtx,
@@ -232,6 +246,7 @@ async def forget(
         ) from exc
 
 
+@_answers_errors
 async def undo(
     operation_id: Annotated[
         str,
@@ -256,6 +271,7 @@ async def undo(
         raise ToolError(f"{exc} Nothing was changed.") from exc
 
 
+@_answers_errors
 async def route(
     message: Annotated[str, Field(description="The user's message, as they wrote it (or your own stated decision).")],
     ctx: AppCtx,
@@ -285,17 +301,14 @@ async def route(
     arguments.recall_k(k)
     decider = app.decider
     memory, search = await _searcher(app, scope_name, k)
-    try:
-        # The model never sees a credential: refused (or taken out) before the message is classified.
-        screened, _ = screen_secrets(message, "message", app.settings.secrets)
-    except SecretInText as exc:
-        raise ToolError(str(exc)) from exc
+    # The model never sees a credential: refused (or taken out) before the message is classified.
+    screened, _ = screen_secrets(message, "message", app.settings.secrets)
     brain = memory.cerebellum if memory is not None else None
     lock = memory.lock if memory is not None else None
     verdict, found = await anyio.to_thread.run_sync(
         lambda: intents.plan(screened, brain, lambda query: search(query[:MAX_QUERY_CHARS]), lock=lock)
     )
-    written = None
+    written: RememberResult | None = None
     if write and intents.wants_write(verdict.intent):
         written = await write_path.remember(
             decider, message, scope_name, source="route", deadline=app.settings.deadline_seconds

@@ -17,6 +17,10 @@ The rules are general descriptions of real credential formats, not lists of know
 Placeholders and references are never secrets: `changeme`, `<your-token>`, `${API_KEY}`, `$API_KEY`,
 `os.environ["API_KEY"]`, `xxxx`, `****`, `your_api_key_here`, masked displays like `sk-...a1B2`. Neither are hashes,
 UUIDs, checksums, image data, ports or versions, and the word "password" in prose is only a word.
+
+`screen_secrets` is the one rule every path that takes a text applies first (remember, recall, route, the hooks,
+imports): in refuse mode a text with a credential raises `SecretInText`; in redact mode each credential is
+replaced by its placeholder.
 """
 
 from __future__ import annotations
@@ -29,9 +33,28 @@ import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import unquote
 
-__all__ = ["Finding", "describe", "find_secrets", "redact"]
+from server.errors import ServerError
+
+__all__ = [
+    "Finding",
+    "SecretInText",
+    "SecretsMode",
+    "describe",
+    "find_secrets",
+    "redact",
+    "refuse_secrets",
+    "screen_secrets",
+]
+
+SecretsMode = Literal["refuse", "redact"]
+"""What is done with a credential found in a text: refuse the text, or replace the credential by a placeholder."""
+
+
+class SecretInText(ServerError):
+    """The text holds a credential; it was not stored, embedded or shown to a model."""
 
 
 @dataclass(frozen=True)
@@ -679,3 +702,27 @@ def describe(findings: Sequence[Finding]) -> str:
         where = f"on line {distinct[0]}" if len(distinct) == 1 else f"on lines {_join([str(n) for n in distinct])}"
         phrases.append(f"{what} {where}")
     return _join(phrases)
+
+
+def refuse_secrets(text: str, what: str) -> None:
+    """Raise SecretInText if the text holds a credential. Checked before anything else touches the text: a
+    credential must never reach the database, its WAL, the logs or a model prompt."""
+    findings = find_secrets(text)
+    if findings:
+        raise SecretInText(
+            f"The {what} contains {describe(findings)}; nothing was stored. Remove the secret "
+            "(or replace it with a placeholder such as <API_KEY>) and send it again."
+        )
+
+
+def screen_secrets(text: str, what: str, mode: SecretsMode) -> tuple[str, list[str]]:
+    """The text as it may be stored, embedded and shown to a model, and the kinds of secret taken out.
+
+    refuse: a text with a credential raises SecretInText. redact: each credential is replaced by a
+    typed placeholder such as `[REDACTED:github-token]`, before anything else sees the text.
+    """
+    if mode == "refuse":
+        refuse_secrets(text, what)
+        return text, []
+    findings = find_secrets(text)
+    return (redact(text, findings), sorted({f.kind for f in findings})) if findings else (text, [])

@@ -22,7 +22,8 @@ from seeds import SeedStore, open_store
 from server.cli.main import main
 from server.models.cerebellum import Cerebellum
 from server.models.embedder import Embedder
-from server.pipeline.memory import Memory, receive
+from server.pipeline.memory import Memory
+from server.pipeline.store_ops import receive
 from server.rules.scopes import scope_from_root
 from tests.conftest import CHILD_ENV
 
@@ -162,10 +163,10 @@ def test_inbox_lists_waiting_texts_and_skipped_ones_with_their_reason(
     filled: Path, opened: SeedStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert "No texts are waiting for a decision." in run(capsys, "inbox")[0]
-    waiting = receive(opened, "Lesson: a text the server has not decided yet.", "web")
-    first = receive(opened, "ok thanks!", "web")
+    waiting = receive(opened, "Lesson: a text the server has not decided yet.", "web").received
+    first = receive(opened, "ok thanks!", "web").received
     opened.skip(first.id, "chatter: the cerebellum read it as chatter")
-    second = receive(opened, "Deploys run on Tuesdays, after the review.", "team/api")
+    second = receive(opened, "Deploys run on Tuesdays, after the review.", "team/api").received
     opened.skip(second.id, "duplicate of seed 2: it says the same as seed 2")
 
     out, _ = run(capsys, "inbox")
@@ -307,7 +308,7 @@ def test_recall_prints_the_best_hits(filled: Path, capsys: pytest.CaptureFixture
 def test_recall_lists_queued_texts_apart_marked_as_not_decided(
     filled: Path, opened: SeedStore, embedder: Embedder, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    waiting = receive(opened, "Lesson: the web app's staging server listens on port 8443.", "web")
+    waiting = receive(opened, "Lesson: the web app's staging server listens on port 8443.", "web").received
     skipped = opened.receive("web", "ok, the staging server is up again")
     opened.skip(skipped.id, "status: a passing remark")
     out, _ = run(capsys, "--scope", "web", "recall", "staging server port")
@@ -348,7 +349,7 @@ def test_reconcile_dry_run_shows_the_plan_and_the_real_run_applies_it(
 def test_every_scope_with_a_star_for_recall_list_and_forget(
     filled: Path, opened: SeedStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    waiting = receive(opened, "Lesson: the api's release checklist is in the wiki.", "team/api")
+    waiting = receive(opened, "Lesson: the api's release checklist is in the wiki.", "team/api").received
     out, _ = run(capsys, "recall", "--scope", "*", "release checklist", "-k", "4")
     assert "recall in every scope: release checklist" in out
     hit_scopes = {

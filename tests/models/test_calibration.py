@@ -20,7 +20,8 @@ from server.models.calibration import BankText, CalibrationError, GateCalibratio
 from server.models.cerebellum import Cerebellum
 from server.models.embedder import Embedder
 from server.models.prompts import CATEGORIES, decision_for
-from server.pipeline.memory import Memory, open_memory
+from server.pipeline.loading import open_memory
+from server.pipeline.memory import Memory
 from server.settings import Settings
 from tests.helpers.fakes import ScriptedBrain
 
@@ -173,7 +174,7 @@ def test_a_calibration_that_does_not_fit_the_models_falls_back_to_the_plain_gate
     memory = Memory(store, ScriptedBrain(gate="SAVE", scores=scores), embedder, gate_calibration=hand_made(3))
     with caplog.at_level(logging.WARNING):
         result = memory.remember("We pin numpy below 2 until the wheels catch up.", "proj")
-    assert result.status == "saved" and memory.gate_calibration is None
+    assert result.status == "saved" and memory.gatekeeper.calibration is None
     assert "does not fit these models" in caplog.text
 
 
@@ -187,9 +188,9 @@ def test_the_server_loads_the_calibration_with_the_models(
     memory = open_memory(settings, store)
     try:
         # The first load of a model pair fits the gate in the background; the models are ready already.
-        assert memory.preparing is not None and memory.gate_calibration is None
+        assert memory.preparing is not None and memory.gatekeeper.calibration is None
         memory.preparing.join(timeout=300)
-        assert memory.gate_calibration is not None and len(memory.gate_calibration.vectors) == 10
+        assert memory.gatekeeper.calibration is not None and len(memory.gatekeeper.calibration.vectors) == 10
         assert [p.name.endswith(".json") for p in (tmp_path / "cache" / "calibration").iterdir()] == [True]
         result = memory.remember("The nightly export job writes to s3://reports/nightly/.", "proj")
         assert result.gate is not None and "calibrated gate says" in result.gate.reason
@@ -199,7 +200,7 @@ def test_the_server_loads_the_calibration_with_the_models(
     store = open_store(settings.db)
     again = open_memory(settings, store)
     try:
-        assert again.gate_calibration == memory.gate_calibration  # at once, not in the background
+        assert again.gatekeeper.calibration == memory.gatekeeper.calibration  # at once, not in the background
     finally:
         again.close()
 
@@ -217,7 +218,7 @@ def test_a_broken_bank_leaves_the_server_with_the_plain_gate(
         if memory.preparing is not None:
             memory.preparing.join(timeout=60)
     try:
-        assert memory.gate_calibration is None and "the plain gate" in caplog.text
+        assert memory.gatekeeper.calibration is None and "the plain gate" in caplog.text
         result = memory.remember("The nightly export job writes to s3://reports/nightly/.", "proj")
         assert result.status in ("saved", "skipped") and result.gate is not None
         assert "calibrated" not in result.gate.reason
@@ -241,7 +242,7 @@ def test_a_remember_during_the_first_fit_is_decided_at_once_by_the_plain_gate(
                 time.sleep(0.02)
         return hand_made(embedder.dimension)
 
-    fit = memory.fit_gate_in_background(slow_fit)
+    fit = memory.prepare_in_background((), slow_fit)
     assert started.wait(10)
     during = memory.remember("Now editing server.py, tests next.", "proj")
     questions_by_then = len(asked)

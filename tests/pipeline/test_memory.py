@@ -7,10 +7,11 @@ store and the real embedder. Everything else runs the real model.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 import pytest
 
@@ -18,8 +19,12 @@ from seeds import SeedStore, open_store
 from server.models.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
 from server.models.embedder import Embedder
 from server.models.prompts import CATEGORIES, Candidate
-from server.pipeline.memory import Memory, RememberStatus
+from server.pipeline.memory import Memory
+from server.pipeline.results import RememberStatus
 from tests.helpers.fakes import ScriptedBrain
+
+if TYPE_CHECKING:
+    from server.models.calibration import GateCalibration
 
 TEXTS = [
     "Lesson: pytest-xdist workers must each get their own SQLite file, or the fixtures deadlock.",
@@ -292,7 +297,7 @@ def test_seeds_in_the_other_script_reach_the_arbiter_when_the_embedder_cannot_ma
     brain = ScriptedBrain(action="NONE", target="first")
     # A floor no translation pair reaches: the embedder counts as English-only here.
     memory = Memory(store, brain, embedder, candidate_similarity=0.9999)
-    assert memory.crosslingual() is False
+    assert memory.arbiter.crosslingual() is False
     english = store.add("p", "The deploy script lives in scripts/deploy.sh.", embedder.embed_document("x"))
     store.add("p", "Lunch is at noon.", embedder.embed_document("y"))
     brain.target = english.id
@@ -308,7 +313,7 @@ def test_seeds_in_the_other_script_reach_the_arbiter_when_the_embedder_cannot_ma
 def test_no_secret_from_the_corpus_reaches_the_database_file(store: SeedStore, embedder: Embedder) -> None:
     import json
 
-    from server.pipeline.memory import SecretInText
+    from server.rules.secrets import SecretInText
 
     memory, brain = scripted(store, embedder)
     corpus = Path(__file__).parents[1] / "data" / "secrets.jsonl"
@@ -346,3 +351,28 @@ def test_distinct_facts_of_one_template_are_each_kept(
     assert sorted(seed.text for seed in memory.store.list_seeds("proj")) == sorted(facts)
     for fact in (facts[0], facts[6], facts[11]):
         assert fact in [hit.text for hit in memory.recall(fact, "proj", k=3).hits]
+
+
+def test_failures_in_the_background_preparation_are_logged_once_and_decisions_go_on(
+    store: SeedStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warm-up and the gate's fit run on a thread of their own: whatever they raise is logged (a failing
+    warm-up step once, with the count), the plain gate stays, and remember goes on deciding."""
+    from tests.helpers.fakes import HashEmbedder
+
+    memory = Memory(store, ScriptedBrain(), HashEmbedder())
+
+    def broken_step() -> None:
+        raise RuntimeError("the prompt-head cache is unreadable")
+
+    def broken_fit(step: object) -> GateCalibration:
+        raise RuntimeError("the bank exploded")
+
+    with caplog.at_level(logging.WARNING):
+        memory.prepare_in_background([broken_step] * 3, broken_fit).join(timeout=30)
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("a warm-up step failed" in m for m in messages) == 1
+    assert any("3 warm-up steps failed in all" in m for m in messages)
+    assert any("the gate's fit failed, keeping the plain gate" in m for m in messages)
+    assert memory.gatekeeper.calibration is None
+    assert memory.remember("Lesson: the staging database listens on port 5433.", "p").status == "saved"

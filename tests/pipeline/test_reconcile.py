@@ -11,7 +11,8 @@ from seeds import SeedStore
 from server.models.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
 from server.models.embedder import Embedder
 from server.models.prompts import Candidate
-from server.pipeline.memory import RECONCILE_CURSOR_KEY, Memory
+from server.pipeline.memory import Memory
+from server.pipeline.reconcile import RECONCILE_CURSOR_KEY
 
 
 @dataclass

@@ -14,8 +14,9 @@ import pytest
 
 from seeds import OperationNotFound, SeedNotFound, SeedStore, UndoRefused
 from server.models.embedder import Embedder
-from server.pipeline.memory import Memory, SecretInText
+from server.pipeline.memory import Memory
 from server.rules import secrets
+from server.rules.secrets import SecretInText
 from tests.helpers.fakes import HashEmbedder, ScriptedBrain
 
 

@@ -23,8 +23,11 @@ from seeds import AlreadySettled, SeedStore, connect, open_store
 from server.models.cerebellum import ArbitrateVerdict, Cerebellum, MemorizeVerdict
 from server.models.embedder import Embedder
 from server.models.prompts import Candidate
-from server.pipeline.memory import DecisionFailed, Memory, keyword_recall, receive
+from server.pipeline.errors import DecisionFailed
+from server.pipeline.memory import Memory
+from server.pipeline.recall import keyword_recall
 from server.pipeline.results import RecallResult, RememberResult
+from server.pipeline.store_ops import receive
 from server.protocol.app import create_server
 from server.settings import Settings
 from tests.conftest import CHILD_ENV
@@ -168,7 +171,7 @@ STAGING_QUERY = "which port does the staging database use"
 
 
 def test_recall_lists_a_queued_text_until_it_is_decided_then_once_as_a_memory(memory: Memory, store: SeedStore) -> None:
-    waiting = receive(store, STAGING, "p", force=True)  # as a remember past its deadline: kept, not decided
+    waiting = receive(store, STAGING, "p", force=True).received  # as a remember past its deadline: kept, not decided
     receive(store, "Lesson: team q's staging database listens on port 6543.", "q", force=True)
     skipped = store.receive("p", "ok, the staging database port is open again")
     store.skip(skipped.id, "status: a passing remark")
@@ -339,3 +342,73 @@ async def test_recall_shows_a_text_remembered_while_the_model_is_missing_until_i
         found = RecallResult.model_validate(structured(await client.call_tool("recall", {"query": STAGING_QUERY})))
         assert found.note is None and found.queued == []
         assert [h.text for h in found.hits] == [STAGING]
+
+
+async def test_an_inbox_the_worker_cannot_read_is_logged_once_and_the_decider_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The inbox worker runs in the Decider's task group: an error there would end the server. A store that
+    fails to list the inbox is logged once (not at every pass), and remembers and recalls are still answered."""
+    from seeds import StoreError
+    from server.pipeline import write
+    from server.pipeline.decider import Decider
+    from tests.helpers.fakes import HashEmbedder
+
+    settings = Settings(db=tmp_path / "seeds.db", model="unused", embedder="unused", offline=True, deadline_seconds=5)
+    passes: list[str] = []
+
+    def failing_inbox_memory(settings: Settings, store: SeedStore) -> Memory:
+        listed = store.inbox
+
+        def inbox(state: str = "pending", *args: Any) -> Any:
+            if state == "pending":
+                passes.append(state)
+                raise StoreError("database disk image is malformed")
+            return listed(state, *args)  # pyright: ignore[reportArgumentType]
+
+        store.inbox = inbox  # type: ignore[method-assign]
+        return Memory.from_settings(store, ScriptedBrain(), HashEmbedder(), settings)
+
+    with caplog.at_level("WARNING", logger="server.pipeline.decider"):
+        async with Decider.running(settings, failing_inbox_memory) as decider:
+            with anyio.fail_after(30):
+                for _ in range(3):  # three passes of the worker, each failing the same way
+                    seen = len(passes)
+                    decider.wake_worker.set()
+                    while len(passes) == seen:
+                        await anyio.sleep(0.01)
+            answer = await write.remember(decider, "Deploys run on Tuesdays.", "p", force=True, deadline=5)
+            assert answer.status == "saved"
+            memory = await decider.memory_ready()
+            assert [hit.text for hit in memory.recall("deploys Tuesdays", "p").hits] == ["Deploys run on Tuesdays."]
+    warnings = [r.getMessage() for r in caplog.records if "could not read the inbox" in r.getMessage()]
+    assert len(passes) >= 3 and len(warnings) == 1, warnings
+    assert "malformed" in warnings[0]
+
+
+async def test_a_decision_that_fails_in_the_background_is_the_callers_answer_not_the_servers_end(
+    tmp_path: Path,
+) -> None:
+    """Whatever a decision raises (here a bare error from the model, not one the pipeline expects) is the
+    waiting call's answer, `queued` with the reason; the Decider goes on deciding the next text."""
+    from server.pipeline import write
+    from server.pipeline.decider import Decider, Failed
+    from tests.helpers.fakes import HashEmbedder
+
+    class Breaking(ScriptedBrain):
+        def memorize(self, text: str) -> MemorizeVerdict:
+            if "crash" in text:
+                raise RuntimeError("llama_decode returned -3")
+            return super().memorize(text)
+
+    settings = Settings(db=tmp_path / "seeds.db", model="unused", embedder="unused", offline=True, deadline_seconds=5)
+
+    def memory_factory(settings: Settings, store: SeedStore) -> Memory:
+        return Memory.from_settings(store, Breaking(), HashEmbedder(), settings)
+
+    async with Decider.running(settings, memory_factory) as decider:
+        failed = await write.remember(decider, "This one will crash the model.", "p", deadline=5)
+        assert failed.status == "queued" and failed.note is not None and "llama_decode" in failed.note
+        assert failed.inbox_id is not None and isinstance(decider.finished[failed.inbox_id], Failed)
+        saved = await write.remember(decider, "Lesson: pin numpy below 2 until the wheels catch up.", "p", deadline=5)
+        assert saved.status == "saved"

@@ -28,8 +28,9 @@ from mcp.shared._httpx_utils import create_mcp_http_client  # pyright: ignore[re
 
 from seeds import SeedStore, open_store
 from server.cli.main import main
-from server.pipeline.memory import Memory, forget_seed
+from server.pipeline.memory import Memory
 from server.pipeline.results import ForgetResult, RecallResult, RememberResult, UndoResult
+from server.pipeline.store_ops import forget_seed
 from server.protocol.app import create_server
 from server.protocol.auth import AuthSetupError, http_auth
 from server.protocol.tokens import TokenError, TokenFile, TokenFileError

@@ -16,7 +16,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from seeds import SeedStore, connect, open_store
-from server.pipeline.memory import Memory, open_memory
+from server.pipeline.loading import open_memory
+from server.pipeline.memory import Memory
 from server.pipeline.results import RecallResult, ReconcileResult, RememberResult
 from server.protocol.app import create_server
 from server.settings import Settings

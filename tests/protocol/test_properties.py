@@ -24,7 +24,8 @@ from mcp import Client
 from pydantic import BaseModel
 
 from seeds import SeedStore, connect, open_store
-from server.pipeline.memory import ForgetResult, Memory, RecallResult, ReconcileResult, RememberResult, UndoResult
+from server.pipeline.memory import Memory
+from server.pipeline.results import ForgetResult, RecallResult, ReconcileResult, RememberResult, UndoResult
 from server.protocol.app import create_server
 from server.settings import Settings
 from tests.helpers.fakes import HashBrain, HashEmbedder

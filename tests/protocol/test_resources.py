@@ -17,7 +17,8 @@ from seeds import SeedStore, open_store
 from server.models.cerebellum import ArbitrateVerdict, MemorizeVerdict
 from server.models.embedder import Embedder
 from server.models.prompts import Candidate
-from server.pipeline.memory import Memory, open_memory
+from server.pipeline.loading import open_memory
+from server.pipeline.memory import Memory
 from server.pipeline.results import ReconcileResult, RememberResult, seed_uri
 from server.protocol.app import create_server
 from server.settings import Settings

@@ -14,10 +14,11 @@ from server.models.cerebellum import Cerebellum
 from server.models.embedder import Embedder
 from server.models.prompts import INTENT_SYSTEM
 from server.pipeline import route as intents
-from server.pipeline.memory import Memory, SecretInText
+from server.pipeline.memory import Memory
 from server.pipeline.route import RouteResult
 from server.protocol.app import create_server
 from server.rules.intent import INTENTS
+from server.rules.secrets import SecretInText
 from server.settings import Settings
 from tests.eval.test_eval import run_eval
 from tests.helpers.fakes import HashEmbedder, ScriptedBrain

@@ -14,6 +14,7 @@ from seeds.browse import DUPLICATE_REASON, SeedQuery
 from server.console.actions import EDIT, REVIEW_KINDS, Scopes, visible
 from server.console.errors import Missing
 from server.pipeline.memory import Memory
+from server.pipeline.results import seed_fields
 
 PAGE = 50
 SEARCH_K = 50
@@ -80,17 +81,7 @@ class MemoryRow(BaseModel):
 
     @classmethod
     def of(cls, seed: Seed, score: float | None = None) -> MemoryRow:
-        return cls(
-            id=seed.id,
-            scope=seed.scope,
-            text=seed.text,
-            category=seed.category,
-            tags=list(seed.tags),
-            source=seed.source,
-            created_at=seed.created_at,
-            updated_at=seed.updated_at,
-            score=score,
-        )
+        return cls(**seed_fields(seed), score=score)
 
 
 class MemoriesPage(BaseModel):

@@ -38,7 +38,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -266,14 +266,15 @@ class _Importer:
         scope = self.scope_of(item)
         text = item.text.strip()
 
-        def skip(reason: str, kind: str, shown: str | None = text) -> None:
+        def settle(status: Literal["skipped", "refused"], reason: str, kind: str | None, **more: Any) -> None:
             if count:
-                self.finish(
-                    ItemOutcome(
-                        item=index + 1, origin=item.origin, scope=scope, status="skipped", reason=reason, text=shown
-                    ),
-                    kind,
+                outcome = ItemOutcome(
+                    item=index + 1, origin=item.origin, scope=scope, status=status, reason=reason, **more
                 )
+                self.finish(outcome, kind)
+
+        def skip(reason: str, kind: str, shown: str | None = text) -> None:
+            settle("skipped", reason, kind, text=shown)
 
         if not text:
             skip("the text is empty", "empty")
@@ -282,17 +283,7 @@ class _Importer:
             text, kinds = screen_secrets(text, "text", self.options.secrets_mode)
             tags = tuple(screen_secrets(tag, "tag", self.options.secrets_mode)[0] for tag in item.tags)
         except SecretInText:
-            if count:
-                self.finish(
-                    ItemOutcome(
-                        item=index + 1,
-                        origin=item.origin,
-                        scope=scope,
-                        status="refused",
-                        reason="it holds a secret (secrets mode refuse); nothing of it was stored",
-                        text=None,
-                    )
-                )
+            settle("refused", "it holds a secret (secrets mode refuse); nothing of it was stored", None, text=None)
             return None
         if len(text) > self.options.max_text_chars:
             skip(f"{len(text)} characters, over the limit of {self.options.max_text_chars}", "too long", None)
@@ -304,19 +295,7 @@ class _Importer:
         self.seen.add(key)
         stored = self.store.find_exact(scope, text)
         if stored is not None and stored.id not in self.changed:
-            if count:
-                self.finish(
-                    ItemOutcome(
-                        item=index + 1,
-                        origin=item.origin,
-                        scope=scope,
-                        status="skipped",
-                        reason=f"already stored as seed {stored.id}",
-                        text=text,
-                        seed_id=stored.id,
-                    ),
-                    "already stored",
-                )
+            settle("skipped", f"already stored as seed {stored.id}", "already stored", text=text, seed_id=stored.id)
             return None
         return _Ready(index, item, scope, text, item.category, tags, bool(kinds))
 

@@ -7,7 +7,7 @@ the pipeline (server/pipeline) returns; the CLI prints them. Defined here once, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
@@ -24,6 +24,22 @@ def seed_uri(scope: str, seed_id: int | str) -> str:
     return f"seeds://{quote(scope, safe='')}/{seed_id}"
 
 
+def seed_fields(seed: Seed, *, source: bool = True) -> dict[str, Any]:
+    """A stored seed's fields as every view of one shows them (results, export lines, the console)."""
+    fields: dict[str, Any] = {
+        "id": seed.id,
+        "scope": seed.scope,
+        "text": seed.text,
+        "category": seed.category,
+        "tags": list(seed.tags),
+        "created_at": seed.created_at,
+        "updated_at": seed.updated_at,
+    }
+    if source:
+        fields["source"] = seed.source
+    return fields
+
+
 class SeedView(BaseModel):
     id: Annotated[int, Field(description="The seed's id.")]
     uri: Annotated[str, Field(description="The seed as an MCP resource (seeds://{scope}/{id}), to read it later.")]
@@ -36,16 +52,7 @@ class SeedView(BaseModel):
 
     @classmethod
     def of(cls, seed: Seed) -> SeedView:
-        return cls(
-            id=seed.id,
-            uri=seed_uri(seed.scope, seed.id),
-            scope=seed.scope,
-            text=seed.text,
-            category=seed.category,
-            tags=list(seed.tags),
-            created_at=seed.created_at,
-            updated_at=seed.updated_at,
-        )
+        return cls(uri=seed_uri(seed.scope, seed.id), **seed_fields(seed, source=False))
 
 
 class GateVerdict(BaseModel):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from seeds import Seed, SeedStore, text_hash
 from server.errors import ServerError
 from server.pipeline.ports import Embeds
-from server.pipeline.results import RememberResult
+from server.pipeline.results import RememberResult, seed_fields
 from server.rules import limits, scopes, secrets
 from server.rules.limits import MAX_TEXT_CHARS
 
@@ -77,16 +77,7 @@ class SeedRecord(BaseModel):
 
     @classmethod
     def of(cls, seed: Seed) -> SeedRecord:
-        return cls.model_construct(
-            id=seed.id,
-            scope=seed.scope,
-            text=seed.text,
-            category=seed.category,
-            tags=list(seed.tags),
-            source=seed.source,
-            created_at=seed.created_at,
-            updated_at=seed.updated_at,
-        )
+        return cls.model_construct(**seed_fields(seed))
 
 
 def export_lines(store: SeedStore, scope: str | None = None) -> Iterator[str]:

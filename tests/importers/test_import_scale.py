@@ -153,7 +153,7 @@ def test_a_dry_run_of_a_store_not_made_yet_leaves_no_file(
         "COLUMNS": "250",
     }.items():
         monkeypatch.setenv(name, value)
-    source = Path(__file__).parent / "data" / "peers" / "mem0-get-all.json"
+    source = Path(__file__).parents[1] / "data" / "peers" / "mem0-get-all.json"
     out, _ = run(capsys, "import", "--from", "mem0", str(source), "--dry-run")
     assert "would be kept" in out
     assert not db.exists() and not db.parent.exists()
@@ -203,7 +203,7 @@ def test_the_threshold_runner_chooses_on_labelled_pairs_and_counts_a_source(tmp_
     from server.settings import Settings
 
     cases = tmp_path / "cases.jsonl"
-    lines = (Path(__file__).parent.parent / "eval" / "cases" / "arbitrate.jsonl").read_text().splitlines()
+    lines = (Path(__file__).parents[2] / "eval" / "cases" / "arbitrate.jsonl").read_text().splitlines()
     cases.write_text("\n".join(lines[:8]) + "\n")
     source = tmp_path / "memory.jsonl"
     graph = [{"type": "entity", "name": "auth-api", "entityType": "service", "observations": ["a", "b c", "b c d"]}]

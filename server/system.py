@@ -17,3 +17,15 @@ def process_memory(pid: int | None = None) -> tuple[int | None, int | None]:
     except (OSError, ValueError, IndexError):
         return None, None
     return values.get("Rss"), values.get("Pss")
+
+
+def byte_size(size: int | None, unknown: str = "size unknown") -> str:
+    """A size in bytes as people read it (1024 to the KB): for the CLI's tables and the console's pages."""
+    if size is None:
+        return unknown
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover

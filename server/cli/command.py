@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from server.errors import ServerError
 from server.rules.scopes import ALL_SCOPES, check_name
 from server.settings import Settings
+from server.system import byte_size
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -85,14 +86,7 @@ def when(timestamp: str) -> str:
 
 
 def size(size: int | None) -> str:
-    if size is None:
-        return "size unknown"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
+    return byte_size(size)
 
 
 # -- arguments ------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from server.console.latency import decision_times
 from server.pipeline.errors import DecisionFailed
 from server.pipeline.lock import ModelsClosed
 from server.rules.secrets import SecretInText
+from server.system import byte_size
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +57,7 @@ def _when(value: object) -> str:
 
 
 def _bytes(value: int | None) -> str:
-    if value is None:
-        return "?"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
+    return byte_size(value, unknown="?")
 
 
 class Guarded:

@@ -69,7 +69,7 @@ wheel-check: $(STAMP)
 	@rm -rf $(WHEEL_CHECK) && mkdir -p $(WHEEL_CHECK)
 	$(BIN)/python -m pip wheel -q --no-deps -w $(WHEEL_CHECK)/dist . >&2
 	@$(BIN)/python -c "import sys, zipfile; names = zipfile.ZipFile(sys.argv[1]).namelist(); \
-		need = ['server/cli/main.py', 'server/models/prompts.py', 'server/protocol/app.py', 'seeds/sqlite_db.py', 'seeds/postgres_schema.py', 'seeds/py.typed', 'server/py.typed', 'server/models/gate_bank.jsonl']; \
+		need = ['server/cli/main.py', 'server/models/prompts.py', 'server/protocol/app.py', 'seeds/sqlite_db.py', 'seeds/postgres_schema.py', 'seeds/py.typed', 'server/py.typed', 'server/models/gate_bank.jsonl', 'server/console/templates/base.html', 'server/console/static/console.css']; \
 		missing = [n for n in need if n not in names]; extra = [n for n in names if n.startswith(('tests/', 'eval/'))]; \
 		sys.exit(f'wheel: missing {missing}, unexpected {extra[:5]}') if missing or extra else print(f'wheel ok: {len(names)} files')" \
 		$(WHEEL_CHECK)/dist/cerebellum_mcp-*.whl

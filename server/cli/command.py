@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from server.errors import ServerError
 from server.rules.scopes import ALL_SCOPES, check_name
 from server.settings import Settings
-from server.system import byte_size
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -83,10 +82,6 @@ def err() -> Console:
 def when(timestamp: str) -> str:
     """A stored UTC timestamp, shortened for a table."""
     return timestamp[:19].replace("T", " ")
-
-
-def size(size: int | None) -> str:
-    return byte_size(size)
 
 
 # -- arguments ------------------------------------------------------------------------------------

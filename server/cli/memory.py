@@ -15,7 +15,6 @@ from server.cli.command import (
     moment,
     out,
     scope_selection,
-    size,
     version,
     when,
 )
@@ -23,6 +22,7 @@ from server.cli.serve import service_line
 from server.cli.stores import memory, progress, store
 from server.rules.scopes import ALL_SCOPES, describe
 from server.settings import Settings
+from server.system import byte_size
 
 # -- recall ---------------------------------------------------------------------------------------
 
@@ -377,7 +377,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> None:
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column(overflow="fold")
-    summary.add_row("store", f"{stats.path} ({size(stats.size_bytes)}, schema version {stats.schema_version})")
+    summary.add_row("store", f"{stats.path} ({byte_size(stats.size_bytes)}, schema version {stats.schema_version})")
     summary.add_row("engine", f"{stats.engine}: {stats.engine_version}; vector search: {stats.vector_index}")
     summary.add_row("server", f"cerebellum-mcp {version()}")
     summary.add_row("service", service_line(settings))

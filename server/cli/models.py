@@ -8,10 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from server.cli.command import CliError, Command, err, out, size, version
+from server.cli.command import CliError, Command, err, out, version
 from server.cli.serve import service_line
 from server.cli.stores import store
 from server.settings import Settings
+from server.system import byte_size
 
 DOCTOR_SAMPLE = "Lesson: run the database migrations before the integration tests, or they fail on a missing table."
 
@@ -31,7 +32,7 @@ def cmd_download(args: argparse.Namespace, settings: Settings) -> None:
         found = locate_model(spec)
         if found.path is not None:
             where = "local file" if found.hub is None else "already in the Hugging Face cache"
-            console.print(f"{role}: {spec} - {where}, {size(found.size)}: {found.path}")
+            console.print(f"{role}: {spec} - {where}, {byte_size(found.size)}: {found.path}")
             continue
         if found.hub is None:
             failures.append(f"{role}: '{spec}' is neither a file nor a 'repo_id:filename' reference ({setting})")
@@ -42,12 +43,12 @@ def cmd_download(args: argparse.Namespace, settings: Settings) -> None:
         started = time.monotonic()
         try:
             expected = probe_hub_file(found.hub, role=role, setting=setting)
-            console.print(f"{role}: downloading {spec} ({size(expected)}); progress on stderr")
+            console.print(f"{role}: downloading {spec} ({byte_size(expected)}); progress on stderr")
             path = download_model(spec, role=role, setting=setting)
         except ModelUnavailable as exc:
             failures.append(str(exc))
             continue
-        console.print(f"{role}: {size(path.stat().st_size)} in {time.monotonic() - started:.0f} s: {path}")
+        console.print(f"{role}: {byte_size(path.stat().st_size)} in {time.monotonic() - started:.0f} s: {path}")
     if failures:
         raise CliError("\n".join(failures))
 
@@ -194,7 +195,9 @@ def model_checks(settings: Settings, checks: list[Check]) -> dict[str, Path]:
             checks.append((f"{role} model", False, f"{spec}: not found ({hint})"))
             continue
         paths[role] = found.path
-        checks.append((f"{role} model", True, f"{found.path} ({size(found.size)})\nsha256 {sha256_of(found.path)}"))
+        checks.append(
+            (f"{role} model", True, f"{found.path} ({byte_size(found.size)})\nsha256 {sha256_of(found.path)}")
+        )
     return paths
 
 
@@ -216,7 +219,7 @@ def store_checks(settings: Settings) -> list[Check]:
         (
             "store",
             integrity == "ok",
-            f"{stats.path} ({size(stats.size_bytes)}, schema {stats.schema_version}, integrity {integrity})",
+            f"{stats.path} ({byte_size(stats.size_bytes)}, schema {stats.schema_version}, integrity {integrity})",
         ),
         ("store engine", None, f"{stats.engine}: {stats.engine_version}; vector search: {stats.vector_index}"),
         ("memories", None, f"{stats.seeds} ({scopes}); vectors from {embedder}"),

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from server.errors import ServerError
-from server.rules.secrets import redact
+from server.rules.limits import echo
 
 ALL_SCOPES = "*"
 """Every scope: for the calls that read or tidy (recall, reconcile, list, export, forget, inbox), never a
@@ -37,12 +37,6 @@ class ScopeRefused(ServerError, ValueError):
     A ValueError too, so that pydantic validators (settings, export lines) report it as a field's error."""
 
 
-def _shown(name: str) -> str:
-    """A name quoted back in an error, with any credential taken out first: errors are logged too."""
-    shown = redact(name)
-    return repr(shown if len(shown) <= 60 else shown[:60] + "...")
-
-
 def is_scope(name: str) -> bool:
     return SCOPE_PATTERN.match(name) is not None
 
@@ -50,7 +44,7 @@ def is_scope(name: str) -> bool:
 def check_name(name: str) -> str:
     """A scope name as given, or ScopeRefused saying what a name may be."""
     if not is_scope(name):
-        raise ScopeRefused(f"Invalid scope {_shown(name)}: {SCOPE_RULE} (for example 'my-project').")
+        raise ScopeRefused(f"Invalid scope {echo(name)}: {SCOPE_RULE} (for example 'my-project').")
     return name
 
 

@@ -92,9 +92,9 @@ class BrowsePart(HistoryPart):
             return [(str(r[0]), str(r[1]), int(r[2])) for r in self._conn.execute(sql, params).fetchall()]
 
     def categories(self) -> list[str]:
-        """Every category that holds seeds (read from its index, not the seeds)."""
+        """Every category that holds seeds (a skip scan of its index, not the seeds)."""
         with self._lock:
-            return [str(r[0]) for r in self._conn.execute("SELECT DISTINCT category FROM seeds ORDER BY 1")]
+            return self._distinct("category")
 
     def seeds_per_day(self, scopes: list[str] | None) -> list[tuple[str, int]]:
         """(YYYY-MM-DD, seeds created that day and still stored), oldest day first."""

@@ -262,6 +262,40 @@ class StoreCore(ABC):
         row = self._conn.execute(f"SELECT embedding FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,)).fetchone()
         return None if row is None else row[0]
 
+    def _stored_vectors(self, seed_ids: Sequence[int]) -> dict[int, object]:
+        """Several seeds' vectors, by id (the missing left out). One lookup each here: sqlite-vec answers
+        `seed_id IN (…)` by reading every vector (69 ms at 100k, against 0.2 ms a lookup); an engine whose
+        index answers a list in one statement overrides this."""
+        found: dict[int, object] = {}
+        for seed_id in dict.fromkeys(seed_ids):
+            stored = self._stored_vector(seed_id)
+            if stored is not None:
+                found[seed_id] = stored
+        return found
+
+    def _distinct(self, column: str) -> list[str]:
+        """The distinct values of an indexed column of seeds, in order, by a skip scan: one index probe per
+        value (30 scopes: 0.2 ms at 100k seeds, against 8 ms for DISTINCT over the index on SQLite and 40 ms
+        on PostgreSQL, which reads every entry)."""
+        rows = self._conn.execute(
+            f"WITH RECURSIVE d (v) AS (SELECT min({column}) FROM seeds UNION ALL "
+            f"SELECT (SELECT min({column}) FROM seeds WHERE {column} > d.v) FROM d WHERE d.v IS NOT NULL) "
+            "SELECT v FROM d WHERE v IS NOT NULL",
+            (),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def get_many(self, seed_ids: Sequence[int]) -> dict[int, Seed]:
+        """Several seeds by id, in one statement (the missing left out)."""
+        ids = list(dict.fromkeys(seed_ids))
+        if not ids:
+            return {}
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {SEED_COLUMNS} FROM seeds WHERE id IN ({','.join('?' * len(ids))})", ids
+            ).fetchall()
+        return {seed.id: seed for seed in map(seed_from_row, rows)}
+
     # -- shared by the parts ----------------------------------------------------------------
 
     def _settle(self, inbox_id: int | None) -> None:

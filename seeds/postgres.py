@@ -111,6 +111,10 @@ def _configure(raw: psycopg.Connection[Any]) -> None:
     raw.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(HNSW_EF_SEARCH)))
     # With a scope filter, keep scanning the index until k rows pass it (pgvector >= 0.8).
     raw.execute("SET hnsw.iterative_scan = strict_order")
+    # psycopg prepares a statement run five times; PostgreSQL then plans it once for any parameters (a generic
+    # plan). A keyword query's plan depends on its words: the generic one read the whole GIN bitmap for common
+    # words, 35 ms -> 180 ms at 100k seeds from the sixth search on (eval/bench_console.py). Plan for each call.
+    raw.execute("SET plan_cache_mode = force_custom_plan")
 
 
 class _Checkout:
@@ -273,6 +277,14 @@ class PostgresStore(SeedStore):
             stored = stored.to_numpy()
         return [float(v) for v in np.asarray(stored, dtype=np.float32).tolist()]
 
+    def _stored_vectors(self, seed_ids: Sequence[int]) -> dict[int, object]:
+        if not seed_ids:
+            return {}
+        rows = self._conn.execute(
+            f"SELECT seed_id, embedding FROM {VECTOR_TABLE} WHERE seed_id = ANY(?)", (list(dict.fromkeys(seed_ids)),)
+        ).fetchall()
+        return {int(r[0]): r[1] for r in rows}
+
     @contextmanager
     def _bulk_vectors(self) -> Generator[None]:
         # Growing the HNSW index a row at a time is most of a large load's time; built once over all the rows
@@ -328,14 +340,26 @@ class PostgresStore(SeedStore):
         if not tsquery and not grams:
             return []
         clause, params = in_scopes("t.scope", scopes)
-        score = (
-            "(CASE WHEN t.tsv @@ q.q THEN ts_rank(t.tsv, q.q) ELSE 0 END) + "
-            "(SELECT count(*) FROM unnest(?::text[]) g WHERE t.text LIKE g)::real / greatest(cardinality(?::text[]), 1)"
-        )
+        # Each part only when the query has it: the gram share is a subquery per matching row, which doubled the
+        # time of a query of plain words at 100k seeds (77 -> 43 ms p50, eval/bench_console.py's questions).
+        scores: list[str] = []
+        matches: list[str] = []
+        score_params: list[object] = []
+        match_params: list[object] = []
+        if tsquery:
+            scores.append("(CASE WHEN t.tsv @@ q.q THEN ts_rank(t.tsv, q.q) ELSE 0 END)")
+            matches.append("t.tsv @@ q.q")
+        if grams:
+            scores.append(
+                "(SELECT count(*) FROM unnest(?::text[]) g WHERE t.text LIKE g)::real / greatest(cardinality(?::text[]), 1)"
+            )
+            score_params += [grams, grams]
+            matches.append("t.text LIKE ANY(?::text[])")
+            match_params.append(grams)
         return self._conn.execute(
-            f"SELECT {columns}, {score} AS score FROM {table} t, (SELECT to_tsquery('english', ?) AS q) q "
-            f"WHERE (t.tsv @@ q.q OR t.text LIKE ANY(?::text[])){extra}{clause} ORDER BY score DESC, t.id LIMIT ?",
-            [grams, grams, tsquery, grams, *params, k],
+            f"SELECT {columns}, {' + '.join(scores)} AS score FROM {table} t, (SELECT to_tsquery('english', ?) AS q) q "
+            f"WHERE ({' OR '.join(matches)}){extra}{clause} ORDER BY score DESC, t.id LIMIT ?",
+            [*score_params, tsquery, *match_params, *params, k],
         ).fetchall()
 
     def _keyword_matches(self, query: str, scopes: list[str] | None, k: int) -> list[tuple[Sequence[object], float]]:

@@ -74,4 +74,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX inbox_tsv ON inbox USING gin (tsv);
     CREATE INDEX inbox_trgm ON inbox USING gin (text gin_trgm_ops);
     """,
+    # 2: the memory console's pages (as SQLite's migration 7): every scope newest first, one category newest
+    # first, and the categories to filter by (a skip scan), without sorting or scanning the seeds. (Written in
+    # session 9, lost when the schema moved beside the engine; restored in session 10.)
+    """
+    CREATE INDEX IF NOT EXISTS seeds_created ON seeds (created_at, id);
+    CREATE INDEX IF NOT EXISTS seeds_category_created ON seeds (category, created_at, id);
+    """,
 ]

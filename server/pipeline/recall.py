@@ -94,16 +94,22 @@ class HybridRecall:
                 fused[seed_id] = fused.get(seed_id, 0.0) + share
         best = sorted(fused, key=lambda seed_id: (-fused[seed_id], seed_id))[:k]
         seeds = {hit.seed.id: hit.seed for hit in by_vector} | {seed.id: seed for seed, _ in by_keyword}
+        seeds |= self.store.get_many([seed_id for seed_id in best if seed_id not in seeds])
+        # The vector ranking knows its hits' similarity; only the others' vectors are read (one statement or
+        # one index lookup each, never one per hit).
+        similarities = {hit.seed.id: hit.similarity for hit in by_vector}
+        vectors = self.store.embeddings([seed_id for seed_id in best if seed_id not in similarities])
+        similarities |= {seed_id: dot(embedding, vector) for seed_id, vector in vectors.items()}
         hits: list[RecallHit] = []
         for seed_id in best:
-            seed = seeds.get(seed_id) or self.store.get(seed_id)
-            if seed is None:
+            seed = seeds.get(seed_id)
+            if seed is None:  # removed meanwhile
                 continue
-            similarity = dot(embedding, self.store.embedding(seed_id))
+            similarity = similarities.get(seed_id)
             hits.append(
                 RecallHit(
                     score=round(fused[seed_id] * (RRF_K + 1) / (1 + self.keyword_weight), 4),
-                    similarity=round(similarity, 4),
+                    similarity=None if similarity is None else round(similarity, 4),
                     **SeedView.of(seed).model_dump(),
                 )
             )

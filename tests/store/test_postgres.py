@@ -254,3 +254,27 @@ def test_a_database_where_the_user_may_not_create_pgvector_is_refused_with_what_
         with psycopg.connect(postgres_server, autocommit=True) as admin:
             admin.execute("DROP DATABASE no_vector WITH (FORCE)")
             admin.execute("DROP ROLE plain_user")
+
+
+def test_postgresql_has_every_index_sqlite_has(tmp_path: Path, postgres_url: str) -> None:
+    """The engines' schemas are two dialects of one: an index SQLite's migrations make (the console's pages
+    need theirs at 100k seeds) is made by PostgreSQL's too, under the same name. One was lost in a move once."""
+    lite, pg = open_store(tmp_path / "seeds.db"), open_store(postgres_url)
+    try:
+        lite_names = {
+            str(r[0])
+            for r in lite._conn.execute(  # pyright: ignore[reportPrivateUsage]
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            ).fetchall()
+        }
+        pg_names = {
+            str(r[0])
+            for r in pg._conn.execute(  # pyright: ignore[reportPrivateUsage]
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+            ).fetchall()
+        }
+    finally:
+        lite.close()
+        pg.close()
+    assert {"seeds_created", "seeds_category_created"} <= lite_names
+    assert lite_names - pg_names == set()

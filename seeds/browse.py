@@ -221,9 +221,9 @@ class BrowsePart(HistoryPart):
     # -- purge of one seed ---------------------------------------------------------------------
 
     def purge_seed(self, seed_id: int) -> tuple[int, int]:
-        """Forget one seed for good: the seed (if stored), every earlier version of it, and the operations that
-        changed only it. Returns (history rows removed, operations removed). The engine's files are compacted,
-        so the text does not linger in free pages."""
+        """Forget one seed for good: the seed (if stored), every earlier version of it, the operations that
+        changed only it, and the recorded decisions about it. Returns (history rows removed, operations
+        removed). The engine's files are compacted, so the text does not linger in free pages."""
         with self._lock:
             with self._write():
                 only_this = [
@@ -238,8 +238,11 @@ class BrowsePart(HistoryPart):
                 if self._get_unlocked(seed_id) is not None:
                     self._remove_seed(seed_id)
                 versions = self._conn.execute("DELETE FROM seed_history WHERE seed_id = ?", (seed_id,)).rowcount
+                # The decisions that stored, changed, removed or repeated it quote its texts.
+                self._conn.execute("DELETE FROM decisions WHERE seed_id = ?", (seed_id,))
                 operations = 0
                 for operation_id in only_this:
+                    self._conn.execute("DELETE FROM decisions WHERE operation_id = ?", (operation_id,))
                     # An undo of a purged operation has nothing left to point at either.
                     self._conn.execute("UPDATE operations SET undoes = NULL WHERE undoes = ?", (operation_id,))
                     operations += self._conn.execute("DELETE FROM operations WHERE id = ?", (operation_id,)).rowcount

@@ -1,5 +1,5 @@
 """Copying a whole store between engines (`cerebellum-mcp migrate`): seeds with their ids and timestamps,
-vectors, operations, history (with its vectors), the inbox and meta — so undo works on the copy."""
+vectors, operations, history (with its vectors), the inbox, the decisions log and meta — so undo works on the copy."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ _INBOX = (
     "id, scope, text, tags, force, source, received_at, state, reason, attempts, last_error, claimed_by, claimed_until"
 )
 _HISTORY_EMBEDDING = 11
+_DECISION = "id, scope, decided_at, label, text, seed_id, operation_id, inbox_id, latency_ms, detail"
 
 
 @dataclass
@@ -30,11 +31,13 @@ class StoreDump:
     operations: list[tuple[object, ...]] = field(default_factory=list[tuple[object, ...]])
     history: list[tuple[object, ...]] = field(default_factory=list[tuple[object, ...]])
     inbox: list[tuple[object, ...]] = field(default_factory=list[tuple[object, ...]])
+    decisions: list[tuple[object, ...]] = field(default_factory=list[tuple[object, ...]])
 
     def summary(self) -> str:
         return (
             f"{len(self.seeds)} seeds (with vectors), {len(self.operations)} operations, "
-            f"{len(self.history)} history entries, {len(self.inbox)} inbox texts, {len(self.meta)} meta keys"
+            f"{len(self.history)} history entries, {len(self.inbox)} inbox texts, {len(self.decisions)} decisions, "
+            f"{len(self.meta)} meta keys"
         )
 
 
@@ -80,6 +83,9 @@ class CopyPart(StoreCore):
                     for r in self._conn.execute(f"SELECT {_HISTORY} FROM seed_history ORDER BY id").fetchall()
                 ]
                 dump.inbox = [tuple(r) for r in self._conn.execute(f"SELECT {_INBOX} FROM inbox ORDER BY id")]
+                dump.decisions = [
+                    tuple(r) for r in self._conn.execute(f"SELECT {_DECISION} FROM decisions ORDER BY id")
+                ]
             finally:
                 self._conn.execute("COMMIT")
         return dump
@@ -131,6 +137,7 @@ class CopyPart(StoreCore):
                 ],
             )
             self._insert_rows("inbox", _INBOX, dump.inbox)
+            self._insert_rows("decisions", _DECISION, dump.decisions)
             self._after_import()
         return replaced
 
@@ -139,7 +146,7 @@ class CopyPart(StoreCore):
         (the embedder binding stays: it is the dump's)."""
         if self._dimension is not None:
             self._conn.execute("DELETE FROM seed_vectors")
-        for table in ("seeds", "seed_history", "operations", "inbox"):
+        for table in ("seeds", "seed_history", "operations", "inbox", "decisions"):
             self._conn.execute(f"DELETE FROM {table}")
         self._conn.execute("DELETE FROM meta WHERE key NOT IN ('embedder', 'embedding_dimension')")
 

@@ -232,7 +232,8 @@ class HistoryPart(StoreCore):
         Only operations in `scope` (every scope when None) recorded before `before` (an ISO 8601
         date or time, UTC unless it says otherwise; all when None). Purged operations can no longer
         be undone, and seeds they deleted are gone. Texts the gate skipped (kept in the inbox for
-        review) in that scope and time go too; texts still waiting to be decided stay. The
+        review) and recorded decisions (which quote the texts decided) in that scope and time go too;
+        texts still waiting to be decided stay. The
         full-text indexes are merged, the file is vacuumed and the WAL checkpointed and truncated, so
         the purged text does not linger in free pages of either file.
 
@@ -251,7 +252,10 @@ class HistoryPart(StoreCore):
                 skipped = self._conn.execute(
                     f"DELETE FROM inbox WHERE state = 'skipped' AND {inbox_condition}", params
                 ).rowcount
-                purged = PurgeOutcome(operations=operations, versions=versions, skipped=skipped)
+                decisions = self._conn.execute(
+                    f"DELETE FROM decisions WHERE {_decided(inbox_condition)}", params
+                ).rowcount
+                purged = PurgeOutcome(operations=operations, versions=versions, skipped=skipped, decisions=decisions)
                 if record:
                     reason = purge_reason(purged, scope, None if before is None else utc_iso(before))
                     purged = dataclasses.replace(
@@ -273,7 +277,12 @@ class HistoryPart(StoreCore):
             (skipped,) = self._conn.execute(
                 f"SELECT count(*) FROM inbox WHERE state = 'skipped' AND {inbox_condition}", params
             ).fetchone()
-        return PurgeOutcome(operations=int(operations), versions=int(versions), skipped=int(skipped))
+            (decisions,) = self._conn.execute(
+                f"SELECT count(*) FROM decisions WHERE {_decided(inbox_condition)}", params
+            ).fetchone()
+        return PurgeOutcome(
+            operations=int(operations), versions=int(versions), skipped=int(skipped), decisions=int(decisions)
+        )
 
     @staticmethod
     def _purge_conditions(scope: str | None, before: str | datetime | None) -> tuple[str, str, list[object]]:
@@ -291,6 +300,11 @@ class HistoryPart(StoreCore):
         return f"kind <> 'purge' AND {condition}", condition.replace("created_at", "received_at"), params
 
 
+def _decided(inbox_condition: str) -> str:
+    """The purged decisions' condition: the same scope and time as the purged skipped texts'."""
+    return inbox_condition.replace("received_at", "decided_at")
+
+
 def purge_reason(purged: PurgeOutcome, scope: str | None, before: str | None) -> str:
     """A purge's own record: what went, counted, and which part of the history it was (never a text)."""
     where = f"scope '{scope}'" if scope is not None else "every scope"
@@ -298,4 +312,5 @@ def purge_reason(purged: PurgeOutcome, scope: str | None, before: str | None) ->
     return (
         f"purge of {where}{when}: {purged.operations} operations, {purged.versions} earlier versions of seeds "
         f"and {purged.skipped} skipped texts removed for good"
+        + (f", with {purged.decisions} recorded decisions" if purged.decisions else "")
     )

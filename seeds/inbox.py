@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from seeds.core import StoreCore
-from seeds.records import INBOX_COLUMNS, AlreadySettled, Received, received_from_row, scope_names, utc_now
+from seeds.decisions import DecisionPart
+from seeds.records import INBOX_COLUMNS, AlreadySettled, Decided, Received, received_from_row, scope_names, utc_now
 
 
-class InboxPart(StoreCore):
+class InboxPart(DecisionPart):
     """Receive, claim, release, skip, discard; and search what is still waiting."""
 
     @abstractmethod
@@ -60,21 +60,33 @@ class InboxPart(StoreCore):
                 (error[:500], inbox_id),
             )
 
-    def discard(self, inbox_id: int) -> None:
-        """Settle a text that needs no write (a duplicate of a stored seed)."""
+    def discard(self, inbox_id: int, decided: Decided | None = None) -> None:
+        """Settle a text that needs no write (a duplicate of a stored seed); `decided` is recorded with it."""
         with self._lock, self._write():
+            scope = self._inbox_scope(inbox_id)
             self._settle(inbox_id)
+            if scope is not None:
+                self._record_decision(decided, scope, seed_id=None if decided is None else decided.seed_id)
 
-    def skip(self, inbox_id: int, reason: str) -> None:
-        """Keep a text the gate decided not to save, with the reason, for review."""
+    def skip(self, inbox_id: int, reason: str, decided: Decided | None = None) -> None:
+        """Keep a text the gate decided not to save (or the arbiter found repeated), with the reason, for review;
+        `decided` is recorded with it."""
         with self._lock, self._write():
+            scope = self._inbox_scope(inbox_id)
             done = self._conn.execute(
                 "UPDATE inbox SET state = 'skipped', reason = ?, claimed_by = NULL, claimed_until = NULL "
                 "WHERE id = ? AND state = 'pending'",
                 (reason, inbox_id),
             )
-            if done.rowcount != 1:
+            if done.rowcount != 1 or scope is None:
                 raise AlreadySettled(f"inbox text {inbox_id} was already decided")
+            self._record_decision(
+                decided, scope, seed_id=None if decided is None else decided.seed_id, inbox_id=inbox_id
+            )
+
+    def _inbox_scope(self, inbox_id: int) -> str | None:
+        row = self._conn.execute("SELECT scope FROM inbox WHERE id = ?", (inbox_id,)).fetchone()
+        return None if row is None else str(row[0])
 
     def inbox(
         self,

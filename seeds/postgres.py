@@ -305,7 +305,7 @@ class PostgresStore(SeedStore):
         )
 
     def _after_import(self) -> None:
-        for table in ("seeds", "seed_history", "inbox"):
+        for table in ("seeds", "seed_history", "inbox", "decisions"):
             self._conn.execute(
                 f"SELECT setval('{table}_id_seq', GREATEST((SELECT last_value FROM {table}_id_seq), "
                 f"(SELECT coalesce(max(id), 0) FROM {table})))"
@@ -351,7 +351,8 @@ class PostgresStore(SeedStore):
             matches.append("t.tsv @@ q.q")
         if grams:
             scores.append(
-                "(SELECT count(*) FROM unnest(?::text[]) g WHERE t.text LIKE g)::real / greatest(cardinality(?::text[]), 1)"
+                "(SELECT count(*) FROM unnest(?::text[]) g WHERE t.text LIKE g)::real "
+                "/ greatest(cardinality(?::text[]), 1)"
             )
             score_params += [grams, grams]
             matches.append("t.text LIKE ANY(?::text[])")

@@ -1,6 +1,8 @@
 """The PostgreSQL engine's schema: its versioned migrations, beside the engine (seeds/postgres.py), as
 seeds/sqlite_db.py holds the SQLite engine's. SQL only: the engine runs them."""
 
+from seeds.shared_schema import DECISIONS_TABLE
+
 # Each entry moves the schema from version i to i+1 (the schema_version table). Never edit a
 # released entry: append one. seed_vectors is made when an embedder is first bound (its dimension).
 MIGRATIONS: list[str] = [
@@ -81,4 +83,6 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS seeds_created ON seeds (created_at, id);
     CREATE INDEX IF NOT EXISTS seeds_category_created ON seeds (category, created_at, id);
     """,
+    # 3: the decisions log (SQLite's migration 8).
+    DECISIONS_TABLE.format(id="BIGSERIAL PRIMARY KEY"),
 ]

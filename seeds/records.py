@@ -6,10 +6,10 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, cast
 
 
 class StoreError(Exception):
@@ -119,6 +119,62 @@ class OperationRecord:
     """The seeds it changed."""
 
 
+DecisionLabel = Literal["ADD", "UPDATE", "DELETE", "NONE", "SKIP"]
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What the cerebellum (or a rule) decided about one remembered text, to be recorded in the transaction that
+    applies it: the store adds where, when, the seed and the operation. `detail` is the verdicts as JSON values
+    (who decided, the model's shares, the stored seeds compared); it never holds another seed's text."""
+
+    label: DecisionLabel
+    text: str
+    latency_ms: float | None = None
+    detail: Mapping[str, object] = field(default_factory=dict[str, object])
+    seed_id: int | None = None
+    """The stored seed a NONE found repeated (the store knows the seed an ADD, UPDATE or DELETE wrote)."""
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A recorded decision about a remembered text."""
+
+    id: int
+    scope: str
+    decided_at: str
+    label: str
+    text: str
+    seed_id: int | None
+    """The seed it stored (ADD), changed (UPDATE), removed (DELETE) or found repeated (NONE)."""
+    operation_id: str | None
+    """The operation that applied it (UPDATE, DELETE): undo takes it."""
+    inbox_id: int | None
+    """Where the text is kept for review (SKIP, and a NONE the model judged)."""
+    latency_ms: float | None
+    detail: Mapping[str, object]
+
+
+DECISION_COLUMNS = "id, scope, decided_at, label, text, seed_id, operation_id, inbox_id, latency_ms, detail"
+
+
+def decision_from_row(row: Sequence[object]) -> DecisionRecord:
+    parsed: object = json.loads(str(row[9])) if row[9] else {}
+    detail = cast(dict[str, object], parsed) if isinstance(parsed, dict) else {}
+    return DecisionRecord(
+        id=int(cast(int, row[0])),
+        scope=str(row[1]),
+        decided_at=str(row[2]),
+        label=str(row[3]),
+        text=str(row[4]),
+        seed_id=None if row[5] is None else int(cast(int, row[5])),
+        operation_id=None if row[6] is None else str(row[6]),
+        inbox_id=None if row[7] is None else int(cast(int, row[7])),
+        latency_ms=None if row[8] is None else float(cast(float, row[8])),
+        detail=detail,
+    )
+
+
 @dataclass(frozen=True)
 class UndoOutcome:
     operation: OperationRecord
@@ -137,6 +193,8 @@ class PurgeOutcome:
     """seed_history rows removed: earlier versions of seeds, and deleted seeds, now gone for good."""
     skipped: int = 0
     """Texts the gate skipped, kept in the inbox for review, removed."""
+    decisions: int = 0
+    """Recorded decisions (with the texts they were about) removed."""
     operation_id: str | None = None
     """The purge's own operation (kind 'purge'), when it was recorded: what was purged, never the texts."""
 

@@ -11,6 +11,7 @@ from typing import Any, cast
 import sqlite_vec  # pyright: ignore[reportMissingTypeStubs]
 
 from seeds.records import ExtensionLoadingUnavailable, StoreError
+from seeds.shared_schema import DECISIONS_TABLE
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +246,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX seeds_created ON seeds (created_at, id);
     CREATE INDEX seeds_category_created ON seeds (category, created_at, id);
     """,
+    # 8: every decision about a remembered text (ADD, UPDATE, DELETE, NONE, SKIP), recorded in the transaction
+    # that applies it: who decided (a rule or the model), the model's shares, the stored seeds the arbiter
+    # compared it with and how long it took. The console's history, activity and charts read it.
+    DECISIONS_TABLE.format(id="INTEGER PRIMARY KEY AUTOINCREMENT"),
 ]
 
 

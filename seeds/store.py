@@ -23,6 +23,7 @@ from seeds.inbox import InboxPart
 from seeds.operation import Operation
 from seeds.records import (
     SEED_COLUMNS,
+    Decided,
     ScoredSeed,
     Seed,
     SeedNotFound,
@@ -107,14 +108,18 @@ class SeedStore(InboxPart, BrowsePart, HistoryPart, CopyPart):
         tags: Sequence[str] = (),
         source: str = "agent",
         settles: int | None = None,
+        decided: Decided | None = None,
     ) -> Seed:
+        """Store a new seed; `decided`, the decision that stores it, is recorded in the same transaction."""
         vector = self._checked_vector(embedding)
         now = utc_now()
         with self._lock, self._write():
             self._settle(settles)
-            return self._write_seed(
+            seed = self._write_seed(
                 Seed(0, scope, text, category, tuple(tags), source, now, now), vector, keep_id=False
             )
+            self._record_decision(decided, scope, seed_id=seed.id)
+            return seed
 
     def add_many(self, scope: str, items: Sequence[tuple[str, Sequence[float]]], *, category: str = "fact") -> int:
         """Store many (text, embedding) seeds in one transaction, undecided (bulk loads, benchmarks)."""
@@ -135,19 +140,30 @@ class SeedStore(InboxPart, BrowsePart, HistoryPart, CopyPart):
         trigger_text: str | None = None,
         category: str | None = None,
         settles: int | None = None,
+        decided: Decided | None = None,
     ) -> tuple[Seed, str]:
         """Replace a seed's text (and vector); the old version goes to history. Returns (seed, op id)."""
         scope = self.require(seed_id).scope
         with self.operation("update", scope, reason, trigger_text, settles=settles) as op:
-            return op.update(seed_id, text, embedding, category), op.id
+            updated = op.update(seed_id, text, embedding, category)
+            self._record_decision(decided, scope, seed_id=seed_id, operation_id=op.id)
+            return updated, op.id
 
     def delete(
-        self, seed_id: int, *, reason: str, trigger_text: str | None = None, settles: int | None = None
+        self,
+        seed_id: int,
+        *,
+        reason: str,
+        trigger_text: str | None = None,
+        settles: int | None = None,
+        decided: Decided | None = None,
     ) -> tuple[Seed, str]:
         """Remove a seed; its last version goes to history. Returns (the removed seed, op id)."""
         scope = self.require(seed_id).scope
         with self.operation("delete", scope, reason, trigger_text, settles=settles) as op:
-            return op.delete(seed_id), op.id
+            removed = op.delete(seed_id)
+            self._record_decision(decided, scope, seed_id=seed_id, operation_id=op.id)
+            return removed, op.id
 
     def _update_in_operation(
         self, operation_id: str, seed_id: int, text: str, embedding: Sequence[float], category: str | None

@@ -268,7 +268,7 @@ def purge_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> None:
-    """Forget for good: the recorded history (earlier versions, forgotten seeds) and the skipped texts."""
+    """Forget for good: the recorded history (earlier versions, forgotten seeds, decisions) and the skipped texts."""
     from seeds.records import utc_iso
 
     scope = explicit_scope(args)
@@ -278,21 +278,22 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> None:
     cutoff = before or utc_iso(datetime.now(UTC))
     with store(settings) as opened:
         preview = opened.purge_preview(scope, cutoff)
-        if not preview.operations and not preview.skipped:
-            out().print(f"Nothing to purge in {where}: no recorded operations and no skipped texts.")
+        if not preview.operations and not preview.skipped and not preview.decisions:
+            out().print(f"Nothing to purge in {where}: no recorded operations, decisions or skipped texts.")
             return
         what = (
             f"{preview.operations} recorded operations with {preview.versions} earlier versions of seeds "
-            f"(updated or forgotten) and {preview.skipped} skipped texts in {where}"
+            f"(updated or forgotten), {preview.decisions} recorded decisions and {preview.skipped} skipped texts "
+            f"in {where}"
         )
         if not args.yes:
             confirm(what)
         purged = opened.purge_history(scope, cutoff, record=True)
     console = out()
     console.print(
-        f"Purged {purged.operations} operations with {purged.versions} earlier versions of seeds and "
-        f"{purged.skipped} skipped texts in {where}, for good: they can't be undone, and the store was compacted "
-        "so that no copy of their text is left in its files."
+        f"Purged {purged.operations} operations with {purged.versions} earlier versions of seeds, "
+        f"{purged.decisions} recorded decisions and {purged.skipped} skipped texts in {where}, for good: they "
+        "can't be undone, and the store was compacted so that no copy of their text is left in its files."
     )
     console.print(f"Recorded as operation {purged.operation_id} (what was purged, not the texts).")
 

@@ -26,7 +26,6 @@ from server.console import actions, charts, reads
 from server.console.backend import Backend, in_thread
 from server.console.errors import ConsoleError, NotAllowed, NotSignedIn
 from server.console.guard import SECURITY_HEADERS, SESSION_COOKIE, Guard, Session
-from server.console.latency import decision_times
 from server.pipeline.errors import DecisionFailed
 from server.pipeline.lock import ModelsClosed
 from server.rules.secrets import SecretInText
@@ -98,7 +97,6 @@ class Console:
         self.backend = backend
         self.guard = guard
         self.env = _environment()
-        self.times = decision_times()
 
     # -- the app ---------------------------------------------------------------------------------
 
@@ -317,16 +315,15 @@ class Console:
     async def _overview(self, request: Request, session: Session) -> Response:
         store = await self.backend.store()
         data = await in_thread(reads.overview, store, session.scopes)
-        timings = self.times.snapshot()
         pictures = {
             "growth": Markup(charts.line("Memories stored over time", [(d, float(n)) for d, n in data.growth])),
             "decisions": Markup(charts.stacked("Decisions per day, by label", data.decisions)),
             "skips": Markup(
                 charts.line("The gate's skip rate per day (%)", [(d, 100 * r) for d, r in data.skip_rate], "%")
             ),
-            "latency": Markup(charts.histogram("Decision latency in this process", [t.milliseconds for t in timings])),
+            "latency": Markup(charts.histogram("Decision latency, last 30 days", data.latencies)),
         }
-        latency = sorted(t.milliseconds for t in timings)
+        latency = sorted(data.latencies)
         p50 = latency[len(latency) // 2] if latency else None
         p95 = latency[min(len(latency) - 1, int(0.95 * len(latency)))] if latency else None
         return self._page(

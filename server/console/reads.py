@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 
 from seeds import HistoryEntry, OperationRecord, Received, Seed, SeedStore
-from seeds.browse import DUPLICATE_REASON, SeedQuery
+from seeds.browse import SeedQuery
+from seeds.records import DecisionRecord
 from server.console.actions import EDIT, REVIEW_KINDS, Scopes, visible
 from server.console.errors import Missing
 from server.pipeline.memory import Memory
-from server.pipeline.results import seed_fields
+from server.pipeline.results import DecisionDetail, seed_fields
 
 PAGE = 50
 SEARCH_K = 50
@@ -23,6 +24,7 @@ DUPLICATE_OF = re.compile(r"^duplicate of seed (\d+)")
 # Activity kinds a person filters by, and the operation kinds (or prefixes*) each stands for.
 KIND_FILTERS: dict[str, tuple[str, ...]] = {
     "ADD": (),
+    "SKIP": (),
     "UPDATE": ("update", "reconcile-update", EDIT, "review-merge"),
     "DELETE": ("delete", "reconcile-delete"),
     "NONE": ("reconcile-merge-duplicate",),
@@ -183,6 +185,71 @@ def _matches(category: str, tags: list[str], created_at: str, query: SeedQuery) 
 # -- one memory -----------------------------------------------------------------------------------------
 
 
+class Compared(BaseModel):
+    """A stored memory the arbiter compared a text with."""
+
+    id: int
+    similarity: float | None
+    relation: str | None
+    shares: list[tuple[str, float]]
+
+
+class MadeBy(BaseModel):
+    """How a recorded decision was made, from the decisions log: the gate's and the arbiter's parts."""
+
+    gate_by: str | None = None
+    gate_category: str | None = None
+    gate_shares: list[tuple[str, float]] = []
+    """The model's likeliest readings of the text, with their share of its probability, largest first."""
+    gate_margin: float | None = None
+    arbiter_by: str | None = None
+    arbiter_action: str | None = None
+    arbiter_reason: str | None = None
+    compared: list[Compared] = []
+    latency_ms: float | None = None
+
+    @classmethod
+    def of(cls, record: DecisionRecord) -> MadeBy:
+        detail = DecisionDetail.read(record.detail)
+        made = cls(latency_ms=record.latency_ms)
+        if detail.gate is not None:
+            made.gate_by, made.gate_category = detail.gate.decided_by, detail.gate.category
+            made.gate_shares = _ordered(detail.gate.shares)
+            made.gate_margin = detail.gate.margin
+        if detail.arbiter is not None:
+            arbiter = detail.arbiter
+            made.arbiter_by, made.arbiter_action, made.arbiter_reason = (
+                arbiter.decided_by,
+                arbiter.action,
+                arbiter.reason,
+            )
+            made.compared = [
+                Compared(id=c.id, similarity=c.similarity, relation=c.relation, shares=_ordered(c.shares))
+                for c in arbiter.compared
+            ]
+        return made
+
+
+def _ordered(shares: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(shares.items(), key=lambda pair: -pair[1])
+
+
+def who_decided(record: DecisionRecord) -> str:
+    """Who made a logged decision, in words."""
+    made = MadeBy.of(record)
+    if record.label == "SKIP":
+        return "the gate (" + ("the model" if made.gate_by == "model" else f"{made.gate_by}") + ")"
+    if made.arbiter_by == "exact-match":
+        return "an exact match (no model)"
+    if made.arbiter_by == "no-candidates":
+        return (
+            "the gate (" + ("the model" if made.gate_by == "model" else f"{made.gate_by}") + "); nothing similar stored"
+        )
+    if made.arbiter_by == "model":
+        return "the arbiter (the model)"
+    return f"the arbiter ({made.arbiter_by})"
+
+
 class Decision(BaseModel):
     """One decision that touched a memory, for its history."""
 
@@ -198,6 +265,8 @@ class Decision(BaseModel):
     """Other memories the same operation changed (the arbiter's stored seed, a merge's pair)."""
     undone_by: str | None
     undoes: str | None
+    made: MadeBy | None = None
+    """How the cerebellum (or a rule) made it, when the decisions log has it."""
 
 
 class MemoryDetail(BaseModel):
@@ -216,8 +285,25 @@ def memory_detail(store: SeedStore, seed_id: int, scopes: Scopes) -> MemoryDetai
     by_operation: dict[str, HistoryEntry] = {}
     for entry in entries:
         by_operation.setdefault(entry.operation_id, entry)
-    history = [
-        Decision(
+    logged = store.decisions_about(seed_id)
+    by_decision = {d.operation_id: d for d in logged if d.operation_id}
+    added = next((d for d in logged if d.label == "ADD" and d.seed_id == seed_id), None)
+    if added is not None:
+        stored_entry = Decision(
+            at=added.decided_at,
+            operation_id=None,
+            kind="ADD",
+            who=who_decided(added),
+            reason=MadeBy.of(added).arbiter_reason or "stored as new",
+            trigger_text=None,
+            before_text=None,
+            compared_with=[],
+            undone_by=None,
+            undoes=None,
+            made=MadeBy.of(added),
+        )
+    else:  # stored before decisions were logged, or by an import, a migration or a person
+        stored_entry = Decision(
             at=seed.created_at if seed is not None else last.created_at,
             operation_id=None,
             kind="ADD",
@@ -229,23 +315,44 @@ def memory_detail(store: SeedStore, seed_id: int, scopes: Scopes) -> MemoryDetai
             undone_by=None,
             undoes=None,
         )
+    history = [stored_entry]
+    # Texts judged to repeat it: they changed nothing, so no operation records them.
+    history += [
+        Decision(
+            at=d.decided_at,
+            operation_id=None,
+            kind="NONE",
+            who=who_decided(d),
+            reason=MadeBy.of(d).arbiter_reason or "the same as this memory",
+            trigger_text=d.text,
+            before_text=None,
+            compared_with=[],
+            undone_by=None,
+            undoes=None,
+            made=MadeBy.of(d),
+        )
+        for d in logged
+        if d.label == "NONE" and d.seed_id == seed_id
     ]
     for operation in store.operations_about(seed_id):
         entry = by_operation.get(operation.id)
+        record = by_decision.get(operation.id)
         history.append(
             Decision(
                 at=operation.created_at,
                 operation_id=operation.id,
                 kind=operation.kind,
-                who=who_made(operation.kind),
+                who=who_made(operation.kind) if record is None else who_decided(record),
                 reason=operation.reason,
                 trigger_text=operation.trigger_text,
                 before_text=None if entry is None or entry.action == "ADD" else entry.previous.text,
                 compared_with=[other for other in operation.seed_ids if other != seed_id],
                 undone_by=operation.undone_by,
                 undoes=operation.undoes,
+                made=None if record is None else MadeBy.of(record),
             )
         )
+    history.sort(key=lambda d: d.at)
     return MemoryDetail(seed=MemoryRow.of(seed or last), stored=seed is not None, history=history)
 
 
@@ -263,9 +370,11 @@ class InboxRow(BaseModel):
     attempts: int
     last_error: str | None
     duplicate_of: MemoryRow | None = None
+    made: MadeBy | None = None
+    """How the decision that kept it for review was made (the gate's shares, the arbiter's comparison)."""
 
     @classmethod
-    def of(cls, entry: Received, duplicate_of: Seed | None = None) -> InboxRow:
+    def of(cls, entry: Received, duplicate_of: Seed | None = None, decision: DecisionRecord | None = None) -> InboxRow:
         return cls(
             id=entry.id,
             scope=entry.scope,
@@ -277,6 +386,7 @@ class InboxRow(BaseModel):
             attempts=entry.attempts,
             last_error=entry.last_error,
             duplicate_of=None if duplicate_of is None else MemoryRow.of(duplicate_of),
+            made=None if decision is None else MadeBy.of(decision),
         )
 
 
@@ -293,13 +403,21 @@ def inbox(store: SeedStore, scope: str, scopes: Scopes) -> InboxPage:
     pending = [InboxRow.of(e) for e in store.review_inbox("pending", chosen, PAGE)]
     skipped: list[InboxRow] = []
     duplicates: list[InboxRow] = []
-    for entry in store.review_inbox("skipped", chosen, 4 * PAGE):
+    kept = store.review_inbox("skipped", chosen, 4 * PAGE)
+    decisions = store.decisions_for_inbox([entry.id for entry in kept])
+    for entry in kept:
         match = DUPLICATE_OF.match(entry.reason or "")
         if match is None:
-            skipped.append(InboxRow.of(entry))
+            skipped.append(InboxRow.of(entry, decision=decisions.get(entry.id)))
             continue
         target = store.get(int(match.group(1)))
-        duplicates.append(InboxRow.of(entry, target if target is not None and target.scope == entry.scope else None))
+        duplicates.append(
+            InboxRow.of(
+                entry,
+                target if target is not None and target.scope == entry.scope else None,
+                decisions.get(entry.id),
+            )
+        )
     return InboxPage(pending=pending, skipped=skipped[:PAGE], duplicates=duplicates[:PAGE])
 
 
@@ -309,7 +427,7 @@ def inbox(store: SeedStore, scope: str, scopes: Scopes) -> InboxPage:
 class ActivityRow(BaseModel):
     at: str
     label: str
-    """ADD, UPDATE, DELETE, NONE, forget, undo, reconcile, import, edit, review."""
+    """ADD, UPDATE, DELETE, NONE, SKIP, forget, undo, reconcile, import, edit, review."""
     kind: str
     scope: str
     reason: str
@@ -320,6 +438,11 @@ class ActivityRow(BaseModel):
     undoable: bool
     forget_seed: int | None = None
     """An ADD is undone by forgetting the memory it stored."""
+    decision_id: int | None = None
+    inbox_id: int | None = None
+    """A SKIP or a NONE the model judged: the text kept in the inbox, to review."""
+    who: str = ""
+    made: MadeBy | None = None
 
 
 class ActivityPage(BaseModel):
@@ -328,6 +451,11 @@ class ActivityPage(BaseModel):
     rows: list[ActivityRow]
     next_after: str | None
     kinds: list[str]
+
+
+LOGGED_ONLY = ("ADD", "NONE", "SKIP")
+"""Decisions that make no operation (a seed stored, a repeat found, a text skipped): read from the decisions log.
+UPDATE and DELETE are operations; the log adds how they were decided."""
 
 
 def label_of(kind: str) -> str:
@@ -339,68 +467,66 @@ def label_of(kind: str) -> str:
 
 
 def activity(store: SeedStore, kind: str, scope: str, after: str, scopes: Scopes) -> ActivityPage:
-    """Decisions newest first: recorded operations, memories stored (ADD), duplicates kept for review (NONE)."""
+    """Decisions newest first: the decisions log's ADD, NONE and SKIP, and the recorded operations (with how the
+    decision behind each was made, where the log has it)."""
     chosen = selected_scopes(scope, scopes)
     kinds = list(KIND_FILTERS)
     if chosen == []:
         return ActivityPage(kind=kind, scope=scope, rows=[], next_after=None, kinds=kinds)
     cursor_time, _, cursor_id = after.partition("|") if after else ("", "", "")
+    # One stream (ADD, SKIP, or one kind of operation): a keyset on (time, id). Several merged: strictly older.
+    one_stream = kind in ("ADD", "SKIP") or (kind != "" and kind not in LOGGED_ONLY)
     rows: list[ActivityRow] = []
-    if kind in ("", "ADD"):
-        key = (cursor_time, int(cursor_id)) if kind == "ADD" and cursor_id.isdigit() else None
-        query = SeedQuery(scopes=chosen, until=cursor_time or None) if key is None and cursor_time else None
-        seeds = store.page_seeds(query or SeedQuery(scopes=chosen), PAGE + 1, key)
-        rows += [
-            ActivityRow(
-                at=s.created_at,
-                label="ADD",
-                kind="add",
-                scope=s.scope,
-                reason=f"stored from {s.source}",
-                text=s.text,
-                operation_id=None,
-                seed_ids=[s.id],
-                undone_by=None,
-                undoable=True,
-                forget_seed=s.id,
-            )
-            for s in seeds
-        ]
-    if kind in ("", "NONE"):
-        rows += [
-            ActivityRow(
-                at=e.received_at,
-                label="NONE",
-                kind="duplicate",
-                scope=e.scope,
-                reason=e.reason or "",
-                text=e.text,
-                operation_id=None,
-                seed_ids=[],
-                undone_by=None,
-                undoable=False,
-            )
-            for e in store.review_inbox("skipped", chosen, 4 * PAGE)
-            if (e.reason or "").startswith(DUPLICATE_REASON) and (not cursor_time or e.received_at < cursor_time)
-        ][: PAGE + 1]
-    if kind != "ADD":
+    if kind in ("", *LOGGED_ONLY):
+        labels = [kind] if kind else list(LOGGED_ONLY)
+        before = None
+        if cursor_time:
+            before = (cursor_time, int(cursor_id) if one_stream and cursor_id.isdigit() else 0)
+        rows += [_decision_row(d) for d in store.page_decisions(chosen, labels, PAGE + 1, before)]
+    if kind not in ("ADD", "SKIP"):
         operation_kinds = list(KIND_FILTERS.get(kind, (kind,))) if kind else None
-        # One kind: a keyset on (time, id). Every kind (three streams merged): strictly older than the time.
-        key_op = (cursor_time, cursor_id if kind else "") if cursor_time else None
+        key_op = (cursor_time, cursor_id if one_stream else "") if cursor_time else None
         operations = store.page_operations(chosen, operation_kinds, PAGE + 1, key_op)
-        rows += [_operation_row(o) for o in operations]
+        decided = store.decisions_for_operations([o.id for o in operations])
+        rows += [_operation_row(o, decided.get(o.id)) for o in operations]
     rows.sort(key=lambda row: row.at, reverse=True)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     next_after = None
     if more and rows:
         last = rows[-1]
-        tail = last.operation_id or (str(last.seed_ids[0]) if last.seed_ids else "")
-        next_after = f"{last.at}|{tail}" if kind else last.at
+        tail = last.operation_id or (str(last.decision_id) if last.decision_id is not None else "")
+        next_after = f"{last.at}|{tail}" if one_stream else last.at
     return ActivityPage(kind=kind, scope=scope, rows=rows, next_after=next_after, kinds=kinds)
 
 
-def _operation_row(operation: OperationRecord) -> ActivityRow:
+def _decision_row(record: DecisionRecord) -> ActivityRow:
+    made = MadeBy.of(record)
+    return ActivityRow(
+        at=record.decided_at,
+        label=record.label,
+        kind=record.label.lower(),
+        scope=record.scope,
+        reason=made.arbiter_reason if record.label != "SKIP" and made.arbiter_reason else _gate_reason(record),
+        text=record.text,
+        operation_id=None,
+        seed_ids=[] if record.seed_id is None else [record.seed_id],
+        undone_by=None,
+        undoable=record.label == "ADD" and record.seed_id is not None,
+        forget_seed=record.seed_id if record.label == "ADD" else None,
+        decision_id=record.id,
+        inbox_id=record.inbox_id,
+        who=who_decided(record),
+        made=made,
+    )
+
+
+def _gate_reason(record: DecisionRecord) -> str:
+    gate = DecisionDetail.read(record.detail).gate
+    return "" if gate is None else gate.reason
+
+
+def _operation_row(operation: OperationRecord, record: DecisionRecord | None = None) -> ActivityRow:
     return ActivityRow(
         at=operation.created_at,
         label=label_of(operation.kind),
@@ -412,6 +538,9 @@ def _operation_row(operation: OperationRecord) -> ActivityRow:
         seed_ids=list(operation.seed_ids),
         undone_by=operation.undone_by,
         undoable=operation.undone_by is None and (bool(operation.seed_ids) or operation.kind in REVIEW_KINDS),
+        decision_id=None if record is None else record.id,
+        who=who_made(operation.kind) if record is None else who_decided(record),
+        made=None if record is None else MadeBy.of(record),
     )
 
 
@@ -429,7 +558,9 @@ class Overview(BaseModel):
     decisions: dict[str, dict[str, int]]
     """day -> label -> decisions (ADD, UPDATE, DELETE, NONE, SKIP, forget, undo, ...)."""
     skip_rate: list[tuple[str, float]]
-    """(day, texts skipped by the gate / texts decided (skipped + stored))."""
+    """(day, texts the gate skipped / texts decided that day), from the decisions log."""
+    latencies: list[float]
+    """Milliseconds of every timed decision in the period, as recorded with each (oldest first)."""
     engine: str
     engine_version: str
     size_bytes: int
@@ -450,25 +581,22 @@ def overview(store: SeedStore, scopes: Scopes, days: int = 30) -> Overview:
         growth.append((day, running))
     first = (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
     decisions: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for day, n in per_day:
-        if day >= first:
-            decisions[day]["ADD"] += n
+    decided_by_day: dict[str, int] = defaultdict(int)
+    skipped_by_day: dict[str, int] = defaultdict(int)
+    # ADD, NONE and SKIP from the decisions log; UPDATE, DELETE and the rest from the operations (they hold the
+    # sweeps', imports' and people's too), so that a remember's UPDATE is counted once.
+    for day, label, n in store.decisions_per_day(visible_scopes, first):
+        decided_by_day[day] += n
+        if label in LOGGED_ONLY:
+            decisions[day][label] += n
+        if label == "SKIP":
+            skipped_by_day[day] += n
     for day, kind, n in store.operations_per_day(visible_scopes):
         if day >= first:
             decisions[day][label_of(kind)] += n
-    skipped_by_day: dict[str, int] = defaultdict(int)
-    kept = 0
-    for day, duplicate, n in store.skipped_per_day(visible_scopes):
-        kept += n
-        if day >= first:
-            decisions[day]["NONE" if duplicate else "SKIP"] += n
-            if not duplicate:
-                skipped_by_day[day] += n
-    skip_rate = [
-        (day, skipped_by_day[day] / (skipped_by_day[day] + decisions[day]["ADD"]))
-        for day in sorted(decisions)
-        if skipped_by_day[day] + decisions[day]["ADD"]
-    ]
+    kept = sum(n for _, _, n in store.skipped_per_day(visible_scopes))
+    skip_rate = [(day, skipped_by_day[day] / n) for day, n in sorted(decided_by_day.items()) if n]
+    latencies = [ms for _, _, ms in store.decision_latencies(visible_scopes, first)]
     stats = store.stats()
     return Overview(
         counts={scope: dict(sorted(c.items())) for scope, c in sorted(counts.items())},
@@ -480,6 +608,7 @@ def overview(store: SeedStore, scopes: Scopes, days: int = 30) -> Overview:
         growth=growth[-days:],
         decisions={day: dict(labels) for day, labels in sorted(decisions.items())},
         skip_rate=skip_rate,
+        latencies=latencies,
         engine=stats.engine,
         engine_version=stats.engine_version,
         size_bytes=stats.size_bytes,

@@ -6,6 +6,7 @@ import ctypes
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -121,6 +122,26 @@ class MemorizeVerdict:
     """Each category's log-probability as the answer's first token (what a calibrated gate weighs)."""
 
 
+def shares_of(scores: Mapping[str, float]) -> dict[str, float]:
+    """Each label's share of the model's probability over the labels (log-probabilities in, shares summing to 1
+    out): what a person reads to see how sure the model was."""
+    if not scores:
+        return {}
+    top = max(scores.values())
+    weights = {label: math.exp(score - top) for label, score in scores.items()}
+    total = sum(weights.values())
+    return {label: weight / total for label, weight in weights.items()}
+
+
+@dataclass(frozen=True)
+class AskedPair:
+    """One stored note the pairwise arbiter asked about: its answer and the model's shares over the relations."""
+
+    target: int
+    relation: str
+    shares: Mapping[str, float]
+
+
 @dataclass(frozen=True)
 class ArbitrateVerdict:
     action: Literal["ADD", "UPDATE", "DELETE", "NONE"]
@@ -128,6 +149,8 @@ class ArbitrateVerdict:
     merged: str
     reason: str
     elapsed_ms: float
+    asked: tuple[AskedPair, ...] = ()
+    """The pairwise arbiter's question about each stored note, in the order asked (none for the joint one)."""
 
 
 @dataclass(frozen=True)
@@ -539,8 +562,6 @@ class Cerebellum:
     def _keep_likelier_group(
         spelled: dict[str, tuple[int, ...]], groups: Mapping[str, str], scores: Mapping[str, float]
     ) -> dict[str, tuple[int, ...]]:
-        import math
-
         first: dict[int, set[str]] = {}
         for label, tokens in spelled.items():
             first.setdefault(tokens[0], set()).add(groups[label])
@@ -588,8 +609,6 @@ class Cerebellum:
         """What the memory should do with one message: the model names its kind (question, task,
         decision, correction, chatter, ...) from the intent prompt's cached head; the intent whose
         kinds hold most of the probability wins (RECALL, REMEMBER, BOTH or NONE)."""
-        import math
-
         kind, elapsed_ms = self.label(
             prompts.INTENT_SYSTEM,
             prompts.intent_user(self._clip(text)),
@@ -597,9 +616,7 @@ class Cerebellum:
             prompts.INTENT_KINDS,
             groups=prompts.INTENT_OF_KIND,
         )
-        weights = {name: math.exp(score) for name, score in self.last_scores.items()}
-        total = sum(weights.values()) or 1.0
-        kinds = {name: value / total for name, value in weights.items()}
+        kinds = shares_of(self.last_scores)
         intent = prompts.INTENT_OF_KIND[kind]
         return IntentLabel(intent, prompts.intent_shares(kinds), elapsed_ms, kind, kinds)
 
@@ -616,6 +633,7 @@ class Cerebellum:
         elapsed = 0.0
         new = self._clip(text)
         self.last_read = []
+        asked: list[AskedPair] = []
         for candidate in candidates[:PAIRWISE_LIMIT]:
             self.last_read.append(self._clip(candidate.text))
             relation, elapsed_ms = self.label(
@@ -624,15 +642,17 @@ class Cerebellum:
                 "relation",
                 prompts.RELATIONS,
             )
+            shares = shares_of(self.last_scores)
             elapsed += elapsed_ms
             if self.verify and relation in ("UPDATE", "RETRACT"):
                 relation, checked_ms = self._second_look(relation, candidate.text, new)
                 elapsed += checked_ms
+            asked.append(AskedPair(candidate.id, relation, shares))
             if relation != "DIFFERENT":
                 action = cast(Literal["UPDATE", "DELETE", "NONE"], prompts.RELATION_TO_ACTION[relation])
                 reason = prompts.RELATION_REASONS[relation].format(id=candidate.id)
-                return ArbitrateVerdict(action, candidate.id, "", reason, elapsed)
-        return ArbitrateVerdict("ADD", None, "", "no stored note is about the same subject", elapsed)
+                return ArbitrateVerdict(action, candidate.id, "", reason, elapsed, tuple(asked))
+        return ArbitrateVerdict("ADD", None, "", "no stored note is about the same subject", elapsed, tuple(asked))
 
     def _second_look(self, relation: str, stored: str, new: str) -> tuple[str, float]:
         """Check the verdicts a small model most often gets wrong with one yes/no question each:

@@ -15,7 +15,7 @@ from seeds import ScoredSeed, SeedStore
 from server.models.cerebellum import CerebellumError
 from server.models.prompts import Candidate
 from server.pipeline.ports import Decides, Embeds
-from server.pipeline.results import ArbiterVerdict
+from server.pipeline.results import ArbiterVerdict, ComparedSeed, top_shares
 from server.rules import signals
 
 logger = logging.getLogger(__name__)
@@ -111,14 +111,29 @@ class Arbiter:
         that can't be used (unparsable, or an action on no shown seed) is an ADD: adding loses nothing."""
         shown = [Candidate(hit.seed.id, hit.seed.text, hit.seed.updated_at) for hit in similar]
         ids = [c.id for c in shown]
+        compared = [ComparedSeed(id=hit.seed.id, similarity=round(hit.similarity, 4)) for hit in similar]
         try:
             answer = self.cerebellum.arbitrate(text, shown)
         except CerebellumError as exc:
             self.failures += 1
             logger.warning("arbiter failed, adding the text: %s", exc)
             return ArbiterVerdict(
-                action="ADD", target_id=None, reason=f"arbiter failed: {exc}", decided_by="fallback", candidates=ids
+                action="ADD",
+                target_id=None,
+                reason=f"arbiter failed: {exc}",
+                decided_by="fallback",
+                candidates=ids,
+                compared=compared,
             ), ""
+        asked = {pair.target: pair for pair in answer.asked}
+        compared = [
+            seed
+            if seed.id not in asked
+            else seed.model_copy(
+                update={"relation": asked[seed.id].relation, "shares": top_shares(asked[seed.id].shares, 4)}
+            )
+            for seed in compared
+        ]
         if answer.action != "ADD" and answer.target not in ids:
             # An action on no (or an unknown) seed can't be applied; adding loses nothing.
             return ArbiterVerdict(
@@ -127,6 +142,7 @@ class Arbiter:
                 reason=f"the arbiter said {answer.action} without naming a shown seed; added instead",
                 decided_by="fallback",
                 candidates=ids,
+                compared=compared,
             ), ""
         return ArbiterVerdict(
             action=answer.action,
@@ -134,4 +150,5 @@ class Arbiter:
             reason=answer.reason,
             decided_by="model",
             candidates=ids,
+            compared=compared,
         ), answer.merged

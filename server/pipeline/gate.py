@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from server.models.calibration import CalibrationError
-from server.models.cerebellum import CerebellumError
+from server.models.cerebellum import CerebellumError, shares_of
 from server.pipeline.lock import ModelLock, ModelsClosed
 from server.pipeline.ports import Decides, Embeds
-from server.pipeline.results import GateVerdict
+from server.pipeline.results import GateVerdict, top_shares
 from server.rules import signals
 
 if TYPE_CHECKING:
@@ -71,19 +71,24 @@ class Gate:
                 decision="SAVE", category="fact", reason=f"gate failed: {exc}", decided_by="fallback"
             ), None
         decision, category, reason = verdict.decision, verdict.category, verdict.reason
+        shares = top_shares(shares_of(verdict.scores))
+        margin: float | None = None
         calibration = self.rule()
         embedding = None
         if calibration is not None and verdict.scores:
             # The calibrated gate weighs the text's neighbours too; a text the plain gate skips is never embedded.
             embedding = self.embedder.embed_document(text)
             try:
-                decision, category, margin = calibration.decide(verdict.scores, embedding, category)
-                reason = f"{reason}; the calibrated gate says {decision} (margin {margin:+.2f})"
+                decision, category, fitted_margin = calibration.decide(verdict.scores, embedding, category)
+                margin = round(fitted_margin, 3)
+                reason = f"{reason}; the calibrated gate says {decision} (margin {fitted_margin:+.2f})"
             except (CalibrationError, ValueError) as exc:
                 # A rule that doesn't fit this model's answers is dropped, not allowed to stall every remember.
                 logger.warning("the gate calibration does not fit these models, using the plain gate: %s", exc)
                 self.calibration = None
-        return GateVerdict(decision=decision, category=category, reason=reason, decided_by="model"), embedding
+        return GateVerdict(
+            decision=decision, category=category, reason=reason, decided_by="model", shares=shares, margin=margin
+        ), embedding
 
     def rule(self) -> GateCalibration | None:
         """The fitted gate rule, fitted or read by the lazy fitter on the first call. None: the plain gate

@@ -39,6 +39,7 @@ from server.pipeline.results import (
     RememberResult,
     SeedView,
     UndoResult,
+    decided,
     settled,
 )
 from server.pipeline.store_ops import exact_duplicate, forget_seed, receive, undo_operation
@@ -201,15 +202,22 @@ class Memory:
 
     def _decide(self, received: Received) -> RememberResult:
         text, scope, tags, source, inbox_id = received.text, received.scope, received.tags, received.source, received.id
+        started = time.perf_counter()
+
+        def elapsed() -> float:
+            return (time.perf_counter() - started) * 1000
+
         # An exact (normalized) duplicate needs no model at all.
         duplicate = exact_duplicate(self.store, scope, text)
-        if duplicate is not None:
-            self.store.discard(inbox_id)
+        if duplicate is not None and duplicate.seed is not None:
+            self.store.discard(
+                inbox_id, decided("NONE", text, None, duplicate.arbiter, elapsed(), seed_id=duplicate.seed.id)
+            )
             return duplicate
 
         gate, embedding = self.gatekeeper.verdict(text, received.force)
         if gate.decision == "SKIP":
-            self.store.skip(inbox_id, f"{gate.category}: {gate.reason}")
+            self.store.skip(inbox_id, f"{gate.category}: {gate.reason}", decided("SKIP", text, gate, None, elapsed()))
             return RememberResult(status="skipped", seed=None, gate=gate, arbiter=None, inbox_id=inbox_id)
         category = gate.category if gate.decided_by in ("model", "rule") else "fact"
 
@@ -217,14 +225,23 @@ class Memory:
             embedding = self.embedder.embed_document(text)
         similar = self.arbiter.candidates_for(text, embedding, scope)
         if not similar:
-            seed = self.store.add(scope, text, embedding, category=category, tags=tags, source=source, settles=inbox_id)
             verdict = ArbiterVerdict(
                 action="ADD", target_id=None, reason="nothing similar is stored", decided_by="no-candidates"
+            )
+            seed = self.store.add(
+                scope,
+                text,
+                embedding,
+                category=category,
+                tags=tags,
+                source=source,
+                settles=inbox_id,
+                decided=decided("ADD", text, gate, verdict, elapsed()),
             )
             return RememberResult(status="saved", seed=SeedView.of(seed), gate=gate, arbiter=verdict)
 
         verdict, merged = self.arbiter.judge(text, similar)
-        return self._apply(received, embedding, category, gate, verdict, merged)
+        return self._apply(received, embedding, category, gate, verdict, merged, elapsed())
 
     def gate(self, text: str) -> GateVerdict:
         """The gate's verdict on a text, storing nothing (an import's raw texts; remember decides in `_decide`)."""
@@ -245,18 +262,30 @@ class Memory:
         gate: GateVerdict,
         verdict: ArbiterVerdict,
         merged: str,
+        latency_ms: float | None = None,
     ) -> RememberResult:
         text, scope, inbox_id = received.text, received.scope, received.id
         if verdict.action == "ADD" or verdict.target_id is None:
             seed = self.store.add(
-                scope, text, embedding, category=category, tags=received.tags, source=received.source, settles=inbox_id
+                scope,
+                text,
+                embedding,
+                category=category,
+                tags=received.tags,
+                source=received.source,
+                settles=inbox_id,
+                decided=decided("ADD", text, gate, verdict, latency_ms),
             )
             return RememberResult(status="saved", seed=SeedView.of(seed), gate=gate, arbiter=verdict)
         target = self.store.require(verdict.target_id)
         if verdict.action == "NONE":
             # A model's "says the same" can be wrong (a small one calls added detail a rewording), so
             # the text is kept for review like a skipped one, not thrown away.
-            self.store.skip(inbox_id, f"duplicate of seed {target.id}: {verdict.reason}")
+            self.store.skip(
+                inbox_id,
+                f"duplicate of seed {target.id}: {verdict.reason}",
+                decided("NONE", text, gate, verdict, latency_ms, seed_id=target.id),
+            )
             return RememberResult(
                 status="duplicate", seed=SeedView.of(target), gate=gate, arbiter=verdict, inbox_id=inbox_id
             )
@@ -270,6 +299,7 @@ class Memory:
                 reason=verdict.reason or "updated",
                 trigger_text=text,
                 settles=inbox_id,
+                decided=decided("UPDATE", text, gate, verdict, latency_ms),
             )
             return RememberResult(
                 status="updated",
@@ -280,7 +310,11 @@ class Memory:
                 arbiter=verdict,
             )
         removed, operation_id = self.store.delete(
-            target.id, reason=verdict.reason or "retracted", trigger_text=text, settles=inbox_id
+            target.id,
+            reason=verdict.reason or "retracted",
+            trigger_text=text,
+            settles=inbox_id,
+            decided=decided("DELETE", text, gate, verdict, latency_ms),
         )
         return RememberResult(
             status="deleted", seed=SeedView.of(removed), operation_id=operation_id, gate=gate, arbiter=verdict

@@ -6,13 +6,14 @@ the pipeline (server/pipeline) returns; the CLI prints them. Defined here once, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from seeds import Received, Seed
+from seeds.records import Decided, DecisionLabel
 from server.settings import ScopeSource
 
 RememberStatus = Literal["saved", "updated", "deleted", "duplicate", "skipped", "queued"]
@@ -66,6 +67,37 @@ class GateVerdict(BaseModel):
             "command output, an explicit 'Lesson:' label); force: the caller said force; fallback: the model failed."
         ),
     ]
+    shares: Annotated[
+        dict[str, float],
+        Field(
+            description="The model's likeliest readings of the text and their share of its probability (model only)."
+        ),
+    ] = {}
+    margin: Annotated[
+        float | None,
+        Field(description="The calibrated gate's margin: above 0 keeps the text (when the calibrated gate decided)."),
+    ] = None
+
+
+TOP_SHARES = 3  # a verdict names the model's few likeliest answers, not all of them
+
+
+def top_shares(shares: Mapping[str, float], n: int = TOP_SHARES) -> dict[str, float]:
+    """The n largest shares, rounded, largest first (what a person reads to see how sure the model was)."""
+    best = sorted(shares.items(), key=lambda item: -item[1])[:n]
+    return {label: round(share, 3) for label, share in best}
+
+
+class ComparedSeed(BaseModel):
+    id: Annotated[int, Field(description="A stored seed the arbiter was shown.")]
+    similarity: Annotated[float | None, Field(description="Its cosine similarity to the new text.")] = None
+    relation: Annotated[
+        str | None,
+        Field(description="The model's answer about this seed (SAME, UPDATE, RETRACT, DIFFERENT), if asked."),
+    ] = None
+    shares: Annotated[
+        dict[str, float], Field(description="The model's share of its probability for each answer about this seed.")
+    ] = {}
 
 
 class ArbiterVerdict(BaseModel):
@@ -80,6 +112,44 @@ class ArbiterVerdict(BaseModel):
         ),
     ]
     candidates: Annotated[list[int], Field(description="The seed ids the arbiter was shown.")] = []
+    compared: Annotated[
+        list[ComparedSeed],
+        Field(description="The seeds the arbiter was shown: similarity, and the model's answer and shares for each."),
+    ] = []
+
+
+class DecisionDetail(BaseModel):
+    """What the decisions log keeps of a decision's verdicts (seeds.Decided.detail), and reads back."""
+
+    gate: GateVerdict | None = None
+    arbiter: ArbiterVerdict | None = None
+
+    @classmethod
+    def read(cls, detail: Mapping[str, object]) -> DecisionDetail:
+        """The verdicts of a logged decision; none where the row holds something else (written by a later version)."""
+        try:
+            return cls.model_validate(detail)
+        except ValidationError:
+            return cls()
+
+
+def decided(
+    label: DecisionLabel,
+    text: str,
+    gate: GateVerdict | None,
+    arbiter: ArbiterVerdict | None,
+    latency_ms: float | None,
+    seed_id: int | None = None,
+) -> Decided:
+    """A decision about a remembered text as the store records it: the verdicts (who decided, the model's shares,
+    the seeds compared: ids and scores, never their texts) and the time it took."""
+    return Decided(
+        label=label,
+        text=text,
+        latency_ms=latency_ms,
+        detail=DecisionDetail(gate=gate, arbiter=arbiter).model_dump(),
+        seed_id=seed_id,
+    )
 
 
 class RememberResult(BaseModel):

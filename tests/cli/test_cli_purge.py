@@ -127,7 +127,10 @@ def test_purge_leaves_no_trace_of_the_forgotten_texts_and_records_itself(
 
     main(["purge", "--yes", "--db", engine_location])
     out = capsys.readouterr().out
-    assert "Purged 2 operations with 2 earlier versions of seeds and 1 skipped texts in every scope" in out
+    assert (
+        "Purged 2 operations with 2 earlier versions of seeds, 0 recorded decisions and 1 skipped texts in every scope"
+        in out
+    )
     assert WORD not in out
     assert traces(engine_location) == []
 
@@ -183,7 +186,10 @@ def test_purge_on_a_terminal_asks_and_goes_on_only_on_yes(
     main(["purge", "--db", location, "--scope", "p"])
     captured = capsys.readouterr()
     assert "for good" in captured.err and "Type 'yes'" in captured.err  # the question, on stderr
-    assert "Purged 1 operations with 1 earlier versions of seeds and 1 skipped texts in scope 'p'" in captured.out
+    assert (
+        "Purged 1 operations with 1 earlier versions of seeds, 0 recorded decisions and 1 skipped texts in scope 'p'"
+        in captured.out
+    )
     store = open_store(location)
     try:
         assert store.history(gone) == [] and len(store.operations("q")) == 1  # scope q's history is kept

@@ -7,6 +7,7 @@ SmolLM2 is tests/test_console_browser.py."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,52 @@ def test_activity_lists_decisions_by_kind_with_undo(mem: Memory, client: TestCli
     forget_op = mem.store.page_operations(None, ["forget"], 1)[0]
     assert post(client, "/console/undo", {"operation_id": forget_op.id}).status_code == 303
     assert mem.store.require(first.id).text == "the cache TTL is 120 s"
+
+
+def test_a_memory_shows_who_decided_with_the_models_shares_and_the_seed_compared(
+    mem: Memory, client: TestClient, brain: ScriptedBrain
+) -> None:
+    import math
+
+    brain.scores = {"lesson": math.log(0.72), "chatter": math.log(0.2), "fact": math.log(0.08)}
+    first = mem.remember("the cache TTL is 60 s", "shop").seed
+    assert first is not None
+    brain.action, brain.target, brain.merged = "UPDATE", "first", "the cache TTL is 120 s"
+    brain.relation_shares = {"UPDATE": 0.64, "SAME": 0.3, "DIFFERENT": 0.06}
+    updated = mem.remember("the cache TTL is now 120 s", "shop")
+    assert updated.status == "updated"
+    brain.action, brain.relation_shares = "NONE", {"SAME": 0.9, "UPDATE": 0.1}
+    assert mem.remember("cache TTL: 120 seconds", "shop").status == "duplicate"
+    brain.gate, brain.scores = "SKIP", {"chatter": math.log(0.81), "lesson": math.log(0.19)}
+    assert mem.remember("thanks, that did it", "shop").status == "skipped"
+
+    def read(path: str) -> str:
+        """The page as a person reads it: its text, tags taken out, spaces collapsed."""
+        return " ".join(re.sub(r"<[^>]+>", " ", client.get(path).text).split())
+
+    history = read(f"/console/memories/{first.id}")
+    # Stored: the gate read it as a lesson, with the model's shares.
+    assert "gate: model, read as lesson — the model's shares: lesson 72% · chatter 20% · fact 8%" in history
+    # Updated: the arbiter (the model) compared it with this very memory and said UPDATE, 64%.
+    assert "the arbiter (the model)" in history
+    assert re.search(
+        rf"compared with memory {first.id} \(similarity -?[01]\.\d\d\): UPDATE — UPDATE 64% · SAME 30% · DIFFERENT 6%",
+        history,
+    )
+    # Repeated: the text judged a duplicate is in the memory's history, with the model's shares.
+    assert "cache TTL: 120 seconds" in history and "SAME — SAME 90% · UPDATE 10%" in history
+    assert re.search(r"decided in \d+ ms", history)
+
+    inbox = read("/console/inbox")
+    assert "read as chatter — the model's shares: chatter 81% · lesson 19%" in inbox and "SAME 90%" in inbox
+    skips = read("/console/activity?kind=SKIP")
+    assert "SKIP" in skips and "thanks, that did it" in skips and "the gate (the model)" in skips
+    assert "label-ADD" not in client.get("/console/activity?kind=SKIP").text
+    adds = read("/console/activity?kind=ADD")
+    assert "the cache TTL is 60 s" in adds and "lesson 72%" in adds
+    overview = client.get("/console/overview").text
+    latency = overview[overview.index('id="latency"') :].split("</figcaption>", 1)[0]
+    assert ": 4 decisions, p50" in latency
 
 
 # -- the protections: each of these fails when its check is taken out --------------------------------------

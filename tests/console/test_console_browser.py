@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -183,10 +184,23 @@ def test_a_person_browses_searches_edits_undoes_and_reviews(
         if status == "saved":
             assert any(s.text == "ok thanks, that fixed it" for s in store.list_seeds("shop"))
 
-        # Activity: the review is there with its undo; undoing it puts the text back for review.
+        # Activity: the review is there with its undo, and how SmolLM2 decided the text (the gate overruled, the
+        # arbiter's answer about each memory it was shown, with its shares and the similarity); undoing the
+        # review puts the text back for review.
         page.click("#nav-activity")
         no_script_ran(page, dialogs)
+        rows = page.locator("tr.activity-row", has_text="ok thanks, that fixed it")
+        decided = rows.filter(has_text="arbiter:").first.inner_text()
+        assert "gate: force" in decided and "arbiter: model" in decided, decided
+        assert re.search(r"compared with memory \d+ \(similarity -?\d\.\d\d\): [A-Z]+ — [A-Z]+ \d+%", decided), decided
+        assert re.search(r"decided in \d+ ms", decided), decided
         shot(page, engine, "activity")
+        if status == "saved":  # the new memory's own page tells the same story
+            saved = next(s for s in store.list_seeds("shop") if s.text == "ok thanks, that fixed it")
+            page.goto(f"{url}/memories/{saved.id}")
+            assert "arbiter: model, said ADD" in page.locator("#history").inner_text()
+            shot(page, engine, "memory-decided")
+            page.click("#nav-activity")
         review = store.page_operations(None, ["review-save"], 1)[0]
         page.click(f"#undo-{review.id}")
         assert "back for review" in page.locator("#flash").inner_text()

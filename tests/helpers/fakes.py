@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from server.models.cerebellum import ArbitrateVerdict, IntentLabel, MemorizeVerdict, UnparsableAnswer
+from server.models.cerebellum import ArbitrateVerdict, AskedPair, IntentLabel, MemorizeVerdict, UnparsableAnswer
 from server.models.prompts import Candidate
 
 
@@ -56,6 +56,8 @@ class ScriptedBrain:
     """Category scores the gate's verdict carries (for a calibrated gate)."""
     intention: str = "NONE"
     """What `intent` answers (RECALL, REMEMBER, BOTH or NONE), with all the probability."""
+    relation_shares: dict[str, float] = field(default_factory=dict[str, float])
+    """The arbiter's shares over the relations, reported as a pairwise arbiter's about the seed it names."""
     name: str = "scripted"
     prompts: list[str] = field(default_factory=list[str])
     shown: list[list[int]] = field(default_factory=list[list[int]])
@@ -83,7 +85,11 @@ class ScriptedBrain:
         target = candidates[0].id if self.target == "first" and candidates else self.target
         if isinstance(target, str):
             target = None
-        return ArbitrateVerdict(self.action, target, self.merged, "scripted", 1.0)  # type: ignore[arg-type]
+        asked: tuple[AskedPair, ...] = ()
+        if self.relation_shares and target is not None:
+            relation = max(self.relation_shares, key=self.relation_shares.__getitem__)
+            asked = (AskedPair(target, relation, dict(self.relation_shares)),)
+        return ArbitrateVerdict(self.action, target, self.merged, "scripted", 1.0, asked)  # type: ignore[arg-type]
 
 
 @dataclass

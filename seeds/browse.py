@@ -187,7 +187,7 @@ class BrowsePart(HistoryPart):
             entry = received_from_row(row)
             operation_id = self._insert_operation(kind, entry.scope, reason, entry.text)
             self._conn.execute("DELETE FROM inbox WHERE id = ? AND state = 'skipped'", (inbox_id,))
-            yield Operation(cast("SeedStore", self), operation_id), entry
+            yield Operation(cast("SeedStore", self), operation_id, entry.scope), entry
 
     def reopen_review(
         self,

@@ -85,7 +85,7 @@ class SeedStore(InboxPart, BrowsePart, HistoryPart, CopyPart):
         """
         with self._lock, self._write():
             self._settle(settles)
-            yield Operation(self, self._insert_operation(kind, scope, reason, trigger_text))
+            yield Operation(self, self._insert_operation(kind, scope, reason, trigger_text), scope)
 
     @contextmanager
     def continue_operation(self, operation_id: str, kind: str, scope: str, reason: str) -> Generator[Operation]:
@@ -96,7 +96,7 @@ class SeedStore(InboxPart, BrowsePart, HistoryPart, CopyPart):
             known = self._conn.execute("SELECT 1 FROM operations WHERE id = ?", (operation_id,)).fetchone()
             if known is None:
                 self._insert_operation(kind, scope, reason, None, operation_id=operation_id)
-            yield Operation(self, operation_id)
+            yield Operation(self, operation_id, scope)
 
     def add(
         self,

@@ -250,6 +250,15 @@ def who_decided(record: DecisionRecord) -> str:
     return f"the arbiter ({made.arbiter_by})"
 
 
+def who_for(kind: str, record: DecisionRecord | None) -> str:
+    """Who made an operation: from the decisions log where it has the decision behind it."""
+    if record is None:
+        return who_made(kind)
+    if kind.startswith("reconcile-"):
+        return f"the reconcile sweep: {who_decided(record)}"
+    return who_decided(record)
+
+
 class Decision(BaseModel):
     """One decision that touched a memory, for its history."""
 
@@ -342,7 +351,7 @@ def memory_detail(store: SeedStore, seed_id: int, scopes: Scopes) -> MemoryDetai
                 at=operation.created_at,
                 operation_id=operation.id,
                 kind=operation.kind,
-                who=who_made(operation.kind) if record is None else who_decided(record),
+                who=who_for(operation.kind, record),
                 reason=operation.reason,
                 trigger_text=operation.trigger_text,
                 before_text=None if entry is None or entry.action == "ADD" else entry.previous.text,
@@ -539,7 +548,7 @@ def _operation_row(operation: OperationRecord, record: DecisionRecord | None = N
         undone_by=operation.undone_by,
         undoable=operation.undone_by is None and (bool(operation.seed_ids) or operation.kind in REVIEW_KINDS),
         decision_id=None if record is None else record.id,
-        who=who_made(operation.kind) if record is None else who_decided(record),
+        who=who_for(operation.kind, record),
         made=None if record is None else MadeBy.of(record),
     )
 

@@ -4,14 +4,28 @@ retracts, as a remember of the newer text would have; resumable, and planned wit
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 
 from seeds import ScoredSeed, Seed, SeedStore, text_hash
+from seeds.records import Decided, DecisionLabel
 from server.pipeline.arbiter import Arbiter, same_subject_possible
 from server.pipeline.ports import Embeds
-from server.pipeline.results import ReconcileAction, ReconcileKind, ReconcileResult
+from server.pipeline.results import (
+    ArbiterVerdict,
+    ComparedSeed,
+    ReconcileAction,
+    ReconcileKind,
+    ReconcileResult,
+    decided,
+)
 
 RECONCILE_KIND: dict[str, ReconcileKind] = {"NONE": "merge-duplicate", "UPDATE": "update", "DELETE": "delete"}
+RECONCILE_LABEL: dict[ReconcileKind, DecisionLabel] = {
+    "merge-duplicate": "NONE",
+    "update": "UPDATE",
+    "delete": "DELETE",
+}
 RECONCILE_CURSOR_KEY = "reconcile_cursor:"  # + scope: the last seed an unfinished sweep got through
 ReconcileProgress = Callable[[int, int, int], None]
 """progress(done, total, seed_id), called after each seed a reconcile sweep looks at."""
@@ -92,11 +106,14 @@ class Sweep:
         for seed in seeds:
             older = [] if seed.id in gone else self._older_similar(seed, scope, gone)
             if older:
-                action = self._one(seed, older)
+                started = time.perf_counter()
+                action, verdict = self._one(seed, older)
                 arbitrated += action is None or action.decided_by == "model"
                 if action is not None:
                     if not dry_run:
-                        action = self._apply(action, seed)
+                        label = RECONCILE_LABEL[action.action]
+                        latency_ms = (time.perf_counter() - started) * 1000
+                        action = self._apply(action, seed, decided(label, seed.text, None, verdict, latency_ms))
                     gone.add(action.target_id if action.action == "delete" else seed.id)
                     actions.append(action)
             if not dry_run:
@@ -118,10 +135,17 @@ class Sweep:
         ]
         return same_subject_possible(seed.text, older)
 
-    def _one(self, seed: Seed, older: Sequence[ScoredSeed]) -> ReconcileAction | None:
-        """What to do with `seed` given the older seeds like it (None: nothing)."""
+    def _one(self, seed: Seed, older: Sequence[ScoredSeed]) -> tuple[ReconcileAction | None, ArbiterVerdict]:
+        """What to do with `seed` given the older seeds like it (None: nothing), and the verdict behind it."""
         for hit in older:
             if text_hash(hit.seed.text) == text_hash(seed.text):
+                verdict = ArbiterVerdict(
+                    action="NONE",
+                    target_id=hit.seed.id,
+                    reason="the same text is stored twice",
+                    decided_by="exact-match",
+                    compared=[ComparedSeed(id=hit.seed.id, similarity=round(hit.similarity, 4))],
+                )
                 return ReconcileAction(
                     action="merge-duplicate",
                     scope=seed.scope,
@@ -130,10 +154,10 @@ class Sweep:
                     reason="the same text is stored twice",
                     decided_by="exact-match",
                     applied=False,
-                )
+                ), verdict
         verdict, merged = self.arbiter.judge(seed.text, older)
         if verdict.decided_by != "model" or verdict.target_id is None or verdict.action == "ADD":
-            return None
+            return None, verdict
         kind = RECONCILE_KIND[verdict.action]
         return ReconcileAction(
             action=kind,
@@ -144,12 +168,14 @@ class Sweep:
             merged_text=(merged.strip() or seed.text) if kind == "update" else None,
             decided_by="model",
             applied=False,
-        )
+        ), verdict
 
-    def _apply(self, action: ReconcileAction, seed: Seed) -> ReconcileAction:
-        """Apply a planned action as one recorded operation; the action as applied, with its operation id."""
+    def _apply(self, action: ReconcileAction, seed: Seed, why: Decided) -> ReconcileAction:
+        """Apply a planned action as one recorded operation, with the decision behind it (in the decisions log); the
+        action as applied, with its operation id."""
         store = self.store
         with store.operation(f"reconcile-{action.action}", seed.scope, action.reason, trigger_text=seed.text) as op:
+            op.record_decision(why, action.target_id)
             if action.action == "merge-duplicate":
                 op.delete(seed.id)
             elif action.action == "update":

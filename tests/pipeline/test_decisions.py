@@ -145,3 +145,33 @@ def test_the_log_pages_by_label_and_scope_newest_first(store: SeedStore) -> None
     assert sum(n for _, label, n in days if label == "ADD") == 5
     assert sum(n for _, label, n in days if label == "SKIP") == 1
     assert len(store.decision_latencies(["proj"], "2000-01-01")) == 6
+
+
+def test_a_reconcile_sweep_records_its_decisions_beside_its_operations(store: SeedStore) -> None:
+    embedder = HashEmbedder()
+    brain = ScriptedBrain(
+        action="UPDATE",
+        target="first",
+        merged="Python 3.12 everywhere.",
+        relation_shares={"UPDATE": 0.55, "SAME": 0.45},
+    )
+    memory = Memory(store, brain, embedder, candidate_similarity=-1.0, reconcile_similarity=-1.0)
+    older = store.add("p", "Python 3.11 everywhere.", embedder.embed_document("Python 3.11 everywhere."))
+    twin = store.add("p", "python 3.11 everywhere", embedder.embed_document("python 3.11 everywhere"))
+    newer = store.add("p", "We moved to Python 3.12.", embedder.embed_document("We moved to Python 3.12."))
+    plan = memory.reconcile("p", dry_run=True)
+    assert plan.actions and store.page_decisions(None, None, 10) == []  # a dry run records nothing
+    done = memory.reconcile("p")
+    logged = store.decisions_for_operations([a.operation_id or "" for a in done.actions])
+    assert len(logged) == len(done.actions) == 2
+    by_seed = {a.seed_id: logged[a.operation_id or ""] for a in done.actions}
+    update = by_seed[newer.id]
+    assert (update.label, update.seed_id, update.text) == ("UPDATE", older.id, "We moved to Python 3.12.")
+    arbiter = update.detail["arbiter"]
+    assert isinstance(arbiter, dict) and arbiter["compared"][0]["shares"] == {"UPDATE": 0.55, "SAME": 0.45}
+    folded = by_seed[twin.id]
+    assert (folded.label, folded.seed_id) == ("NONE", older.id)
+    assert isinstance(folded.detail["arbiter"], dict) and folded.detail["arbiter"]["decided_by"] == "exact-match"
+    # Both are in the older seed's story, and in the removed seeds' (through their operations).
+    assert {d.id for d in store.decisions_about(older.id)} == {update.id, folded.id}
+    assert [d.id for d in store.decisions_about(newer.id)] == [update.id]

@@ -3,7 +3,8 @@
     python -m eval bench console [--sizes 100000] [--db postgresql://…|embedded] [--queries 50] [--json]
 
 Each store is filled with `add_many` (one transaction) to the size: texts made of a few hundred words, spread
-over 30 scopes and 6 categories, and normalized random vectors of the embedder's dimension (search cost does
+over 30 scopes and 6 categories, and normalized random vectors of the embedder's dimension; and as many logged
+decisions (one a seed, over the last 30 days, with the verdicts' JSON remember writes) (search cost does
 not depend on where the vectors came from; the store is bound to the real embedder, which embeds each query).
 Timed in process, through the console's whole ASGI app (Starlette's test client: routing, guard, store reads
 on a worker thread, template rendering), each request `--queries` times, p50 and p95:
@@ -21,6 +22,7 @@ cost), and the RSS an interpreter gains by importing the console (its code, Jinj
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -73,6 +75,61 @@ def _fill(store: SeedStore, size: int, name: str, dimension: int) -> None:
             by_scope.setdefault(key, []).append((text, vector.tolist()))
         for (scope, category), items in by_scope.items():
             store.add_many(scope, items, category=category)
+    _fill_decisions(store, size)
+
+
+LABELS = ["ADD", "ADD", "ADD", "SKIP", "NONE", "UPDATE"]
+
+
+def _fill_decisions(store: SeedStore, size: int) -> None:
+    """One logged decision per seed, all within the last 30 days (what the Activity and Overview pages read): the
+    verdicts' JSON as remember writes it, with a gate's shares and three compared seeds."""
+    from server.pipeline.results import ArbiterVerdict, ComparedSeed, GateVerdict, decided
+
+    rng = random.Random(11)
+    now = time.time()
+    rows: list[tuple[object, ...]] = []
+    for i in range(size):
+        label = LABELS[i % len(LABELS)]
+        gate = GateVerdict(
+            decision="SKIP" if label == "SKIP" else "SAVE",
+            category="chatter" if label == "SKIP" else "lesson",
+            reason="the cerebellum read it as lesson",
+            decided_by="model",
+            shares={"lesson": 0.71, "fact": 0.2, "chatter": 0.09},
+        )
+        arbiter = None
+        if label != "SKIP":
+            compared = [ComparedSeed(id=rng.randrange(1, size), similarity=0.8, relation="DIFFERENT") for _ in range(3)]
+            arbiter = ArbiterVerdict(
+                action=label,  # pyright: ignore[reportArgumentType]
+                target_id=None if label == "ADD" else compared[0].id,
+                reason="no stored note is about the same subject",
+                decided_by="model",
+                candidates=[c.id for c in compared],
+                compared=compared,
+            )
+        record = decided(label, f"note {i}", gate, arbiter, rng.uniform(200, 4000))  # pyright: ignore[reportArgumentType]
+        at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - (size - i) * 30 * 86400 / size))
+        rows.append(
+            (
+                SCOPES[i % len(SCOPES)],
+                at,
+                label,
+                record.text,
+                i + 1,
+                None,
+                None,
+                record.latency_ms,
+                json.dumps(record.detail),
+            )
+        )
+    with store._lock, store._write():  # pyright: ignore[reportPrivateUsage]
+        store._conn.executemany(  # pyright: ignore[reportPrivateUsage]
+            "INSERT INTO decisions (scope, decided_at, label, text, seed_id, operation_id, inbox_id, latency_ms, "
+            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
 
 def _time(call: Callable[[], Any], runs: int) -> dict[str, float]:

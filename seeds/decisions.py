@@ -111,13 +111,15 @@ class DecisionPart(StoreCore):
             rows = self._conn.execute(sql, [since, *params]).fetchall()
         return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
-    def decision_latencies(self, scopes: list[str] | None, since: str) -> list[tuple[str, str, float]]:
-        """(YYYY-MM-DD, label, milliseconds) of every timed decision from `since` on, oldest first."""
+    def decision_latencies(
+        self, scopes: list[str] | None, since: str, limit: int = 5000
+    ) -> list[tuple[str, str, float]]:
+        """(YYYY-MM-DD, label, milliseconds) of the last `limit` timed decisions from `since` on, newest first."""
         clause, params = in_scopes("scope", scopes)
         sql = (
             "SELECT substr(decided_at, 1, 10), label, latency_ms FROM decisions "
-            f"WHERE decided_at >= ? AND latency_ms IS NOT NULL{clause} ORDER BY decided_at"
+            f"WHERE decided_at >= ? AND latency_ms IS NOT NULL{clause} ORDER BY decided_at DESC, id DESC LIMIT ?"
         )
         with self._lock:
-            rows = self._conn.execute(sql, [since, *params]).fetchall()
+            rows = self._conn.execute(sql, [since, *params, limit]).fetchall()
         return [(str(r[0]), str(r[1]), float(r[2])) for r in rows]

@@ -19,6 +19,7 @@ from server.pipeline.results import DecisionDetail, seed_fields
 
 PAGE = 50
 SEARCH_K = 50
+LATENCIES = 5000  # the overview's latency picture: the last this many decisions of the period
 DUPLICATE_OF = re.compile(r"^duplicate of seed (\d+)")
 
 # Activity kinds a person filters by, and the operation kinds (or prefixes*) each stands for.
@@ -569,7 +570,7 @@ class Overview(BaseModel):
     skip_rate: list[tuple[str, float]]
     """(day, texts the gate skipped / texts decided that day), from the decisions log."""
     latencies: list[float]
-    """Milliseconds of every timed decision in the period, as recorded with each (oldest first)."""
+    """Milliseconds of the period's timed decisions (the last LATENCIES of them), as recorded with each."""
     engine: str
     engine_version: str
     size_bytes: int
@@ -605,7 +606,7 @@ def overview(store: SeedStore, scopes: Scopes, days: int = 30) -> Overview:
             decisions[day][label_of(kind)] += n
     kept = sum(n for _, _, n in store.skipped_per_day(visible_scopes))
     skip_rate = [(day, skipped_by_day[day] / n) for day, n in sorted(decided_by_day.items()) if n]
-    latencies = [ms for _, _, ms in store.decision_latencies(visible_scopes, first)]
+    latencies = [ms for _, _, ms in store.decision_latencies(visible_scopes, first, LATENCIES)]
     stats = store.stats()
     return Overview(
         counts={scope: dict(sorted(c.items())) for scope, c in sorted(counts.items())},

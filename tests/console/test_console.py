@@ -241,7 +241,7 @@ def test_a_memory_shows_who_decided_with_the_models_shares_and_the_seed_compared
     assert "the cache TTL is 60 s" in adds and "lesson 72%" in adds
     overview = client.get("/console/overview").text
     latency = overview[overview.index('id="latency"') :].split("</figcaption>", 1)[0]
-    assert ": 4 decisions, p50" in latency
+    assert ": the last 4 decisions, p50" in latency
 
 
 # -- the protections: each of these fails when its check is taken out --------------------------------------

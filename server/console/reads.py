@@ -186,6 +186,9 @@ def _matches(category: str, tags: list[str], created_at: str, query: SeedQuery) 
 # -- one memory -----------------------------------------------------------------------------------------
 
 
+CHECK_QUESTIONS = {"same": "only reworded?", "replacement": "says what is true now?"}
+
+
 class Compared(BaseModel):
     """A stored memory the arbiter compared a text with."""
 
@@ -193,6 +196,10 @@ class Compared(BaseModel):
     similarity: float | None
     relation: str | None
     shares: list[tuple[str, float]]
+    first_relation: str | None = None
+    check: str | None = None
+    """The second look's question, in words."""
+    check_shares: list[tuple[str, float]] = []
 
 
 class MadeBy(BaseModel):
@@ -225,7 +232,15 @@ class MadeBy(BaseModel):
                 arbiter.reason,
             )
             made.compared = [
-                Compared(id=c.id, similarity=c.similarity, relation=c.relation, shares=_ordered(c.shares))
+                Compared(
+                    id=c.id,
+                    similarity=c.similarity,
+                    relation=c.relation,
+                    shares=_ordered(c.shares),
+                    first_relation=c.first_relation,
+                    check=None if c.check is None else CHECK_QUESTIONS.get(c.check, c.check),
+                    check_shares=_ordered(c.check_shares),
+                )
                 for c in arbiter.compared
             ]
         return made

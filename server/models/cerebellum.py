@@ -139,7 +139,15 @@ class AskedPair:
 
     target: int
     relation: str
+    """The answer that counts: the first one, or the second look's correction of it."""
     shares: Mapping[str, float]
+    """The model's shares over the relations, at the first question."""
+    first: str = ""
+    """The first question's answer, when the second look changed it."""
+    check: str = ""
+    """The second look's question, if asked: 'same' (a rewording?) or 'replacement' (names what is true now?)."""
+    check_shares: Mapping[str, float] = field(default_factory=dict[str, float])
+    """The model's shares over YES and NO at the second look."""
 
 
 @dataclass(frozen=True)
@@ -644,32 +652,36 @@ class Cerebellum:
             )
             shares = shares_of(self.last_scores)
             elapsed += elapsed_ms
+            first, check, check_shares = relation, "", dict[str, float]()
             if self.verify and relation in ("UPDATE", "RETRACT"):
-                relation, checked_ms = self._second_look(relation, candidate.text, new)
+                relation, checked_ms, check = self._second_look(relation, candidate.text, new)
                 elapsed += checked_ms
-            asked.append(AskedPair(candidate.id, relation, shares))
+                check_shares = shares_of(self.last_scores) if check else {}
+            asked.append(
+                AskedPair(candidate.id, relation, shares, first if first != relation else "", check, check_shares)
+            )
             if relation != "DIFFERENT":
                 action = cast(Literal["UPDATE", "DELETE", "NONE"], prompts.RELATION_TO_ACTION[relation])
                 reason = prompts.RELATION_REASONS[relation].format(id=candidate.id)
                 return ArbitrateVerdict(action, candidate.id, "", reason, elapsed, tuple(asked))
         return ArbitrateVerdict("ADD", None, "", "no stored note is about the same subject", elapsed, tuple(asked))
 
-    def _second_look(self, relation: str, stored: str, new: str) -> tuple[str, float]:
+    def _second_look(self, relation: str, stored: str, new: str) -> tuple[str, float, str]:
         """Check the verdicts a small model most often gets wrong with one yes/no question each:
         an UPDATE that adds nothing is the SAME note reworded; a RETRACT that names what is true
-        now is an UPDATE."""
+        now is an UPDATE. Returns (the relation, ms, the question asked: 'same', 'replacement' or '')."""
         user = prompts.relate_user(self._clip(stored), new)
         if relation == "UPDATE":
             # A note half again as long as the stored one adds detail: it is not a rewording.
             if self._token_count(new) >= ADDS_DETAIL_RATIO * self._token_count(stored):
-                return relation, 0.0
+                return relation, 0.0, ""
             same, elapsed_ms = self.label(prompts.SAME_CHECK_SYSTEM, user, "same", ("YES", "NO"))
-            return ("SAME" if same == "YES" else "UPDATE"), elapsed_ms
+            return ("SAME" if same == "YES" else "UPDATE"), elapsed_ms, "same"
         # A replacement names what replaces the stored value; a text naming nothing new only retracts.
         if not signals.new_values(stored, new):
-            return relation, 0.0
+            return relation, 0.0, ""
         replaced, elapsed_ms = self.label(prompts.REPLACEMENT_CHECK_SYSTEM, user, "replacement", ("YES", "NO"))
-        return ("UPDATE" if replaced == "YES" else "RETRACT"), elapsed_ms
+        return ("UPDATE" if replaced == "YES" else "RETRACT"), elapsed_ms, "replacement"
 
     def _token_count(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))

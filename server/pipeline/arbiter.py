@@ -130,7 +130,13 @@ class Arbiter:
             seed
             if seed.id not in asked
             else seed.model_copy(
-                update={"relation": asked[seed.id].relation, "shares": top_shares(asked[seed.id].shares, 4)}
+                update={
+                    "relation": asked[seed.id].relation,
+                    "shares": top_shares(asked[seed.id].shares, 4),
+                    "first_relation": asked[seed.id].first or None,
+                    "check": asked[seed.id].check or None,
+                    "check_shares": top_shares(asked[seed.id].check_shares, 2),
+                }
             )
             for seed in compared
         ]

@@ -98,6 +98,16 @@ class ComparedSeed(BaseModel):
     shares: Annotated[
         dict[str, float], Field(description="The model's share of its probability for each answer about this seed.")
     ] = {}
+    first_relation: Annotated[
+        str | None, Field(description="The model's first answer, when its second look changed it.")
+    ] = None
+    check: Annotated[
+        str | None,
+        Field(description="The second look's question: 'same' (only reworded?) or 'replacement' (says what is now?)."),
+    ] = None
+    check_shares: Annotated[
+        dict[str, float], Field(description="The model's shares of YES and NO at the second look.")
+    ] = {}
 
 
 class ArbiterVerdict(BaseModel):

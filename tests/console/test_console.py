@@ -212,6 +212,9 @@ def test_a_memory_shows_who_decided_with_the_models_shares_and_the_seed_compared
     assert updated.status == "updated"
     brain.action, brain.relation_shares = "NONE", {"SAME": 0.9, "UPDATE": 0.1}
     assert mem.remember("cache TTL: 120 seconds", "shop").status == "duplicate"
+    # The second look overruled the first answer: both are shown.
+    brain.relation_shares, brain.second_look = {"UPDATE": 0.67, "SAME": 0.33}, {"YES": 0.71, "NO": 0.29}
+    assert mem.remember("the TTL of the cache: 120 s", "shop").status == "duplicate"
     brain.gate, brain.scores = "SKIP", {"chatter": math.log(0.81), "lesson": math.log(0.19)}
     assert mem.remember("thanks, that did it", "shop").status == "skipped"
 
@@ -230,6 +233,7 @@ def test_a_memory_shows_who_decided_with_the_models_shares_and_the_seed_compared
     )
     # Repeated: the text judged a duplicate is in the memory's history, with the model's shares.
     assert "cache TTL: 120 seconds" in history and "SAME — SAME 90% · UPDATE 10%" in history
+    assert "SAME — first answer UPDATE: UPDATE 67% · SAME 33% ; second look, only reworded? YES 71% · NO 29%" in history
     assert re.search(r"decided in \d+ ms", history)
 
     inbox = read("/console/inbox")
@@ -241,7 +245,7 @@ def test_a_memory_shows_who_decided_with_the_models_shares_and_the_seed_compared
     assert "the cache TTL is 60 s" in adds and "lesson 72%" in adds
     overview = client.get("/console/overview").text
     latency = overview[overview.index('id="latency"') :].split("</figcaption>", 1)[0]
-    assert ": the last 4 decisions, p50" in latency
+    assert ": the last 5 decisions, p50" in latency
 
 
 # -- the protections: each of these fails when its check is taken out --------------------------------------

@@ -58,6 +58,9 @@ class ScriptedBrain:
     """What `intent` answers (RECALL, REMEMBER, BOTH or NONE), with all the probability."""
     relation_shares: dict[str, float] = field(default_factory=dict[str, float])
     """The arbiter's shares over the relations, reported as a pairwise arbiter's about the seed it names."""
+    second_look: dict[str, float] = field(default_factory=dict[str, float])
+    """With relation_shares: the second look's YES/NO shares; its answer is the action's relation, and the likeliest
+    of relation_shares was the first answer."""
     name: str = "scripted"
     prompts: list[str] = field(default_factory=list[str])
     shown: list[list[int]] = field(default_factory=list[list[int]])
@@ -87,8 +90,13 @@ class ScriptedBrain:
             target = None
         asked: tuple[AskedPair, ...] = ()
         if self.relation_shares and target is not None:
-            relation = max(self.relation_shares, key=self.relation_shares.__getitem__)
-            asked = (AskedPair(target, relation, dict(self.relation_shares)),)
+            first = max(self.relation_shares, key=self.relation_shares.__getitem__)
+            if self.second_look:
+                relation = {"UPDATE": "UPDATE", "DELETE": "RETRACT", "NONE": "SAME"}[self.action]
+                check = "same" if relation == "SAME" or first == "UPDATE" else "replacement"
+                asked = (AskedPair(target, relation, dict(self.relation_shares), first, check, dict(self.second_look)),)
+            else:
+                asked = (AskedPair(target, first, dict(self.relation_shares)),)
         return ArbitrateVerdict(self.action, target, self.merged, "scripted", 1.0, asked)  # type: ignore[arg-type]
 
 

@@ -43,7 +43,9 @@ class DecisionPart(StoreCore):
         )
 
     def decisions_about(self, seed_id: int) -> list[DecisionRecord]:
-        """The decisions that stored, changed, removed or found repeated this seed, oldest first."""
+        """The decisions that stored, changed, removed or found repeated this seed, oldest first: those about it, and
+        those of the operations that changed it (a sweep's merge is about the older seed and removes the newer; an
+        import's operation holds a decision for each stored seed it touched)."""
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT {DECISION_COLUMNS} FROM decisions WHERE seed_id = ? OR operation_id IN "
@@ -64,17 +66,24 @@ class DecisionPart(StoreCore):
             ).fetchall()
         return {record.inbox_id: record for record in map(decision_from_row, rows) if record.inbox_id is not None}
 
-    def decisions_for_operations(self, operation_ids: Sequence[str]) -> dict[str, DecisionRecord]:
-        """The decision each operation applied, by operation id (operations no decision made are left out)."""
+    def decisions_for_operations(self, operation_ids: Sequence[str]) -> dict[str, list[DecisionRecord]]:
+        """The decisions each operation applied, by operation id, oldest first (one for a remember or a sweep's
+        step; one per stored seed an import repeated, refined or retracted); operations no decision made are left
+        out."""
         ids = list(dict.fromkeys(operation_ids))
         if not ids:
             return {}
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {DECISION_COLUMNS} FROM decisions WHERE operation_id IN ({','.join('?' * len(ids))})",
+                f"SELECT {DECISION_COLUMNS} FROM decisions WHERE operation_id IN ({','.join('?' * len(ids))}) "
+                "ORDER BY id",
                 ids,
             ).fetchall()
-        return {record.operation_id: record for record in map(decision_from_row, rows) if record.operation_id}
+        found: dict[str, list[DecisionRecord]] = {}
+        for record in map(decision_from_row, rows):
+            if record.operation_id is not None:
+                found.setdefault(record.operation_id, []).append(record)
+        return found
 
     def page_decisions(
         self,

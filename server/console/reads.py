@@ -266,12 +266,24 @@ def who_decided(record: DecisionRecord) -> str:
     return f"the arbiter ({made.arbiter_by})"
 
 
+def the_one(records: list[DecisionRecord], seed_id: int | None = None) -> DecisionRecord | None:
+    """The decision behind an operation, for one seed's story (the one about it) or for the operation (its only one:
+    an import's many are in its report, not on one row)."""
+    if seed_id is not None:
+        for record in records:
+            if record.seed_id == seed_id:
+                return record
+    return records[0] if len(records) == 1 else None
+
+
 def who_for(kind: str, record: DecisionRecord | None) -> str:
     """Who made an operation: from the decisions log where it has the decision behind it."""
     if record is None:
         return who_made(kind)
     if kind.startswith("reconcile-"):
         return f"the reconcile sweep: {who_decided(record)}"
+    if kind.startswith("import"):
+        return f"an import: {who_decided(record)}"
     return who_decided(record)
 
 
@@ -311,7 +323,11 @@ def memory_detail(store: SeedStore, seed_id: int, scopes: Scopes) -> MemoryDetai
     for entry in entries:
         by_operation.setdefault(entry.operation_id, entry)
     logged = store.decisions_about(seed_id)
-    by_decision = {d.operation_id: d for d in logged if d.operation_id}
+    by_operation_logged: dict[str, list[DecisionRecord]] = defaultdict(list)
+    for d in logged:
+        if d.operation_id:
+            by_operation_logged[d.operation_id].append(d)
+    by_decision = {op: the_one(found, seed_id) for op, found in by_operation_logged.items()}
     added = next((d for d in logged if d.label == "ADD" and d.seed_id == seed_id), None)
     if added is not None:
         stored_entry = Decision(
@@ -369,7 +385,7 @@ def memory_detail(store: SeedStore, seed_id: int, scopes: Scopes) -> MemoryDetai
                 kind=operation.kind,
                 who=who_for(operation.kind, record),
                 reason=operation.reason,
-                trigger_text=operation.trigger_text,
+                trigger_text=operation.trigger_text or (None if record is None else record.text),
                 before_text=None if entry is None or entry.action == "ADD" else entry.previous.text,
                 compared_with=[other for other in operation.seed_ids if other != seed_id],
                 undone_by=operation.undone_by,
@@ -513,7 +529,7 @@ def activity(store: SeedStore, kind: str, scope: str, after: str, scopes: Scopes
         key_op = (cursor_time, cursor_id if one_stream else "") if cursor_time else None
         operations = store.page_operations(chosen, operation_kinds, PAGE + 1, key_op)
         decided = store.decisions_for_operations([o.id for o in operations])
-        rows += [_operation_row(o, decided.get(o.id)) for o in operations]
+        rows += [_operation_row(o, the_one(decided.get(o.id, []))) for o in operations]
     rows.sort(key=lambda row: row.at, reverse=True)
     more = len(rows) > PAGE
     rows = rows[:PAGE]

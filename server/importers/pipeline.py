@@ -45,11 +45,12 @@ from pydantic import BaseModel, Field
 
 from seeds import ScoredSeed, Seed, text_hash, utc_now
 from seeds.core import new_operation_id
+from seeds.records import Decided, DecisionLabel
 from server.importers.records import ImportItem
 from server.pipeline import route as intents
 from server.pipeline.arbiter import same_subject_possible
 from server.pipeline.memory import Memory
-from server.pipeline.results import ArbiterVerdict
+from server.pipeline.results import ArbiterVerdict, decided
 from server.rules import signals
 from server.rules.limits import MAX_TEXT_CHARS
 from server.rules.secrets import SecretInText, SecretsMode, screen_secrets
@@ -202,6 +203,9 @@ class _Pool:
         return [(self.members[int(i)], float(sims[i])) for i in np.flatnonzero(sims >= floor)]
 
 
+LOG_LABEL: dict[str, DecisionLabel] = {"NONE": "NONE", "UPDATE": "UPDATE", "DELETE": "DELETE"}
+
+
 def near_identical(text: str, nearest: ScoredSeed) -> ArbiterVerdict | None:
     """NONE on the nearest neighbour, decided without the model, when the text says the same in other order
     or case: similarity >= NEAR_IDENTICAL and no number, name or identifier in one that the other lacks."""
@@ -247,6 +251,9 @@ class _Importer:
         """Stored seeds this import changed, not written yet: their new text and vector, or None if removed."""
         self.actions: list[tuple[str, int, str, np.ndarray]] = []
         """Changes to stored seeds waiting for the batch's transaction: (update|delete, seed id, text, vector)."""
+        self.logged: list[tuple[Decided, int]] = []
+        """The arbiter's decisions about stored seeds (a repeat, a refinement, a retraction), for the decisions log
+        in the batch's transaction, with the seed each is about."""
         self.batch_adds: list[_Pending] = []
         self.written: dict[int, str | None] = {}
         """Seeds this run of the import wrote (earlier batches), with their subject: its own items, judged as such."""
@@ -384,14 +391,15 @@ class _Importer:
         if not similar:
             self.keep(ready, vector, "nothing similar is stored")
             return
+        started = time.perf_counter()
         twin = near_identical(text, similar[0])
         if twin is not None:
             verdict, merged = twin, ""
         else:
             self.summary.arbitrated += 1
-            started = time.perf_counter()
             verdict, merged = self.memory.judge(text, similar)
             self.summary.arbiter_seconds += time.perf_counter() - started
+        latency_ms = (time.perf_counter() - started) * 1000
         target = verdict.target_id
         if verdict.action == "ADD" or target is None:
             self.keep(ready, vector, f"the arbiter: {verdict.reason}")
@@ -403,6 +411,9 @@ class _Importer:
             where = f"item {pending.outcome.origin}"
             verdict = verdict.model_copy(update={"reason": verdict.reason.replace(f"seed {target}", "it")})
         seed_id = None if pending is not None else target
+        if seed_id is not None and verdict.action in LOG_LABEL:
+            # A stored memory this import repeats, refines or retracts: its history tells why.
+            self.logged.append((decided(LOG_LABEL[verdict.action], text, None, verdict, latency_ms), seed_id))
 
         def settle(status: ItemStatus, reason: str, settled_text: str) -> None:
             self.finish(
@@ -469,12 +480,12 @@ class _Importer:
             for ready, vector in zip(batch, self.embed([ready.text for ready in batch]), strict=True):
                 self.judge(ready, vector)
         if self.options.dry_run:
-            self.batch_adds = []
+            self.batch_adds, self.logged = [], []
             return
         started = time.perf_counter()
         adds = [pending for pending in self.batch_adds if pending.alive]
         mark = json.dumps({"operation_id": self.operation_id, "done": through})
-        if not adds and not self.actions:
+        if not adds and not self.actions and not self.logged:
             self.store.set_meta(self.mark_key, mark)
         else:
             reason = f"import of {self.summary.source} ({self.summary.format})"
@@ -504,11 +515,13 @@ class _Importer:
                         op.update(seed_id, text, vector.tolist())
                     else:
                         op.delete(seed_id)
+                for why, seed_id in self.logged:
+                    op.record_decision(why, seed_id)
                 op.set_meta(self.mark_key, mark)
             self.summary.operation_id = self.operation_id
         self.summary.writing_seconds += time.perf_counter() - started
         # Written: from here on the store's search finds them.
-        self.batch_adds, self.actions, self.changed = [], [], {}
+        self.batch_adds, self.actions, self.changed, self.logged = [], [], {}, []
         self.pending.clear()
         self.pools.clear()
 

@@ -248,6 +248,26 @@ def test_a_memory_shows_who_decided_with_the_models_shares_and_the_seed_compared
     assert ": the last 5 decisions, p50" in latency
 
 
+def test_an_imports_decision_about_a_stored_memory_shows_in_its_history(
+    mem: Memory, client: TestClient, brain: ScriptedBrain
+) -> None:
+    from server.importers.pipeline import ImportOptions, import_items
+    from server.importers.records import ImportItem
+
+    first = mem.remember("the cache TTL is 60 s", "shop").seed
+    other = mem.remember("logs are kept for 14 days in the cache cluster", "shop").seed
+    assert first is not None and other is not None
+    brain.action, brain.target, brain.merged = "UPDATE", "first", ""
+    brain.relation_shares = {"UPDATE": 0.61, "DIFFERENT": 0.39}
+    items = [ImportItem(text="the cache TTL is now 90 s", origin="line 1", source="import:test")]
+    summary = import_items(mem, items, ImportOptions(default_scope="shop"), format_name="test", source="test.jsonl")
+    assert summary.operation_id is not None
+    (target,) = [o.seed_id for o in summary.outcomes if o.status == "updated"]
+    page = " ".join(re.sub(r"<[^>]+>", " ", client.get(f"/console/memories/{target}").text).split())
+    assert "an import: the arbiter (the model)" in page and "UPDATE 61% · DIFFERENT 39%" in page
+    assert "because of: the cache TTL is now 90 s" in page
+
+
 # -- the protections: each of these fails when its check is taken out --------------------------------------
 
 

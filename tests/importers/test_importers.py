@@ -551,3 +551,21 @@ def test_a_file_the_reference_server_writes_now_still_imports(tmp_path: Path, st
     items, summary = imported(fast_memory(store), "server-memory", out)
     assert len(items) >= 25 and summary.kept + summary.merged + sum(summary.skipped.values()) == len(items)
     assert any(seed.text.count(" ") >= 2 for seed in store.list_seeds())
+
+
+def test_what_an_import_decides_about_a_stored_memory_is_in_its_history(store: SeedStore) -> None:
+    brain = ScriptedBrain(action="UPDATE", target="first", relation_shares={"UPDATE": 0.8, "SAME": 0.2})
+    memory = fast_memory(store, brain, reconcile_similarity=0.8)
+    memory.remember("billing-lib: the migrations listens on port 3593", "team", force=True)
+    (seed,) = store.list_seeds("team")
+    imported(memory, "server-memory", PEERS / "server-memory.jsonl", dry_run=True)
+    assert [d.label for d in store.decisions_about(seed.id)] == ["ADD"]  # a dry run logs nothing
+    _, summary = imported(memory, "server-memory", PEERS / "server-memory.jsonl")
+    assert summary.operation_id is not None
+    logged = store.decisions_about(seed.id)
+    assert [d.label for d in logged] == ["ADD", "UPDATE"]
+    update = logged[1]
+    assert update.operation_id == summary.operation_id and update.seed_id == seed.id
+    assert update.text == "billing-lib: port 3593 is where the migrations listens"
+    arbiter = update.detail["arbiter"]
+    assert isinstance(arbiter, dict) and arbiter["compared"][0]["shares"] == {"UPDATE": 0.8, "SAME": 0.2}

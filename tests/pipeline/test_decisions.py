@@ -81,7 +81,7 @@ def test_each_outcome_is_recorded_with_its_seed_operation_and_inbox_entry(store:
     # The seed's own story, oldest first: stored, repeated, refined, retracted.
     assert [d.label for d in store.decisions_about(seed.id)] == ["ADD", "NONE", "UPDATE", "DELETE"]
     assert store.decisions_for_inbox([skipped[0].id])[skipped[0].id].id == skip.id
-    assert store.decisions_for_operations([update.operation_id])[update.operation_id].id == update.id
+    assert [d.id for d in store.decisions_for_operations([update.operation_id])[update.operation_id]] == [update.id]
 
 
 def test_a_duplicate_the_model_judged_is_kept_for_review_beside_its_decision(store: SeedStore) -> None:
@@ -164,7 +164,8 @@ def test_a_reconcile_sweep_records_its_decisions_beside_its_operations(store: Se
     done = memory.reconcile("p")
     logged = store.decisions_for_operations([a.operation_id or "" for a in done.actions])
     assert len(logged) == len(done.actions) == 2
-    by_seed = {a.seed_id: logged[a.operation_id or ""] for a in done.actions}
+    assert all(len(found) == 1 for found in logged.values())
+    by_seed = {a.seed_id: logged[a.operation_id or ""][0] for a in done.actions}
     update = by_seed[newer.id]
     assert (update.label, update.seed_id, update.text) == ("UPDATE", older.id, "We moved to Python 3.12.")
     arbiter = update.detail["arbiter"]

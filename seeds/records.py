@@ -63,8 +63,6 @@ class Received:
     reason: str | None
     attempts: int
     last_error: str | None
-    redacted: tuple[str, ...] = ()
-    """Kinds of secret replaced by placeholders when the text was received (known to the receiver only)."""
 
 
 @dataclass(frozen=True)

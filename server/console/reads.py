@@ -134,17 +134,7 @@ def memories(store: SeedStore, filters: MemoryFilters, scopes: Scopes, memory: M
         # The recall tool's own hybrid search (vectors and keywords fused), then the page's filters.
         found = memory.recall(filters.q, chosen if chosen is not None else "*", SEARCH_K)
         rows = [
-            MemoryRow(
-                id=hit.id,
-                scope=hit.scope,
-                text=hit.text,
-                category=hit.category,
-                tags=list(hit.tags),
-                source="",
-                created_at=hit.created_at,
-                updated_at=hit.updated_at,
-                score=hit.score,
-            )
+            MemoryRow(**hit.model_dump(), source="")  # a hit is a seed's view with its score (its uri is left out)
             for hit in found.hits
             if _matches(hit.category, list(hit.tags), hit.created_at, query)
         ]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from seeds import ScoredSeed, SeedStore
-from server.models.cerebellum import CerebellumError
+from server.models.cerebellum import AskedPair, CerebellumError
 from server.models.prompts import Candidate
 from server.pipeline.ports import Decides, Embeds
 from server.pipeline.results import ArbiterVerdict, ComparedSeed, top_shares
@@ -117,39 +117,12 @@ class Arbiter:
         except CerebellumError as exc:
             self.failures += 1
             logger.warning("arbiter failed, adding the text: %s", exc)
-            return ArbiterVerdict(
-                action="ADD",
-                target_id=None,
-                reason=f"arbiter failed: {exc}",
-                decided_by="fallback",
-                candidates=ids,
-                compared=compared,
-            ), ""
-        asked = {pair.target: pair for pair in answer.asked}
-        compared = [
-            seed
-            if seed.id not in asked
-            else seed.model_copy(
-                update={
-                    "relation": asked[seed.id].relation,
-                    "shares": top_shares(asked[seed.id].shares, 4),
-                    "first_relation": asked[seed.id].first or None,
-                    "check": asked[seed.id].check or None,
-                    "check_shares": top_shares(asked[seed.id].check_shares, 2),
-                }
-            )
-            for seed in compared
-        ]
+            return _added(f"arbiter failed: {exc}", ids, compared), ""
+        compared = [_with_answer(seed, {pair.target: pair for pair in answer.asked}) for seed in compared]
         if answer.action != "ADD" and answer.target not in ids:
             # An action on no (or an unknown) seed can't be applied; adding loses nothing.
-            return ArbiterVerdict(
-                action="ADD",
-                target_id=None,
-                reason=f"the arbiter said {answer.action} without naming a shown seed; added instead",
-                decided_by="fallback",
-                candidates=ids,
-                compared=compared,
-            ), ""
+            reason = f"the arbiter said {answer.action} without naming a shown seed; added instead"
+            return _added(reason, ids, compared), ""
         return ArbiterVerdict(
             action=answer.action,
             target_id=answer.target if answer.action != "ADD" else None,
@@ -158,3 +131,26 @@ class Arbiter:
             candidates=ids,
             compared=compared,
         ), answer.merged
+
+
+def _added(reason: str, ids: list[int], compared: list[ComparedSeed]) -> ArbiterVerdict:
+    """The verdict when the model's answer can't be used: ADD, which loses nothing."""
+    return ArbiterVerdict(
+        action="ADD", target_id=None, reason=reason, decided_by="fallback", candidates=ids, compared=compared
+    )
+
+
+def _with_answer(seed: ComparedSeed, asked: dict[int, AskedPair]) -> ComparedSeed:
+    """A compared seed with the pairwise arbiter's answer about it, if it was asked about it."""
+    pair = asked.get(seed.id)
+    if pair is None:
+        return seed
+    return seed.model_copy(
+        update={
+            "relation": pair.relation,
+            "shares": top_shares(pair.shares, 4),
+            "first_relation": pair.first or None,
+            "check": pair.check or None,
+            "check_shares": top_shares(pair.check_shares, 2),
+        }
+    )

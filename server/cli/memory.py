@@ -154,11 +154,12 @@ def show_options(parser: argparse.ArgumentParser) -> None:
 def cmd_show(args: argparse.Namespace, settings: Settings) -> None:
     from rich.table import Table
 
-    from server.pipeline.results import seed_uri
+    from server.pipeline.results import DecisionDetail, seed_uri
 
     with store(settings) as opened:
         seed = opened.get(args.id)
         history = opened.history(args.id)
+        decisions = opened.decisions_about(args.id)
     if seed is None and not history:
         raise CliError(f"No seed with id {args.id}: list them with 'cerebellum-mcp list'.")
     console = out()
@@ -185,6 +186,15 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> None:
         fields.add_row("reason", last.reason)
         fields.add_row("last text", last.previous.text)
     console.print(fields)
+    if decisions:
+        console.print("\ndecisions (oldest first): who made them and how", style="bold")
+        for decision in decisions:
+            took = "" if decision.latency_ms is None else f", in {decision.latency_ms:.0f} ms"
+            applied = "" if decision.operation_id is None else f" (operation {decision.operation_id})"
+            console.print(f"{when(decision.decided_at)}  {decision.label}{applied}{took}", markup=False)
+            console.print(f"  text: {decision.text}", markup=False, soft_wrap=True)
+            for line in DecisionDetail.read(decision.detail).describe():
+                console.print(f"  {line}", markup=False, soft_wrap=True)
     if not history:
         console.print("\nNo earlier versions: the text is as first stored.")
         return

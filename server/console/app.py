@@ -28,6 +28,7 @@ from server.console.errors import ConsoleError, NotAllowed, NotSignedIn
 from server.console.guard import SECURITY_HEADERS, SESSION_COOKIE, Guard, Session
 from server.pipeline.errors import DecisionFailed
 from server.pipeline.lock import ModelsClosed
+from server.pipeline.results import percent
 from server.rules.secrets import SecretInText
 from server.system import byte_size
 
@@ -46,7 +47,7 @@ def _environment() -> Environment:
         autoescape=select_autoescape(["html"], default_for_string=True, default=True),
     )
     env.globals.update(prefix=PREFIX)  # pyright: ignore[reportUnknownMemberType]
-    env.filters.update(when=_when, bytes=_bytes)  # pyright: ignore[reportUnknownMemberType]
+    env.filters.update(when=_when, bytes=_bytes, percent=percent)  # pyright: ignore[reportUnknownMemberType]
     return env
 
 

@@ -15,7 +15,7 @@ from seeds.records import DecisionRecord
 from server.console.actions import EDIT, REVIEW_KINDS, Scopes, visible
 from server.console.errors import Missing
 from server.pipeline.memory import Memory
-from server.pipeline.results import DecisionDetail, seed_fields
+from server.pipeline.results import CHECK_QUESTIONS, DecisionDetail, seed_fields
 
 PAGE = 50
 SEARCH_K = 50
@@ -174,9 +174,6 @@ def _matches(category: str, tags: list[str], created_at: str, query: SeedQuery) 
 
 
 # -- one memory -----------------------------------------------------------------------------------------
-
-
-CHECK_QUESTIONS = {"same": "only reworded?", "replacement": "says what is true now?"}
 
 
 class Compared(BaseModel):

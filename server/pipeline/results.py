@@ -134,6 +134,35 @@ class DecisionDetail(BaseModel):
     gate: GateVerdict | None = None
     arbiter: ArbiterVerdict | None = None
 
+    def describe(self) -> list[str]:
+        """How the decision was made, as lines of plain text (the CLI's `show`): the gate, the arbiter, each seed
+        the arbiter compared."""
+        lines: list[str] = []
+        if self.gate is not None:
+            gate = f"gate: {self.gate.decided_by}, {self.gate.decision} as {self.gate.category}"
+            if self.gate.shares:
+                gate += f" ({_percent(self.gate.shares)})"
+            if self.gate.margin is not None:
+                gate += f", calibrated margin {self.gate.margin:+.2f}"
+            lines.append(gate)
+        if self.arbiter is not None:
+            lines.append(f"arbiter: {self.arbiter.decided_by}, {self.arbiter.action}: {self.arbiter.reason}")
+            for seed in self.arbiter.compared:
+                line = f"  compared with seed {seed.id}"
+                if seed.similarity is not None:
+                    line += f" (similarity {seed.similarity:.2f})"
+                if seed.relation:
+                    line += f": {seed.relation}"
+                    if seed.first_relation:
+                        line += f", first answer {seed.first_relation}"
+                    if seed.shares:
+                        line += f" ({_percent(seed.shares)})"
+                    if seed.check:
+                        question = CHECK_QUESTIONS.get(seed.check, seed.check)
+                        line += f"; second look, {question} {_percent(seed.check_shares)}"
+                lines.append(line)
+        return lines
+
     @classmethod
     def read(cls, detail: Mapping[str, object]) -> DecisionDetail:
         """The verdicts of a logged decision; none where the row holds something else (written by a later version)."""
@@ -141,6 +170,21 @@ class DecisionDetail(BaseModel):
             return cls.model_validate(detail)
         except ValidationError:
             return cls()
+
+
+CHECK_QUESTIONS = {"same": "only reworded?", "replacement": "says what is true now?"}
+"""The pairwise arbiter's second-look questions (ComparedSeed.check), as a person reads them."""
+
+
+def percent(share: float) -> str:
+    """A share as a person reads it: whole percents, and '<1%' for a share that rounds to none."""
+    whole = f"{100 * share:.0f}"
+    return "<1%" if whole == "0" and share > 0 else f"{whole}%"
+
+
+def _percent(shares: Mapping[str, float]) -> str:
+    ordered = sorted(shares.items(), key=lambda item: -item[1])
+    return " · ".join(f"{label} {percent(share)}" for label, share in ordered)
 
 
 def decided(

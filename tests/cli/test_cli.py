@@ -144,6 +144,33 @@ def test_show_gives_the_seed_and_its_history(
     assert "No seed with id 999" in fails(capsys, "show", "999")
 
 
+def test_show_says_who_decided_and_how(
+    opened: SeedStore, embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import math
+
+    from server.pipeline.memory import Memory
+    from tests.helpers.fakes import ScriptedBrain
+
+    brain = ScriptedBrain(scores={"lesson": math.log(0.7), "chatter": math.log(0.3)})
+    memory = Memory(opened, brain, embedder, candidate_similarity=2.0)  # nothing is similar enough: ADD
+    saved = memory.remember("Lesson: tag the release before publishing the wheel.", "web").seed
+    assert saved is not None
+    out, _ = run(capsys, "show", str(saved.id))
+    assert "decisions (oldest first)" in out
+    assert "  text: Lesson: tag the release before publishing the wheel.\n" in out
+    assert "  gate: rule, SAVE as lesson\n" in out  # an explicit "Lesson:" label: the rule decides
+    assert "  arbiter: no-candidates, ADD: nothing similar is stored\n" in out
+    brain.action, brain.target, brain.relation_shares = "NONE", "first", {"SAME": 0.8, "UPDATE": 0.2}
+    memory.arbiter.candidate_similarity = -1.0
+    memory.remember("We use uv to manage Python versions.", "web")
+    twice = memory.remember("Python versions are managed with uv.", "web")
+    assert twice.status == "duplicate" and twice.seed is not None
+    out, _ = run(capsys, "show", str(twice.seed.id))
+    assert "  gate: model, SAVE as lesson (lesson 70% · chatter 30%)\n" in out
+    assert f"  compared with seed {twice.seed.id} (similarity " in out and ": SAME (SAME 80% · UPDATE 20%)" in out
+
+
 def test_stats_counts_scopes_categories_and_operations(
     filled: Path, opened: SeedStore, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -278,3 +278,32 @@ def test_postgresql_has_every_index_sqlite_has(tmp_path: Path, postgres_url: str
         pg.close()
     assert {"seeds_created", "seeds_category_created"} <= lite_names
     assert lite_names - pg_names == set()
+
+
+def test_a_session_9_database_gains_the_console_indexes_and_the_decisions_log(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 9's code made PostgreSQL stores at schema 1 (its migration 2 was lost): they come up to date."""
+    from seeds import postgres_schema
+    from seeds.records import Decided
+
+    monkeypatch.setattr("seeds.postgres.MIGRATIONS", postgres_schema.MIGRATIONS[:1])
+    old = open_store(postgres_url)
+    old.bind_embedder("e.gguf", 3)
+    kept = old.add("p", "The API listens on port 8080.", [1.0, 0.0, 0.0])
+    old.close()
+    monkeypatch.setattr("seeds.postgres.MIGRATIONS", postgres_schema.MIGRATIONS)
+    upgraded = open_store(postgres_url)
+    try:
+        names = {
+            str(r[0])
+            for r in upgraded._conn.execute(  # pyright: ignore[reportPrivateUsage]
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+            ).fetchall()
+        }
+        assert {"seeds_created", "seeds_category_created", "decisions_seed"} <= names
+        assert upgraded.list_seeds("p") == [kept]
+        added = upgraded.add("p", "The worker listens on 9090.", [0.0, 1.0, 0.0], decided=Decided("ADD", "worker", 3.0))
+        assert [d.seed_id for d in upgraded.decisions_about(added.id)] == [added.id]
+    finally:
+        upgraded.close()

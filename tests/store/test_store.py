@@ -467,3 +467,28 @@ def test_history_from_schema_3_survives_the_undo_migration(tmp_path: Path, monke
     assert upgraded.search(unit(1, 0, 0, 0), "p", 1)[0].seed == seed
     assert [e.action for e in upgraded.history(seed.id)] == ["DELETE", "ADD"]
     upgraded.close()
+
+
+def test_a_store_from_schema_7_gains_the_decisions_log_and_keeps_what_it_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seeds.records import Decided
+
+    path = tmp_path / "old.db"
+    monkeypatch.setattr("seeds.sqlite_db.MIGRATIONS", MIGRATIONS[:7])
+    old = open_store(path)
+    old.bind_embedder("e.gguf", 4)
+    kept = old.add("p", "The API listens on port 8080.", unit(1, 0, 0, 0))
+    old.close()
+    monkeypatch.setattr("seeds.sqlite_db.MIGRATIONS", MIGRATIONS)
+    upgraded = open_store(path)
+    try:
+        assert upgraded.list_seeds("p") == [kept] and upgraded.decisions_about(kept.id) == []
+        added = upgraded.add(
+            "p", "The worker listens on port 9090.", unit(0, 1, 0, 0), decided=Decided("ADD", "worker port", 12.5)
+        )
+        (logged,) = upgraded.decisions_about(added.id)
+        assert (logged.label, logged.seed_id, logged.latency_ms) == ("ADD", added.id, 12.5)
+        assert upgraded.integrity_check() == "ok"
+    finally:
+        upgraded.close()

@@ -14,8 +14,9 @@ from seeds.browse import SeedQuery
 from seeds.records import DecisionRecord
 from server.console.actions import EDIT, REVIEW_KINDS, Scopes, visible
 from server.console.errors import Missing
+from server.console.made import MadeBy, gate_reason, the_one, who_decided, who_for
 from server.pipeline.memory import Memory
-from server.pipeline.results import CHECK_QUESTIONS, DecisionDetail, seed_fields
+from server.pipeline.results import seed_fields
 
 PAGE = 50
 SEARCH_K = 50
@@ -36,25 +37,6 @@ KIND_FILTERS: dict[str, tuple[str, ...]] = {
     "review": ("review-*",),
     "edit": (EDIT,),
 }
-
-
-def who_made(kind: str) -> str:
-    """Who made a recorded operation: a person, the model (the arbiter, in a remember or a sweep), an import."""
-    if kind in ("update", "delete"):
-        return "the arbiter (model), on a remembered text"
-    if kind == "reconcile-merge-duplicate":
-        return "the reconcile sweep (exact match or the arbiter)"
-    if kind.startswith("reconcile-"):
-        return "the reconcile sweep (the arbiter, model)"
-    if kind == "forget":
-        return "forget on request (an agent or a person)"
-    if kind == EDIT or kind in REVIEW_KINDS:
-        return "a person, in the console"
-    if kind == "undo":
-        return "an undo"
-    if kind.startswith("import"):
-        return "an import"
-    return kind
 
 
 # -- memories ----------------------------------------------------------------------------------------
@@ -174,104 +156,6 @@ def _matches(category: str, tags: list[str], created_at: str, query: SeedQuery) 
 
 
 # -- one memory -----------------------------------------------------------------------------------------
-
-
-class Compared(BaseModel):
-    """A stored memory the arbiter compared a text with."""
-
-    id: int
-    similarity: float | None
-    relation: str | None
-    shares: list[tuple[str, float]]
-    first_relation: str | None = None
-    check: str | None = None
-    """The second look's question, in words."""
-    check_shares: list[tuple[str, float]] = []
-
-
-class MadeBy(BaseModel):
-    """How a recorded decision was made, from the decisions log: the gate's and the arbiter's parts."""
-
-    gate_by: str | None = None
-    gate_category: str | None = None
-    gate_shares: list[tuple[str, float]] = []
-    """The model's likeliest readings of the text, with their share of its probability, largest first."""
-    gate_margin: float | None = None
-    arbiter_by: str | None = None
-    arbiter_action: str | None = None
-    arbiter_reason: str | None = None
-    compared: list[Compared] = []
-    latency_ms: float | None = None
-
-    @classmethod
-    def of(cls, record: DecisionRecord) -> MadeBy:
-        detail = DecisionDetail.read(record.detail)
-        made = cls(latency_ms=record.latency_ms)
-        if detail.gate is not None:
-            made.gate_by, made.gate_category = detail.gate.decided_by, detail.gate.category
-            made.gate_shares = _ordered(detail.gate.shares)
-            made.gate_margin = detail.gate.margin
-        if detail.arbiter is not None:
-            arbiter = detail.arbiter
-            made.arbiter_by, made.arbiter_action, made.arbiter_reason = (
-                arbiter.decided_by,
-                arbiter.action,
-                arbiter.reason,
-            )
-            made.compared = [
-                Compared(
-                    id=c.id,
-                    similarity=c.similarity,
-                    relation=c.relation,
-                    shares=_ordered(c.shares),
-                    first_relation=c.first_relation,
-                    check=None if c.check is None else CHECK_QUESTIONS.get(c.check, c.check),
-                    check_shares=_ordered(c.check_shares),
-                )
-                for c in arbiter.compared
-            ]
-        return made
-
-
-def _ordered(shares: dict[str, float]) -> list[tuple[str, float]]:
-    return sorted(shares.items(), key=lambda pair: -pair[1])
-
-
-def who_decided(record: DecisionRecord) -> str:
-    """Who made a logged decision, in words."""
-    made = MadeBy.of(record)
-    if record.label == "SKIP":
-        return "the gate (" + ("the model" if made.gate_by == "model" else f"{made.gate_by}") + ")"
-    if made.arbiter_by == "exact-match":
-        return "an exact match (no model)"
-    if made.arbiter_by == "no-candidates":
-        return (
-            "the gate (" + ("the model" if made.gate_by == "model" else f"{made.gate_by}") + "); nothing similar stored"
-        )
-    if made.arbiter_by == "model":
-        return "the arbiter (the model)"
-    return f"the arbiter ({made.arbiter_by})"
-
-
-def the_one(records: list[DecisionRecord], seed_id: int | None = None) -> DecisionRecord | None:
-    """The decision behind an operation, for one seed's story (the one about it) or for the operation (its only one:
-    an import's many are in its report, not on one row)."""
-    if seed_id is not None:
-        for record in records:
-            if record.seed_id == seed_id:
-                return record
-    return records[0] if len(records) == 1 else None
-
-
-def who_for(kind: str, record: DecisionRecord | None) -> str:
-    """Who made an operation: from the decisions log where it has the decision behind it."""
-    if record is None:
-        return who_made(kind)
-    if kind.startswith("reconcile-"):
-        return f"the reconcile sweep: {who_decided(record)}"
-    if kind.startswith("import"):
-        return f"an import: {who_decided(record)}"
-    return who_decided(record)
 
 
 class Decision(BaseModel):
@@ -535,7 +419,7 @@ def _decision_row(record: DecisionRecord) -> ActivityRow:
         label=record.label,
         kind=record.label.lower(),
         scope=record.scope,
-        reason=made.arbiter_reason if record.label != "SKIP" and made.arbiter_reason else _gate_reason(record),
+        reason=made.arbiter_reason if record.label != "SKIP" and made.arbiter_reason else gate_reason(record),
         text=record.text,
         operation_id=None,
         seed_ids=[] if record.seed_id is None else [record.seed_id],
@@ -547,11 +431,6 @@ def _decision_row(record: DecisionRecord) -> ActivityRow:
         who=who_decided(record),
         made=made,
     )
-
-
-def _gate_reason(record: DecisionRecord) -> str:
-    gate = DecisionDetail.read(record.detail).gate
-    return "" if gate is None else gate.reason
 
 
 def _operation_row(operation: OperationRecord, record: DecisionRecord | None = None) -> ActivityRow:

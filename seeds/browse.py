@@ -22,6 +22,7 @@ from seeds.records import (
     Received,
     Seed,
     in_scopes,
+    is_row_id,
     received_from_row,
     seed_from_row,
     utc_iso,
@@ -137,6 +138,8 @@ class BrowsePart(HistoryPart):
 
     def operations_about(self, seed_id: int) -> list[OperationRecord]:
         """Every recorded operation that changed this seed, oldest first."""
+        if not is_row_id(seed_id):
+            return []
         sql = (
             f"SELECT {', '.join('o.' + c for c in OPERATION_COLUMNS.split(', '))} FROM operations o "
             "WHERE o.id IN (SELECT operation_id FROM seed_history WHERE seed_id = ?) ORDER BY o.created_at, o.id"
@@ -154,6 +157,8 @@ class BrowsePart(HistoryPart):
             return [received_from_row(r) for r in self._conn.execute(sql, [state, *params, limit]).fetchall()]
 
     def inbox_entry(self, inbox_id: int) -> Received | None:
+        if not is_row_id(inbox_id):
+            return None
         with self._lock:
             row = self._conn.execute(f"SELECT {INBOX_COLUMNS} FROM inbox WHERE id = ?", (inbox_id,)).fetchone()
         return None if row is None else received_from_row(row)
@@ -178,6 +183,8 @@ class BrowsePart(HistoryPart):
         from seeds.operation import Operation
         from seeds.records import AlreadySettled
 
+        if not is_row_id(inbox_id):
+            raise AlreadySettled(f"inbox text {inbox_id} is no longer kept for review")
         with self._lock, self._write():
             row = self._conn.execute(
                 f"SELECT {INBOX_COLUMNS} FROM inbox WHERE id = ? AND state = 'skipped'", (inbox_id,)
@@ -224,6 +231,8 @@ class BrowsePart(HistoryPart):
         """Forget one seed for good: the seed (if stored), every earlier version of it, the operations that
         changed only it, and the recorded decisions about it. Returns (history rows removed, operations
         removed). The engine's files are compacted, so the text does not linger in free pages."""
+        if not is_row_id(seed_id):
+            return 0, 0
         with self._lock:
             with self._write():
                 only_this = [

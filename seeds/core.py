@@ -18,6 +18,7 @@ from seeds.records import (
     EmbedderNotBound,
     Seed,
     SeedNotFound,
+    is_row_id,
     seed_from_row,
     text_hash,
     utc_now,
@@ -259,6 +260,8 @@ class StoreCore(ABC):
             )
 
     def _stored_vector(self, seed_id: int) -> object | None:
+        if not is_row_id(seed_id):
+            return None
         row = self._conn.execute(f"SELECT embedding FROM {VECTOR_TABLE} WHERE seed_id = ?", (seed_id,)).fetchone()
         return None if row is None else row[0]
 
@@ -327,6 +330,8 @@ class StoreCore(ABC):
             return self._get_unlocked(seed_id)
 
     def _get_unlocked(self, seed_id: int) -> Seed | None:
+        if not is_row_id(seed_id):  # no seed has it (and the driver could not bind it)
+            return None
         row = self._conn.execute(f"SELECT {SEED_COLUMNS} FROM seeds WHERE id = ?", (seed_id,)).fetchone()
         return None if row is None else seed_from_row(row)
 

@@ -8,7 +8,15 @@ import json
 from collections.abc import Sequence
 
 from seeds.core import StoreCore
-from seeds.records import DECISION_COLUMNS, Decided, DecisionRecord, decision_from_row, in_scopes, utc_now
+from seeds.records import (
+    DECISION_COLUMNS,
+    Decided,
+    DecisionRecord,
+    decision_from_row,
+    in_scopes,
+    is_row_id,
+    utc_now,
+)
 
 
 class DecisionPart(StoreCore):
@@ -46,6 +54,8 @@ class DecisionPart(StoreCore):
         """The decisions that stored, changed, removed or found repeated this seed, oldest first: those about it, and
         those of the operations that changed it (a sweep's merge is about the older seed and removes the newer; an
         import's operation holds a decision for each stored seed it touched)."""
+        if not is_row_id(seed_id):
+            return []
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT {DECISION_COLUMNS} FROM decisions WHERE seed_id = ? OR operation_id IN "

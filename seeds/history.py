@@ -19,6 +19,7 @@ from seeds.records import (
     UndoOutcome,
     UndoRefused,
     history_action,
+    is_row_id,
     seed_from_row,
     utc_iso,
     utc_now,
@@ -62,6 +63,8 @@ class HistoryPart(StoreCore):
 
     def history(self, seed_id: int) -> list[HistoryEntry]:
         """Every earlier version of a seed, oldest first."""
+        if not is_row_id(seed_id):
+            return []
         with self._lock:
             rows = self._conn.execute(
                 "SELECT h.operation_id, h.action, o.reason, o.trigger_text, h.recorded_at, "

@@ -315,6 +315,16 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+MAX_ID = 2**63 - 1
+"""The largest row id either engine holds (SQLite INTEGER, PostgreSQL BIGINT): a larger one names nothing, and
+binding it would fail in the driver."""
+
+
+def is_row_id(value: int) -> bool:
+    """Whether an id given from outside (a tool argument, a command line, an address) can name a stored row."""
+    return 0 <= value <= MAX_ID
+
+
 SEED_COLUMNS = "id, scope, text, category, tags, source, created_at, updated_at"
 OPERATION_COLUMNS = "id, kind, scope, reason, trigger_text, created_at, undoes"
 

@@ -133,6 +133,9 @@ async def test_the_default_scope_comes_from_the_clients_first_root(tmp_path: Pat
         )
         assert "one scope" in error_text(await client.call_tool("remember", {"text": "x", "scope": "*"}))
         assert "No seed with id" in error_text(await client.call_tool("forget", {"seed_id": saved.seed.id}))
+        # An id past what either engine stores names no memory (found by the property test: it crashed forget).
+        for huge in (2**63, 2**70, -(2**63) - 1):
+            assert f"No seed with id {huge}" in error_text(await client.call_tool("forget", {"seed_id": huge}))
 
     # Without roots the setting's scope is used; a scope set explicitly wins over the roots.
     async with Client(create_server(settings, memory_factory=fast_memory)) as client:

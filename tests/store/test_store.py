@@ -492,3 +492,25 @@ def test_a_store_from_schema_7_gains_the_decisions_log_and_keeps_what_it_held(
         assert upgraded.integrity_check() == "ok"
     finally:
         upgraded.close()
+
+
+def test_an_id_past_what_the_engines_hold_names_nothing(engine_store: SeedStore) -> None:
+    """Ids come from tool arguments, command lines and addresses: one too large for the engine's integer is no
+    seed and no inbox text (the driver cannot even bind it), whatever asks for it."""
+    from seeds import AlreadySettled, SeedNotFound
+
+    engine_store.bind_embedder("e.gguf", 4)
+    kept = engine_store.add("p", "The API listens on port 8080.", unit(1, 0, 0, 0))
+    for huge in (2**63, 2**64 + 5, -(2**63) - 1):
+        assert engine_store.get(huge) is None
+        with pytest.raises(SeedNotFound):
+            engine_store.require(huge)
+        with pytest.raises(SeedNotFound):
+            engine_store.embedding(huge)
+        assert engine_store.history(huge) == engine_store.operations_about(huge) == []
+        assert engine_store.decisions_about(huge) == []
+        assert engine_store.inbox_entry(huge) is None
+        assert engine_store.purge_seed(huge) == (0, 0)
+        with pytest.raises(AlreadySettled), engine_store.review(huge, "review-discard", "x"):
+            pass
+    assert engine_store.list_seeds("p") == [kept]

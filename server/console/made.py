@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from seeds.records import DecisionRecord
 from server.console.actions import EDIT, REVIEW_KINDS
-from server.pipeline.results import CHECK_QUESTIONS, DecisionDetail
+from server.pipeline.results import CHECK_QUESTIONS, DecisionDetail, by_share
 
 
 def who_made(kind: str) -> str:
@@ -62,7 +62,7 @@ class MadeBy(BaseModel):
         made = cls(latency_ms=record.latency_ms)
         if detail.gate is not None:
             made.gate_by, made.gate_category = detail.gate.decided_by, detail.gate.category
-            made.gate_shares = _ordered(detail.gate.shares)
+            made.gate_shares = by_share(detail.gate.shares)
             made.gate_margin = detail.gate.margin
         if detail.arbiter is not None:
             arbiter = detail.arbiter
@@ -76,18 +76,14 @@ class MadeBy(BaseModel):
                     id=c.id,
                     similarity=c.similarity,
                     relation=c.relation,
-                    shares=_ordered(c.shares),
+                    shares=by_share(c.shares),
                     first_relation=c.first_relation,
                     check=None if c.check is None else CHECK_QUESTIONS.get(c.check, c.check),
-                    check_shares=_ordered(c.check_shares),
+                    check_shares=by_share(c.check_shares),
                 )
                 for c in arbiter.compared
             ]
         return made
-
-
-def _ordered(shares: dict[str, float]) -> list[tuple[str, float]]:
-    return sorted(shares.items(), key=lambda pair: -pair[1])
 
 
 def who_decided(record: DecisionRecord) -> str:

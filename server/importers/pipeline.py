@@ -45,7 +45,7 @@ from pydantic import BaseModel, Field
 
 from seeds import ScoredSeed, Seed, text_hash, utc_now
 from seeds.core import new_operation_id
-from seeds.records import Decided, DecisionLabel
+from seeds.records import Decided
 from server.importers.records import ImportItem
 from server.pipeline import route as intents
 from server.pipeline.arbiter import same_subject_possible
@@ -201,9 +201,6 @@ class _Pool:
             return []
         sims = self.matrix[: len(self.members)] @ vector
         return [(self.members[int(i)], float(sims[i])) for i in np.flatnonzero(sims >= floor)]
-
-
-LOG_LABEL: dict[str, DecisionLabel] = {"NONE": "NONE", "UPDATE": "UPDATE", "DELETE": "DELETE"}
 
 
 def near_identical(text: str, nearest: ScoredSeed) -> ArbiterVerdict | None:
@@ -411,9 +408,10 @@ class _Importer:
             where = f"item {pending.outcome.origin}"
             verdict = verdict.model_copy(update={"reason": verdict.reason.replace(f"seed {target}", "it")})
         seed_id = None if pending is not None else target
-        if seed_id is not None and verdict.action in LOG_LABEL:
-            # A stored memory this import repeats, refines or retracts: its history tells why.
-            self.logged.append((decided(LOG_LABEL[verdict.action], text, None, verdict, latency_ms), seed_id))
+        if seed_id is not None:
+            # A stored memory this import repeats, refines or retracts (the verdict is NONE, UPDATE or DELETE here):
+            # its history tells why.
+            self.logged.append((decided(verdict.action, text, None, verdict, latency_ms), seed_id))
 
         def settle(status: ItemStatus, reason: str, settled_text: str) -> None:
             self.finish(

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from seeds import ScoredSeed, Seed, SeedStore, text_hash
-from seeds.records import Decided, DecisionLabel
+from seeds.records import Decided
 from server.pipeline.arbiter import Arbiter, same_subject_possible
 from server.pipeline.ports import Embeds
 from server.pipeline.results import (
@@ -21,11 +21,6 @@ from server.pipeline.results import (
 )
 
 RECONCILE_KIND: dict[str, ReconcileKind] = {"NONE": "merge-duplicate", "UPDATE": "update", "DELETE": "delete"}
-RECONCILE_LABEL: dict[ReconcileKind, DecisionLabel] = {
-    "merge-duplicate": "NONE",
-    "update": "UPDATE",
-    "delete": "DELETE",
-}
 RECONCILE_CURSOR_KEY = "reconcile_cursor:"  # + scope: the last seed an unfinished sweep got through
 ReconcileProgress = Callable[[int, int, int], None]
 """progress(done, total, seed_id), called after each seed a reconcile sweep looks at."""
@@ -111,9 +106,11 @@ class Sweep:
                 arbitrated += action is None or action.decided_by == "model"
                 if action is not None:
                     if not dry_run:
-                        label = RECONCILE_LABEL[action.action]
+                        # The verdict's action (NONE, UPDATE, DELETE) is the decision the action applies.
                         latency_ms = (time.perf_counter() - started) * 1000
-                        action = self._apply(action, seed, decided(label, seed.text, None, verdict, latency_ms))
+                        action = self._apply(
+                            action, seed, decided(verdict.action, seed.text, None, verdict, latency_ms)
+                        )
                     gone.add(action.target_id if action.action == "delete" else seed.id)
                     actions.append(action)
             if not dry_run:

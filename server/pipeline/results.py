@@ -84,8 +84,7 @@ TOP_SHARES = 3  # a verdict names the model's few likeliest answers, not all of 
 
 def top_shares(shares: Mapping[str, float], n: int = TOP_SHARES) -> dict[str, float]:
     """The n largest shares, rounded, largest first (what a person reads to see how sure the model was)."""
-    best = sorted(shares.items(), key=lambda item: -item[1])[:n]
-    return {label: round(share, 3) for label, share in best}
+    return {label: round(share, 3) for label, share in by_share(shares)[:n]}
 
 
 class ComparedSeed(BaseModel):
@@ -182,9 +181,13 @@ def percent(share: float) -> str:
     return "<1%" if whole == "0" and share > 0 else f"{whole}%"
 
 
+def by_share(shares: Mapping[str, float]) -> list[tuple[str, float]]:
+    """(label, share) largest first: the order a person reads shares in (the log stores them by name)."""
+    return sorted(shares.items(), key=lambda item: -item[1])
+
+
 def _percent(shares: Mapping[str, float]) -> str:
-    ordered = sorted(shares.items(), key=lambda item: -item[1])
-    return " · ".join(f"{label} {percent(share)}" for label, share in ordered)
+    return " · ".join(f"{label} {percent(share)}" for label, share in by_share(shares))
 
 
 def decided(

@@ -55,13 +55,17 @@ class MadeBy(BaseModel):
     arbiter_reason: str | None = None
     compared: list[Compared] = []
     latency_ms: float | None = None
+    label: str = ""
+    gate_reason: str = ""
 
     @classmethod
     def of(cls, record: DecisionRecord) -> MadeBy:
+        """The record's verdicts, read once."""
         detail = DecisionDetail.read(record.detail)
-        made = cls(latency_ms=record.latency_ms)
+        made = cls(latency_ms=record.latency_ms, label=record.label)
         if detail.gate is not None:
             made.gate_by, made.gate_category = detail.gate.decided_by, detail.gate.category
+            made.gate_reason = detail.gate.reason
             made.gate_shares = by_share(detail.gate.shares)
             made.gate_margin = detail.gate.margin
         if detail.arbiter is not None:
@@ -85,21 +89,18 @@ class MadeBy(BaseModel):
             ]
         return made
 
-
-def who_decided(record: DecisionRecord) -> str:
-    """Who made a logged decision, in words."""
-    made = MadeBy.of(record)
-    if record.label == "SKIP":
-        return "the gate (" + ("the model" if made.gate_by == "model" else f"{made.gate_by}") + ")"
-    if made.arbiter_by == "exact-match":
-        return "an exact match (no model)"
-    if made.arbiter_by == "no-candidates":
-        return (
-            "the gate (" + ("the model" if made.gate_by == "model" else f"{made.gate_by}") + "); nothing similar stored"
-        )
-    if made.arbiter_by == "model":
-        return "the arbiter (the model)"
-    return f"the arbiter ({made.arbiter_by})"
+    def who(self) -> str:
+        """Who made the decision, in words."""
+        gate = "the gate (" + ("the model" if self.gate_by == "model" else f"{self.gate_by}") + ")"
+        if self.label == "SKIP":
+            return gate
+        if self.arbiter_by == "exact-match":
+            return "an exact match (no model)"
+        if self.arbiter_by == "no-candidates":
+            return f"{gate}; nothing similar stored"
+        if self.arbiter_by == "model":
+            return "the arbiter (the model)"
+        return f"the arbiter ({self.arbiter_by})"
 
 
 def the_one(records: list[DecisionRecord], seed_id: int | None = None) -> DecisionRecord | None:
@@ -112,17 +113,12 @@ def the_one(records: list[DecisionRecord], seed_id: int | None = None) -> Decisi
     return records[0] if len(records) == 1 else None
 
 
-def who_for(kind: str, record: DecisionRecord | None) -> str:
+def who_for(kind: str, made: MadeBy | None) -> str:
     """Who made an operation: from the decisions log where it has the decision behind it."""
-    if record is None:
+    if made is None:
         return who_made(kind)
     if kind.startswith("reconcile-"):
-        return f"the reconcile sweep: {who_decided(record)}"
+        return f"the reconcile sweep: {made.who()}"
     if kind.startswith("import"):
-        return f"an import: {who_decided(record)}"
-    return who_decided(record)
-
-
-def gate_reason(record: DecisionRecord) -> str:
-    gate = DecisionDetail.read(record.detail).gate
-    return "" if gate is None else gate.reason
+        return f"an import: {made.who()}"
+    return made.who()

@@ -14,7 +14,7 @@ from seeds.browse import SeedQuery
 from seeds.records import DecisionRecord
 from server.console.actions import EDIT, REVIEW_KINDS, Scopes, visible
 from server.console.errors import Missing
-from server.console.made import MadeBy, gate_reason, the_one, who_decided, who_for
+from server.console.made import MadeBy, the_one, who_for
 from server.pipeline.memory import Memory
 from server.pipeline.results import seed_fields
 
@@ -201,19 +201,7 @@ def memory_detail(store: SeedStore, seed_id: int, scopes: Scopes) -> MemoryDetai
     by_decision = {op: the_one(found, seed_id) for op, found in by_operation_logged.items()}
     added = next((d for d in logged if d.label == "ADD" and d.seed_id == seed_id), None)
     if added is not None:
-        stored_entry = Decision(
-            at=added.decided_at,
-            operation_id=None,
-            kind="ADD",
-            who=who_decided(added),
-            reason=MadeBy.of(added).arbiter_reason or "stored as new",
-            trigger_text=None,
-            before_text=None,
-            compared_with=[],
-            undone_by=None,
-            undoes=None,
-            made=MadeBy.of(added),
-        )
+        stored_entry = _logged_entry(added, "stored as new")
     else:  # stored before decisions were logged, or by an import, a migration or a person
         stored_entry = Decision(
             at=seed.created_at if seed is not None else last.created_at,
@@ -230,42 +218,49 @@ def memory_detail(store: SeedStore, seed_id: int, scopes: Scopes) -> MemoryDetai
     history = [stored_entry]
     # Texts judged to repeat it: they changed nothing, so no operation records them.
     history += [
-        Decision(
-            at=d.decided_at,
-            operation_id=None,
-            kind="NONE",
-            who=who_decided(d),
-            reason=MadeBy.of(d).arbiter_reason or "the same as this memory",
-            trigger_text=d.text,
-            before_text=None,
-            compared_with=[],
-            undone_by=None,
-            undoes=None,
-            made=MadeBy.of(d),
-        )
+        _logged_entry(d, "the same as this memory", trigger_text=d.text)
         for d in logged
         if d.label == "NONE" and d.seed_id == seed_id
     ]
     for operation in store.operations_about(seed_id):
         entry = by_operation.get(operation.id)
         record = by_decision.get(operation.id)
+        made = None if record is None else MadeBy.of(record)
         history.append(
             Decision(
                 at=operation.created_at,
                 operation_id=operation.id,
                 kind=operation.kind,
-                who=who_for(operation.kind, record),
+                who=who_for(operation.kind, made),
                 reason=operation.reason,
                 trigger_text=operation.trigger_text or (None if record is None else record.text),
                 before_text=None if entry is None or entry.action == "ADD" else entry.previous.text,
                 compared_with=[other for other in operation.seed_ids if other != seed_id],
                 undone_by=operation.undone_by,
                 undoes=operation.undoes,
-                made=None if record is None else MadeBy.of(record),
+                made=made,
             )
         )
     history.sort(key=lambda d: d.at)
     return MemoryDetail(seed=MemoryRow.of(seed or last), stored=seed is not None, history=history)
+
+
+def _logged_entry(record: DecisionRecord, reason: str, trigger_text: str | None = None) -> Decision:
+    """A history entry for a logged decision that made no operation (a memory stored, a text found repeating it)."""
+    made = MadeBy.of(record)
+    return Decision(
+        at=record.decided_at,
+        operation_id=None,
+        kind=record.label,
+        who=made.who(),
+        reason=made.arbiter_reason or reason,
+        trigger_text=trigger_text,
+        before_text=None,
+        compared_with=[],
+        undone_by=None,
+        undoes=None,
+        made=made,
+    )
 
 
 # -- inbox ------------------------------------------------------------------------------------------------
@@ -419,7 +414,7 @@ def _decision_row(record: DecisionRecord) -> ActivityRow:
         label=record.label,
         kind=record.label.lower(),
         scope=record.scope,
-        reason=made.arbiter_reason if record.label != "SKIP" and made.arbiter_reason else gate_reason(record),
+        reason=made.arbiter_reason if record.label != "SKIP" and made.arbiter_reason else made.gate_reason,
         text=record.text,
         operation_id=None,
         seed_ids=[] if record.seed_id is None else [record.seed_id],
@@ -428,12 +423,13 @@ def _decision_row(record: DecisionRecord) -> ActivityRow:
         forget_seed=record.seed_id if record.label == "ADD" else None,
         decision_id=record.id,
         inbox_id=record.inbox_id,
-        who=who_decided(record),
+        who=made.who(),
         made=made,
     )
 
 
 def _operation_row(operation: OperationRecord, record: DecisionRecord | None = None) -> ActivityRow:
+    made = None if record is None else MadeBy.of(record)
     return ActivityRow(
         at=operation.created_at,
         label=label_of(operation.kind),
@@ -446,8 +442,8 @@ def _operation_row(operation: OperationRecord, record: DecisionRecord | None = N
         undone_by=operation.undone_by,
         undoable=operation.undone_by is None and (bool(operation.seed_ids) or operation.kind in REVIEW_KINDS),
         decision_id=None if record is None else record.id,
-        who=who_for(operation.kind, record),
-        made=None if record is None else MadeBy.of(record),
+        who=who_for(operation.kind, made),
+        made=made,
     )
 
 
